@@ -1,0 +1,126 @@
+"""Credits: the one amount type, exact integers in millicredits.
+
+1 credit = 1000 millicredits. Amounts never pass through binary floats: they are built from
+ints, decimal strings or `Decimal`, and rendered for JSON as an int when whole or an exact
+`Decimal` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+MILLICREDITS_PER_CREDIT = 1000
+
+# One bound for every amount the ledger accepts: a quadrillion credits fits in a signed
+# 64-bit column with room to sum many of them.
+MAX_ABS_MILLICREDITS = 10**18
+
+
+class AmountError(ValueError):
+    """An amount that cannot be represented exactly in millicredits."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Credits:
+    """An exact amount of credits.
+
+    Attributes:
+        millicredits: the amount in thousandths of a credit (signed).
+    """
+
+    millicredits: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.millicredits, bool) or not isinstance(self.millicredits, int):
+            raise AmountError(f"millicredits must be an int, got {self.millicredits!r}")
+        if abs(self.millicredits) > MAX_ABS_MILLICREDITS:
+            raise AmountError("amount out of range")
+
+    @classmethod
+    def of(cls, value: int | str | Decimal | Credits) -> Credits:
+        """Credits from a number of credits: `Credits.of(4)`, `Credits.of("0.5")`."""
+        if isinstance(value, Credits):
+            return value
+        if isinstance(value, bool) or isinstance(value, float):
+            raise AmountError("credits must be given as int, str or Decimal, never float")
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, TypeError) as error:
+            raise AmountError(f"not a number of credits: {value!r}") from error
+        if not number.is_finite():
+            raise AmountError(f"not a finite number of credits: {value!r}")
+        scaled = number * MILLICREDITS_PER_CREDIT
+        if scaled != scaled.to_integral_value():
+            raise AmountError(f"{value!r} is finer than a millicredit")
+        return cls(int(scaled))
+
+    @classmethod
+    def zero(cls) -> Credits:
+        return cls(0)
+
+    def to_decimal(self) -> Decimal:
+        """The amount in credits as an exact Decimal (`Decimal("6.5")`)."""
+        return (Decimal(self.millicredits) / MILLICREDITS_PER_CREDIT).normalize() + 0
+
+    def to_json(self) -> int | Decimal:
+        """An int when whole, else an exact Decimal: render with a Decimal-aware encoder."""
+        whole, rest = divmod(self.millicredits, MILLICREDITS_PER_CREDIT)
+        if rest == 0:
+            return whole
+        return self.to_decimal()
+
+    def __add__(self, other: Credits) -> Credits:
+        return Credits(self.millicredits + other.millicredits)
+
+    def __sub__(self, other: Credits) -> Credits:
+        return Credits(self.millicredits - other.millicredits)
+
+    def __neg__(self) -> Credits:
+        return Credits(-self.millicredits)
+
+    def __mul__(self, factor: int) -> Credits:
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            return NotImplemented
+        return Credits(self.millicredits * factor)
+
+    __rmul__ = __mul__
+
+    def __bool__(self) -> bool:
+        return self.millicredits != 0
+
+    def is_positive(self) -> bool:
+        return self.millicredits > 0
+
+    def is_negative(self) -> bool:
+        return self.millicredits < 0
+
+    def __str__(self) -> str:
+        return f"{self.to_decimal():f}"
+
+    def __repr__(self) -> str:
+        return f"Credits({self})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # Stored results (idempotent replays) round-trip amounts as integer millicredits.
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            lambda value: value if isinstance(value, Credits) else cls(value),
+            core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), core_schema.int_schema()]
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda value: value.millicredits
+            ),
+        )
+
+
+def total(amounts: Any) -> Credits:
+    """Sum an iterable of Credits."""
+    millicredits = 0
+    for amount in amounts:
+        millicredits += amount.millicredits
+    return Credits(millicredits)

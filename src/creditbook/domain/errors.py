@@ -1,0 +1,83 @@
+"""Domain errors: expected failures that callers handle, each with a stable code.
+
+    CreditbookError
+    ├── ValidationError          validation_error          (422)
+    ├── NotFoundError            not_found                 (404)
+    ├── InsufficientCreditsError insufficient_credits      (402)
+    ├── NoFreeSlotsError         no_free_slots             (409)
+    ├── IdempotencyConflictError idempotency_key_conflict  (409)
+    └── StateError               invalid_state             (409)
+
+A broken invariant is not one of these: it is an AssertionError and a programmer error.
+"""
+
+from __future__ import annotations
+
+
+class CreditbookError(Exception):
+    """Base class of expected failures."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(CreditbookError):
+    code = "validation_error"
+    status = 422
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(CreditbookError):
+    code = "not_found"
+    status = 404
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"{kind} not found: {identifier}")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class InsufficientCreditsError(CreditbookError):
+    code = "insufficient_credits"
+    status = 402
+
+    def __init__(self, pool: str, requested_millicredits: int, available_millicredits: int):
+        super().__init__(
+            f"insufficient credits in pool {pool!r}: requested "
+            f"{requested_millicredits / 1000:g}, available {available_millicredits / 1000:g}"
+        )
+        self.pool = pool
+        self.requested_millicredits = requested_millicredits
+        self.available_millicredits = available_millicredits
+
+
+class NoFreeSlotsError(CreditbookError):
+    code = "no_free_slots"
+    status = 409
+
+    def __init__(self, requested: int, used: int, total: int) -> None:
+        super().__init__(f"no free slots: requested {requested}, {used} of {total} in use")
+        self.requested = requested
+        self.used = used
+        self.total = total
+
+
+class IdempotencyConflictError(CreditbookError):
+    code = "idempotency_key_conflict"
+    status = 409
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used with a different request")
+        self.key = key
+
+
+class StateError(CreditbookError):
+    code = "invalid_state"
+    status = 409
