@@ -8,7 +8,7 @@ ints, decimal strings or `Decimal`, and rendered for JSON as an int when whole o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 MILLICREDITS_PER_CREDIT = 1000
@@ -16,6 +16,10 @@ MILLICREDITS_PER_CREDIT = 1000
 # One bound for every amount the ledger accepts: a quadrillion credits fits in a signed
 # 64-bit column with room to sum many of them.
 MAX_ABS_MILLICREDITS = 10**18
+
+# Scaling to millicredits must never round: 40 digits hold any in-range amount down to far
+# below a millicredit, and losing any nonzero digit traps instead of rounding silently.
+_EXACT = Context(prec=40, traps=[InvalidOperation, Inexact])
 
 
 class AmountError(ValueError):
@@ -51,7 +55,12 @@ class Credits:
             raise AmountError(f"not a number of credits: {value!r}") from error
         if not number.is_finite():
             raise AmountError(f"not a finite number of credits: {value!r}")
-        scaled = number * MILLICREDITS_PER_CREDIT
+        if number.copy_abs() > MAX_ABS_MILLICREDITS // MILLICREDITS_PER_CREDIT:
+            raise AmountError("amount out of range")
+        try:
+            scaled = _EXACT.multiply(number, MILLICREDITS_PER_CREDIT)
+        except Inexact as error:
+            raise AmountError(f"{value!r} is finer than a millicredit") from error
         if scaled != scaled.to_integral_value():
             raise AmountError(f"{value!r} is finer than a millicredit")
         return cls(int(scaled))

@@ -13,6 +13,8 @@ A broken invariant is not one of these: it is an AssertionError and a programmer
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class CreditbookError(Exception):
     """Base class of expected failures."""
@@ -51,7 +53,8 @@ class InsufficientCreditsError(CreditbookError):
     def __init__(self, pool: str, requested_millicredits: int, available_millicredits: int):
         super().__init__(
             f"insufficient credits in pool {pool!r}: requested "
-            f"{requested_millicredits / 1000:g}, available {available_millicredits / 1000:g}"
+            f"{Decimal(requested_millicredits) / 1000:f}, "
+            f"available {Decimal(available_millicredits) / 1000:f}"
         )
         self.pool = pool
         self.requested_millicredits = requested_millicredits

@@ -79,6 +79,11 @@ class PeriodCalendar:
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
+        try:
+            interval = Interval(self.interval)
+        except ValueError as error:
+            raise PeriodError(f"unknown interval {self.interval!r}") from error
+        object.__setattr__(self, "interval", interval)
         object.__setattr__(self, "anchor_at", require_aware(self.anchor_at))
         zone(self.timezone)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import ValidationError
@@ -18,7 +19,7 @@ IDENTIFIER_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 def check_identifier(kind: str, value: str) -> str:
     """Names of pools, functions, modules and plans: short, lowercase, URL-safe."""
-    if not isinstance(value, str) or not IDENTIFIER_PATTERN.match(value):
+    if not isinstance(value, str) or not IDENTIFIER_PATTERN.fullmatch(value):
         raise ValidationError(
             f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {value!r}", field=kind
         )
@@ -62,7 +63,7 @@ class RolloverPolicy:
             amount = min(amount, self.cap.millicredits)
         if self.cap_percent is not None:
             # Floor to the millicredit: a cap never rounds up.
-            percent_cap = int(allowance.millicredits * self.cap_percent // 100)
+            percent_cap = allowance.millicredits * Fraction(self.cap_percent) // 100
             amount = min(amount, percent_cap)
         return Credits(amount)
 
@@ -98,7 +99,14 @@ class Plan:
 
     def __post_init__(self) -> None:
         check_identifier("plan_id", self.plan_id)
-        object.__setattr__(self, "interval", Interval(self.interval))
+        try:
+            interval = Interval(self.interval)
+        except ValueError as error:
+            raise ValidationError(
+                f"interval must be one of {', '.join(Interval)}, got {self.interval!r}",
+                field="interval",
+            ) from error
+        object.__setattr__(self, "interval", interval)
         if not self.allowances:
             raise ValidationError("a plan needs at least one pool", field="allowances")
         if len(self.allowances) > MAX_POOLS_PER_PLAN:

@@ -1,0 +1,1 @@
+"""The ledger engine: operations as transactions, and reports."""

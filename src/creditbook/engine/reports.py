@@ -1,0 +1,790 @@
+"""Reports: balances, history, stats, runs and verification. Reads only."""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import NotFoundError, ValidationError
+from creditbook.domain.grants import CUSTOMER_VISIBLE_TYPES, GrantSource, TransactionType
+from creditbook.domain.periods import PeriodCalendar, local_date, require_aware, zone
+from creditbook.domain.plans import Plan
+from creditbook.domain.rates import BASE_FUNCTION
+from creditbook.domain.stats import change_percent, check_range, previous_range
+from creditbook.engine.codec import card_from_body
+from creditbook.engine.results import (
+    Account,
+    Balance,
+    Day,
+    FilterCredits,
+    FunctionCredits,
+    Hold,
+    PoolBalance,
+    ResourceTotal,
+    Run,
+    RunBreakdown,
+    Stats,
+    Total,
+    Transaction,
+    TransactionPage,
+    VerifyReport,
+)
+from creditbook.store import schema
+
+MAX_PAGE_SIZE = 100
+MAX_ACCOUNTS_PAGE = 1000
+SPEND_TYPES = (TransactionType.DEDUCTION.value, TransactionType.REFUND.value)
+PlanLoader = Callable[[Connection, str], Plan]
+
+
+# -- accounts, holds, runs ------------------------------------------------------------------
+
+
+def _account_from_row(row: Any) -> Account:
+    return Account(
+        row.account_id,
+        row.name,
+        row.plan_id,
+        row.timezone,
+        row.anchor_at,
+        row.created_at,
+        row.has_unpaid_bill,
+        row.metadata,
+    )
+
+
+def account_row(connection: Connection, account_id: str) -> Any:
+    row = connection.execute(
+        select(schema.accounts).where(schema.accounts.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFoundError("account", account_id)
+    return row
+
+
+def account(connection: Connection, account_id: str) -> Account:
+    return _account_from_row(account_row(connection, account_id))
+
+
+def accounts(connection: Connection, limit: int, after: str | None) -> list[Account]:
+    if not 1 <= limit <= MAX_ACCOUNTS_PAGE:
+        raise ValidationError(f"limit must be within 1..{MAX_ACCOUNTS_PAGE}", field="limit")
+    table = schema.accounts.c
+    query = select(schema.accounts).order_by(table.account_id).limit(limit)
+    if after is not None:
+        query = query.where(table.account_id > after)
+    return [_account_from_row(row) for row in connection.execute(query)]
+
+
+def hold(connection: Connection, account_id: str, hold_id: str) -> Hold:
+    holds = schema.holds.c
+    row = connection.execute(
+        select(schema.holds).where(holds.account_id == account_id, holds.hold_id == hold_id)
+    ).first()
+    if row is None:
+        raise NotFoundError("hold", hold_id)
+    return Hold(
+        row.hold_id,
+        row.account_id,
+        row.pool,
+        Credits(row.amount),
+        Credits(row.remaining),
+        row.status,
+        row.run_id,
+        row.created_at,
+        row.expires_at,
+    )
+
+
+def hold_is_active(connection: Connection, account_id: str, hold_id: str) -> bool:
+    holds = schema.holds.c
+    status = connection.execute(
+        select(holds.status).where(holds.account_id == account_id, holds.hold_id == hold_id)
+    ).scalar()
+    return status == "active"
+
+
+def used_slots(connection: Connection, account_id: str) -> int:
+    runs = schema.runs.c
+    used = connection.execute(
+        select(func.coalesce(func.sum(runs.slots), 0)).where(
+            runs.account_id == account_id, runs.status.in_(("running", "paused"))
+        )
+    ).scalar_one()
+    return int(used)
+
+
+def run_row(connection: Connection, account_id: str, run_id: str) -> Any:
+    runs = schema.runs.c
+    row = connection.execute(
+        select(schema.runs).where(runs.account_id == account_id, runs.run_id == run_id)
+    ).first()
+    if row is None:
+        raise NotFoundError("run", run_id)
+    return row
+
+
+def _run_from_row(row: Any) -> Run:
+    return Run(
+        row.run_id,
+        row.account_id,
+        row.rate_card_id,
+        row.status,
+        row.slots,
+        row.hold_id,
+        tuple(row.active_filters),
+        row.user_id,
+        row.resource_id,
+        row.rows_kept,
+        dict(row.rows_discarded),
+        Credits(row.charged),
+        row.started_at,
+        row.finished_at,
+    )
+
+
+def run(connection: Connection, account_id: str, run_id: str) -> Run:
+    return _run_from_row(run_row(connection, account_id, run_id))
+
+
+def runs(connection: Connection, account_id: str, limit: int) -> list[Run]:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(f"limit must be within 1..{MAX_PAGE_SIZE}", field="limit")
+    table = schema.runs.c
+    rows = connection.execute(
+        select(schema.runs)
+        .where(table.account_id == account_id)
+        .order_by(table.started_at.desc(), table.run_id)
+        .limit(limit)
+    )
+    return [_run_from_row(row) for row in rows]
+
+
+def run_breakdown(connection: Connection, account_id: str, run_id: str) -> RunBreakdown:
+    row = run_row(connection, account_id, run_id)
+    card = card_from_body(row.rate_card)
+    lines = schema.run_lines.c
+    stored = {
+        (line.kind, line.name): line
+        for line in connection.execute(
+            select(schema.run_lines).where(lines.account_id == account_id, lines.run_id == run_id)
+        )
+    }
+    breakdown: list[FunctionCredits] = []
+    for name in [BASE_FUNCTION, *sorted(card.functions)]:
+        line = stored.get(("function", name))
+        if line is None and name != BASE_FUNCTION:
+            continue
+        breakdown.append(
+            FunctionCredits(name, Credits(line.amount if line else 0), line.attempts if line else 0)
+        )
+    # Sorted by credits descending; equal credits keep base first, then by name.
+    breakdown.sort(key=lambda item: -item.credits.millicredits)
+    filters = [
+        FilterCredits(
+            name,
+            card.filter(name).display,
+            card.filter(name).credits_per_row,
+            Credits(stored[("filter", name)].amount) if ("filter", name) in stored else Credits(0),
+        )
+        for name in row.active_filters
+        if card.filter(name).credits_per_row.is_positive()
+    ]
+    total = sum((item.credits for item in breakdown), Credits(0))
+    total += sum((item.credits for item in filters), Credits(0))
+    colors = {
+        label: {"bg_color": c.bg_color, "txt_color": c.txt_color}
+        for label, c in card.function_colors().items()
+    }
+    return RunBreakdown(
+        run_id, total, row.rows_kept, breakdown, card.rates(), colors, card.base_label, filters
+    )
+
+
+# -- balance ----------------------------------------------------------------------------------
+
+
+def balance(
+    connection: Connection, account_id: str, at: datetime, load_plan: PlanLoader
+) -> Balance:
+    row = account_row(connection, account_id)
+    plan = load_plan(connection, row.plan_id)
+    calendar = PeriodCalendar(plan.interval, row.anchor_at, row.timezone)
+    period = calendar.period_at(at) if at >= row.anchor_at else calendar.period(0)
+    by_source, rollover_expiry = _grant_totals(connection, account_id, at)
+    held = _held(connection, account_id, at)
+    consumed = _consumed(connection, account_id, period.start_at, at)
+    pools: dict[str, PoolBalance] = {}
+    for pool in sorted(set(plan.pools) | set(by_source) | set(held)):
+        sources = by_source.get(pool, {})
+        available = sum(sources.values(), Credits(0))
+        pools[pool] = PoolBalance(
+            pool=pool,
+            available=available,
+            held=held.get(pool, Credits(0)),
+            allowance=plan.allowance(pool),
+            consumed=consumed.get(pool, Credits(0)),
+            by_source={s: a for s, a in sorted(sources.items()) if s != "overdraft"},
+            rollover_expires_at=rollover_expiry.get(pool),
+            overdraft_limit=plan.overdraft,
+        )
+    return Balance(
+        account_id,
+        at,
+        plan.plan_id,
+        plan.name,
+        plan.price_id,
+        plan.interval,
+        period.start_at,
+        period.end_at,
+        pools,
+        used_slots(connection, account_id),
+        plan.slots,
+        row.has_unpaid_bill,
+    )
+
+
+def _grant_totals(
+    connection: Connection, account_id: str, at: datetime
+) -> tuple[dict[str, dict[str, Credits]], dict[str, datetime]]:
+    """Spendable credits per pool and source at `at`, replayed from entries."""
+    grants, entries, transfers = schema.grants.c, schema.entries.c, schema.transfers.c
+    rows = connection.execute(
+        select(
+            grants.pool,
+            grants.source,
+            grants.grant_id,
+            grants.expires_at,
+            func.sum(entries.amount).label("remaining"),
+        )
+        .select_from(schema.entries)
+        .join(
+            schema.transfers,
+            and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
+        )
+        .join(
+            schema.grants,
+            and_(grants.account_id == entries.account_id, grants.grant_id == entries.grant_id),
+        )
+        .where(
+            entries.account_id == account_id,
+            entries.book == "grant",
+            transfers.created_at <= at,
+            grants.effective_at <= at,
+        )
+        .group_by(grants.pool, grants.source, grants.grant_id, grants.expires_at)
+    )
+    totals: dict[str, dict[str, Credits]] = defaultdict(dict)
+    rollover_expiry: dict[str, datetime] = {}
+    for row in rows:
+        remaining = int(row.remaining)
+        if remaining == 0:
+            continue
+        sources = totals[row.pool]
+        sources[row.source] = sources.get(row.source, Credits(0)) + Credits(remaining)
+        if row.source == GrantSource.ROLLOVER.value and row.expires_at is not None:
+            current = rollover_expiry.get(row.pool)
+            if current is None or row.expires_at < current:
+                rollover_expiry[row.pool] = row.expires_at
+    return totals, rollover_expiry
+
+
+def _held(connection: Connection, account_id: str, at: datetime) -> dict[str, Credits]:
+    entries, transfers = schema.entries.c, schema.transfers.c
+    rows = connection.execute(
+        select(transfers.pool, func.sum(entries.amount).label("held"))
+        .select_from(schema.entries)
+        .join(
+            schema.transfers,
+            and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
+        )
+        .where(entries.account_id == account_id, entries.book == "hold", transfers.created_at <= at)
+        .group_by(transfers.pool)
+    )
+    return {row.pool: Credits(int(row.held)) for row in rows if int(row.held)}
+
+
+def _consumed(
+    connection: Connection, account_id: str, start: datetime, at: datetime
+) -> dict[str, Credits]:
+    """Net spend (charges less refunds) per pool in [start, at]."""
+    transfers = schema.transfers.c
+    rows = connection.execute(
+        select(transfers.pool, func.sum(transfers.amount).label("net"))
+        .where(
+            transfers.account_id == account_id,
+            transfers.type.in_(SPEND_TYPES),
+            transfers.created_at >= start,
+            transfers.created_at <= at,
+        )
+        .group_by(transfers.pool)
+    )
+    return {row.pool: Credits(-int(row.net)) for row in rows}
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionQuery:
+    limit: int
+    before_seq: int | None
+    offset: int | None
+    types: tuple[str, ...]
+    since: datetime | None
+    until: datetime | None
+
+    @classmethod
+    def build(
+        cls,
+        limit: int,
+        cursor: str | None,
+        offset: int | None,
+        types: Sequence[TransactionType | str] | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> TransactionQuery:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValidationError(f"limit must be within 1..{MAX_PAGE_SIZE}", field="limit")
+        if cursor is not None and offset is not None:
+            raise ValidationError("give cursor or offset, not both", field="cursor")
+        if offset is not None and not 0 <= offset <= 10**9:
+            raise ValidationError("offset must not be negative", field="offset")
+        try:
+            kinds = (
+                tuple(sorted(TransactionType(t).value for t in types))
+                if types
+                else tuple(sorted(t.value for t in CUSTOMER_VISIBLE_TYPES))
+            )
+        except ValueError:
+            raise ValidationError(f"unknown transaction type in {types!r}", field="types") from None
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:
+                require_aware(value)
+        return cls(limit, decode_cursor(cursor) if cursor else None, offset, kinds, since, until)
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, number = text.split(":")
+        assert prefix == "seq"
+        return int(number)
+    except Exception:
+        raise ValidationError("malformed cursor", field="cursor") from None
+
+
+def transactions(
+    connection: Connection, account_id: str, query: TransactionQuery
+) -> TransactionPage:
+    account_row(connection, account_id)
+    transfers = schema.transfers.c
+    conditions = [transfers.account_id == account_id, transfers.type.in_(query.types)]
+    if query.since is not None:
+        conditions.append(transfers.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(transfers.created_at <= query.until)
+    total = connection.execute(
+        select(func.count()).select_from(schema.transfers).where(*conditions)
+    ).scalar_one()
+    if query.before_seq is not None:
+        conditions.append(transfers.seq < query.before_seq)
+    linked = schema.transfers.alias("linked")
+    statement = (
+        select(schema.transfers, linked.c.transfer_id.label("linked_id"))
+        .outerjoin(
+            linked,
+            and_(linked.c.account_id == transfers.account_id, linked.c.seq == transfers.linked_seq),
+        )
+        .where(*conditions)
+        .order_by(transfers.seq.desc())
+        .limit(query.limit + 1)
+        .offset(query.offset or 0)
+    )
+    rows = connection.execute(statement).all()
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    data = [
+        Transaction(
+            row.transfer_id,
+            TransactionType(row.type),
+            row.pool,
+            Credits(row.amount),
+            row.description,
+            row.created_at,
+            row.function,
+            row.run_id,
+            row.user_id,
+            row.linked_id,
+        )
+        for row in rows
+    ]
+    next_cursor = encode_cursor(rows[-1].seq) if has_more and rows else None
+    return TransactionPage(data, has_more, next_cursor, int(total))
+
+
+# -- stats ------------------------------------------------------------------------------------
+
+
+def spend_between(connection: Connection, account_id: str, start: date, end: date) -> Credits:
+    rollups = schema.rollups.c
+    total = connection.execute(
+        select(func.coalesce(func.sum(rollups.amount), 0)).where(
+            rollups.account_id == account_id, rollups.day >= start, rollups.day <= end
+        )
+    ).scalar_one()
+    return Credits(int(total))
+
+
+def stats(connection: Connection, account_id: str, start: date, end: date) -> Stats:
+    check_range(start, end)
+    account_row(connection, account_id)
+    rollups = schema.rollups.c
+    rows = connection.execute(
+        select(schema.rollups).where(
+            rollups.account_id == account_id, rollups.day >= start, rollups.day <= end
+        )
+    ).all()
+    previous = spend_between(connection, account_id, *previous_range(start, end))
+    groups: dict[str, dict[str, list[int]]] = {
+        name: defaultdict(lambda: [0, 0])
+        for name in ("module", "service", "user_id", "function", "pool")
+    }
+    days: dict[date, list[Any]] = defaultdict(lambda: [0, defaultdict(int), defaultdict(int)])
+    resources: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    total = 0
+    for row in rows:
+        total += row.amount
+        for name, group in groups.items():
+            value = getattr(row, name)
+            if value:
+                group[value][0] += row.amount
+                group[value][1] += row.quantity
+        day = days[row.day]
+        day[0] += row.amount
+        if row.module:
+            day[1][row.module] += row.amount
+        if row.user_id:
+            day[2][row.user_id] += row.amount
+        if row.resource_id:
+            resources[(row.resource_id, row.module)][0] += row.amount
+            resources[(row.resource_id, row.module)][1] += row.quantity
+    names = _resource_names(connection, account_id, [key for key, _ in resources])
+
+    def totals(name: str) -> list[Total]:
+        items = [Total(key, Credits(a), u) for key, (a, u) in groups[name].items()]
+        return sorted(items, key=lambda item: (-item.amount.millicredits, item.key))
+
+    daily = [
+        Day(
+            day,
+            Credits(values[0]),
+            {k: Credits(v) for k, v in sorted(values[1].items())},
+            {k: Credits(v) for k, v in sorted(values[2].items())},
+        )
+        for day, values in sorted(days.items())
+    ]
+    by_resource = sorted(
+        (
+            ResourceTotal(rid, names.get(rid, ""), module, Credits(a), u)
+            for (rid, module), (a, u) in resources.items()
+        ),
+        key=lambda item: (-item.amount.millicredits, item.resource_id),
+    )
+    return Stats(
+        account_id,
+        start,
+        end,
+        Credits(total),
+        previous,
+        change_percent(Credits(total), previous),
+        daily,
+        totals("module"),
+        totals("service"),
+        totals("user_id"),
+        totals("function"),
+        totals("pool"),
+        by_resource,
+    )
+
+
+def _resource_names(connection: Connection, account_id: str, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    table = schema.resources.c
+    rows = connection.execute(
+        select(table.resource_id, table.name).where(
+            table.account_id == account_id, table.resource_id.in_(sorted(set(ids)))
+        )
+    )
+    return {row.resource_id: row.name for row in rows}
+
+
+# -- verification -----------------------------------------------------------------------------
+
+
+def verify(connection: Connection, account_id: str | None) -> VerifyReport:
+    """Replay the entries and compare them with every materialised figure."""
+    differences: list[str] = []
+    scope = _Scope(account_id)
+    entries = schema.entries.c
+
+    for row in connection.execute(
+        select(entries.account_id, entries.seq, func.sum(entries.amount).label("total"))
+        .where(*scope.of(entries))
+        .group_by(entries.account_id, entries.seq)
+        .having(func.sum(entries.amount) != 0)
+    ):
+        differences.append(f"{row.account_id} transfer #{row.seq}: entries sum to {row.total}")
+    total = connection.execute(
+        select(func.coalesce(func.sum(entries.amount), 0)).where(*scope.of(entries))
+    ).scalar_one()
+    if int(total) != 0:
+        differences.append(f"all entries sum to {total}, not 0")
+
+    differences += _verify_books(connection, scope)
+    differences += _verify_transfers(connection, scope)
+    differences += _verify_rollups(connection, scope)
+    differences += _verify_runs(connection, scope)
+
+    counts = [
+        connection.execute(
+            select(func.count()).select_from(table).where(*scope.of(table.c))
+        ).scalar_one()
+        for table in (schema.accounts, schema.transfers, schema.entries)
+    ]
+    if account_id is not None and counts[0] == 0:
+        raise NotFoundError("account", account_id)
+    return VerifyReport(differences, int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    account_id: str | None
+
+    def of(self, columns: Any) -> list[Any]:
+        return [] if self.account_id is None else [columns.account_id == self.account_id]
+
+
+def _verify_books(connection: Connection, scope: _Scope) -> list[str]:
+    differences = []
+    entries = schema.entries.c
+    for table, id_name, book in (
+        (schema.grants, "grant_id", "grant"),
+        (schema.holds, "hold_id", "hold"),
+    ):
+        replayed = (
+            select(
+                entries.account_id,
+                getattr(entries, id_name),
+                func.sum(entries.amount).label("total"),
+            )
+            .where(entries.book == book, *scope.of(entries))
+            .group_by(entries.account_id, getattr(entries, id_name))
+            .subquery()
+        )
+        rows = connection.execute(
+            select(
+                table.c.account_id,
+                table.c[id_name],
+                table.c.remaining,
+                func.coalesce(replayed.c.total, 0).label("total"),
+            )
+            .outerjoin(
+                replayed,
+                and_(
+                    replayed.c.account_id == table.c.account_id,
+                    replayed.c[id_name] == table.c[id_name],
+                ),
+            )
+            .where(table.c.remaining != func.coalesce(replayed.c.total, 0), *scope.of(table.c))
+        )
+        for row in rows:
+            differences.append(
+                f"{row.account_id} {book} {row[1]}: stored {row.remaining}, replayed {row.total}"
+            )
+    grants = schema.grants.c
+    for row in connection.execute(
+        select(grants.account_id, grants.grant_id, grants.remaining).where(
+            grants.remaining < 0, grants.source != GrantSource.OVERDRAFT.value, *scope.of(grants)
+        )
+    ):
+        differences.append(f"{row.account_id} grant {row.grant_id} is below zero")
+    return differences
+
+
+def _verify_transfers(connection: Connection, scope: _Scope) -> list[str]:
+    differences = []
+    entries, transfers = schema.entries.c, schema.transfers.c
+    customer = func.sum(case((entries.book.in_(("grant", "hold")), entries.amount), else_=0))
+    for row in connection.execute(
+        select(transfers.account_id, transfers.seq, transfers.amount, customer.label("net"))
+        .join(
+            schema.entries,
+            and_(entries.account_id == transfers.account_id, entries.seq == transfers.seq),
+        )
+        .where(*scope.of(transfers))
+        .group_by(transfers.account_id, transfers.seq, transfers.amount)
+        .having(customer != transfers.amount)
+    ):
+        differences.append(
+            f"{row.account_id} transfer #{row.seq}: amount {row.amount}, entries {row.net}"
+        )
+    refunds = schema.transfers.alias("refunds")
+    spent = schema.entries.alias("spent")
+    refunded = (
+        select(refunds.c.account_id, refunds.c.linked_seq, func.sum(-spent.c.amount).label("total"))
+        .join(
+            spent,
+            and_(
+                spent.c.account_id == refunds.c.account_id,
+                spent.c.seq == refunds.c.seq,
+                spent.c.book == "spent",
+            ),
+        )
+        .where(refunds.c.type == TransactionType.REFUND.value, *scope.of(refunds.c))
+        .group_by(refunds.c.account_id, refunds.c.linked_seq)
+        .subquery()
+    )
+    for row in connection.execute(
+        select(
+            transfers.account_id,
+            transfers.seq,
+            transfers.refunded,
+            func.coalesce(refunded.c.total, 0).label("total"),
+        )
+        .outerjoin(
+            refunded,
+            and_(
+                refunded.c.account_id == transfers.account_id,
+                refunded.c.linked_seq == transfers.seq,
+            ),
+        )
+        .where(
+            transfers.type == TransactionType.DEDUCTION.value,
+            transfers.refunded != func.coalesce(refunded.c.total, 0),
+            *scope.of(transfers),
+        )
+    ):
+        differences.append(
+            f"{row.account_id} charge #{row.seq}: refunded {row.refunded}, replayed {row.total}"
+        )
+    return differences
+
+
+def _verify_rollups(connection: Connection, scope: _Scope) -> list[str]:
+    entries, transfers, accounts = schema.entries.c, schema.transfers.c, schema.accounts.c
+    timezones = dict(
+        connection.execute(
+            select(accounts.account_id, accounts.timezone).where(*scope.of(accounts))
+        ).all()
+    )
+    dimensions = ("pool", "function", "module", "service", "user_id", "resource_id")
+    replayed: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    rows = connection.execute(
+        select(
+            transfers.account_id,
+            transfers.created_at,
+            transfers.type,
+            transfers.quantity,
+            *[transfers[name] for name in dimensions],
+            func.sum(entries.amount).label("spent"),
+        )
+        .join(
+            schema.entries,
+            and_(
+                entries.account_id == transfers.account_id,
+                entries.seq == transfers.seq,
+                entries.book == "spent",
+            ),
+        )
+        .where(transfers.type.in_(SPEND_TYPES), *scope.of(transfers))
+        .group_by(
+            transfers.account_id,
+            transfers.seq,
+            transfers.created_at,
+            transfers.type,
+            transfers.quantity,
+            *[transfers[name] for name in dimensions],
+        )
+    )
+    for row in rows:
+        day = local_date(row.created_at, timezones[row.account_id])
+        key = (row.account_id, day, *[getattr(row, name) for name in dimensions])
+        values = replayed[key]
+        values[0] += int(row.spent)
+        values[1] += row.quantity
+        values[2] += 1 if row.type == TransactionType.DEDUCTION.value else 0
+    rollups = schema.rollups.c
+    stored = {
+        (row.account_id, row.day, *[getattr(row, name) for name in dimensions]): [
+            row.amount,
+            row.quantity,
+            row.charges,
+        ]
+        for row in connection.execute(select(schema.rollups).where(*scope.of(rollups)))
+    }
+    differences = []
+    for key in sorted(set(stored) | set(replayed), key=str):
+        if stored.get(key, [0, 0, 0]) != replayed.get(key, [0, 0, 0]):
+            differences.append(
+                f"rollup {key}: stored {stored.get(key)}, replayed {replayed.get(key)}"
+            )
+    return differences
+
+
+def _verify_runs(connection: Connection, scope: _Scope) -> list[str]:
+    transfers, lines, runs = schema.transfers.c, schema.run_lines.c, schema.runs.c
+    billed = {
+        (row.account_id, row.run_id, row.function): -int(row.total)
+        for row in connection.execute(
+            select(
+                transfers.account_id,
+                transfers.run_id,
+                transfers.function,
+                func.sum(transfers.amount).label("total"),
+            )
+            .where(
+                transfers.type == TransactionType.DEDUCTION.value,
+                transfers.run_id != "",
+                *scope.of(transfers),
+            )
+            .group_by(transfers.account_id, transfers.run_id, transfers.function)
+        )
+    }
+    differences = []
+    recorded: dict[tuple[str, str, str], int] = {}
+    per_run: dict[tuple[str, str], int] = defaultdict(int)
+    for row in connection.execute(select(schema.run_lines).where(*scope.of(lines))):
+        function = row.name if row.kind == "function" else f"filter:{row.name}"
+        if row.amount:
+            recorded[(row.account_id, row.run_id, function)] = row.amount
+        per_run[(row.account_id, row.run_id)] += row.amount
+    for key in sorted(set(billed) | set(recorded)):
+        if billed.get(key, 0) != recorded.get(key, 0):
+            differences.append(
+                f"run line {key}: recorded {recorded.get(key)}, billed {billed.get(key)}"
+            )
+    for row in connection.execute(
+        select(runs.account_id, runs.run_id, runs.charged).where(*scope.of(runs))
+    ):
+        if per_run.get((row.account_id, row.run_id), 0) != row.charged:
+            differences.append(
+                f"run {row.run_id}: charged {row.charged}, lines "
+                f"{per_run.get((row.account_id, row.run_id), 0)}"
+            )
+    return differences
+
+
+__all__ = ["balance", "stats", "timedelta", "transactions", "verify", "zone"]

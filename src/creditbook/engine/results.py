@@ -1,0 +1,298 @@
+"""What engine operations and reports return: frozen values, safe to store and replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.grants import GrantSource, TransactionType
+from creditbook.domain.periods import Interval
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as opened. `metadata` is the operator's own free-form data."""
+
+    account_id: str
+    name: str
+    plan_id: str
+    timezone: str
+    anchor_at: datetime
+    created_at: datetime
+    has_unpaid_bill: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A block of credits given to an account."""
+
+    grant_id: str
+    account_id: str
+    pool: str
+    source: GrantSource
+    priority: int
+    amount: Credits
+    remaining: Credits
+    effective_at: datetime
+    expires_at: datetime | None
+    transaction_id: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A debit for work done.
+
+    Attributes:
+        charge_id: the transaction id of the deduction.
+        requested: credits asked for; `amount` is what was charged (less only when the
+            request allowed a partial charge).
+    """
+
+    charge_id: str
+    account_id: str
+    pool: str
+    requested: Credits
+    amount: Credits
+    function: str
+    quantity: int
+    module: str
+    service: str
+    user_id: str
+    resource_id: str
+    run_id: str
+    description: str
+    created_at: datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItemResult:
+    """One item of a batch: its charge, or the error that refused it (nothing written)."""
+
+    index: int
+    charge: Charge | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.charge is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A linked reversal of (part of) a charge.
+
+    Attributes:
+        amount: credits taken back from the charge.
+        returned: of those, credits back in spendable grants; the rest belonged to grants
+            that have expired since, and expire again at once.
+    """
+
+    refund_id: str
+    charge_id: str
+    account_id: str
+    amount: Credits
+    returned: Credits
+    created_at: datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits reserved and not yet spent."""
+
+    hold_id: str
+    account_id: str
+    pool: str
+    amount: Credits
+    remaining: Credits
+    status: str
+    run_id: str
+    created_at: datetime
+    expires_at: datetime
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One job of an account against a rate card."""
+
+    run_id: str
+    account_id: str
+    rate_card_id: str
+    status: str
+    slots: int
+    hold_id: str
+    active_filters: tuple[str, ...]
+    user_id: str
+    resource_id: str
+    rows_kept: int
+    rows_discarded: dict[str, int]
+    charged: Credits
+    started_at: datetime
+    finished_at: datetime | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PoolBalance:
+    """One pool of an account.
+
+    Attributes:
+        available: credits that can be spent now (excludes holds and overdraft headroom;
+            negative while the account owes overdraft).
+        held: credits reserved by open holds.
+        allowance: the plan's allowance for the current period.
+        consumed: credits spent (net of refunds) in the current period.
+        by_source: spendable credits per grant source.
+        rollover_expires_at: soonest expiry of rolled-over credits (None: none).
+        overdraft_limit: how far below zero the pool may go.
+    """
+
+    pool: str
+    available: Credits
+    held: Credits
+    allowance: Credits
+    consumed: Credits
+    by_source: dict[str, Credits]
+    rollover_expires_at: datetime | None
+    overdraft_limit: Credits
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's credits, now or at a past instant."""
+
+    account_id: str
+    at: datetime
+    plan_id: str
+    plan_name: str
+    price_id: str
+    interval: Interval
+    period_start_at: datetime
+    period_end_at: datetime
+    pools: dict[str, PoolBalance]
+    used_slots: int
+    total_slots: int
+    has_unpaid_bill: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One line of a customer's history."""
+
+    transaction_id: str
+    type: TransactionType
+    pool: str
+    amount: Credits
+    description: str
+    created_at: datetime
+    function: str
+    run_id: str
+    user_id: str
+    linked_transaction_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    """A page of history, newest first. `total` counts all matches (for offset paging)."""
+
+    data: list[Transaction]
+    has_more: bool
+    next_cursor: str | None
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """Spend of one group in a stats range. `units` sums charge quantities."""
+
+    key: str
+    amount: Credits
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    date: date
+    amount: Credits
+    by_module: dict[str, Credits]
+    by_user: dict[str, Credits]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTotal:
+    resource_id: str
+    name: str
+    module: str
+    amount: Credits
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Spend between two local dates, inclusive, from rollups."""
+
+    account_id: str
+    start: date
+    end: date
+    total: Credits
+    previous_total: Credits
+    change_percent: Decimal | None
+    daily: list[Day]
+    by_module: list[Total]
+    by_service: list[Total]
+    by_user: list[Total]
+    by_function: list[Total]
+    by_pool: list[Total]
+    by_resource: list[ResourceTotal]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCredits:
+    function: str
+    credits: Credits
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class FilterCredits:
+    name: str
+    display: str
+    rate: Credits
+    credits: Credits
+
+
+@dataclass(frozen=True, slots=True)
+class RunBreakdown:
+    """Where a run's credits went (the lobstr run-credits shape)."""
+
+    run_id: str
+    total_credits: Credits
+    total_results: int
+    breakdown: list[FunctionCredits]
+    rates: dict[str, Credits]
+    function_colors: dict[str, dict[str, str]]
+    base_function_label: str | None
+    filter_breakdown: list[FilterCredits]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of replaying the ledger: `differences` is empty when all agree."""
+
+    differences: list[str]
+    accounts: int
+    transfers: int
+    entries: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences

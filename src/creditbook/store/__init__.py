@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core schema, connections and Alembic migrations."""

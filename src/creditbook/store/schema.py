@@ -1,0 +1,269 @@
+"""The schema. Every account-owned table leads its key with `account_id` so the schema can be
+distributed by account; `plans` and `rate_cards` are small operator-wide reference tables.
+
+Amounts are BIGINT millicredits. Timestamps are stored as naive UTC and read back aware.
+Entries are append-only: the engine only ever inserts them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+ID = 64  # length of identifier columns
+NAME = 200  # length of display names and descriptions' short forms
+
+naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming_convention)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime, stored naive so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert value.tzinfo is not None, "naive datetime reached the store"
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+def millicredits(name: str, **kwargs: Any) -> Column[int]:
+    return Column(name, BigInteger, nullable=False, **kwargs)
+
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("plan_id", String(ID), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rate_cards = Table(
+    "rate_cards",
+    metadata,
+    Column("rate_card_id", String(ID), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(ID), primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("plan_id", String(ID), nullable=False),
+    Column("timezone", String(ID), nullable=False),
+    Column("anchor_at", UTCDateTime, nullable=False),
+    # The period whose allowance has been granted; boundaries up to it are applied.
+    Column("period_index", Integer, nullable=False),
+    # The earliest instant something is due: next period start, a grant or hold expiry.
+    Column("next_event_at", UTCDateTime, nullable=False),
+    # The last transfer sequence number used; transfers are numbered per account.
+    Column("last_seq", BigInteger, nullable=False),
+    Column("has_unpaid_bill", Boolean, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_accounts_next_event_at", "next_event_at"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("grant_id", String(ID), nullable=False),
+    Column("pool", String(ID), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    millicredits("amount"),
+    # Materialised: the sum of this grant's entries on the `grant` book.
+    millicredits("remaining"),
+    Column("effective_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("period_index", Integer, nullable=True),
+    Column("created_seq", BigInteger, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("description", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "grant_id"),
+    Index("ix_grants_open", "account_id", "pool", "closed_at"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("transfer_id", String(ID), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("pool", String(ID), nullable=False),
+    # Net change of the customer's credits (grants and holds), signed.
+    millicredits("amount"),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("linked_seq", BigInteger, nullable=True),
+    Column("function", String(ID), nullable=False),
+    Column("module", String(ID), nullable=False),
+    Column("service", String(ID), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("resource_id", String(ID), nullable=False),
+    Column("run_id", String(ID), nullable=False),
+    Column("hold_id", String(ID), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    # Materialised on charges: credits refunded so far by linked refunds.
+    millicredits("refunded"),
+    PrimaryKeyConstraint("account_id", "seq"),
+    UniqueConstraint("account_id", "transfer_id", name="uq_transfers_transfer_id"),
+    Index("ix_transfers_type", "account_id", "type", "seq"),
+    Index("ix_transfers_run", "account_id", "run_id"),
+    Index("ix_transfers_created_at", "account_id", "created_at"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("line", Integer, nullable=False),
+    # `grant` and `hold` are the customer's books; `issued`, `spent` and `expired` are the
+    # operator's side of every movement.
+    Column("book", String(16), nullable=False),
+    Column("grant_id", String(ID), nullable=False),
+    Column("hold_id", String(ID), nullable=False),
+    millicredits("amount"),
+    PrimaryKeyConstraint("account_id", "seq", "line"),
+    Index("ix_entries_grant", "account_id", "grant_id"),
+    Index("ix_entries_hold", "account_id", "hold_id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("hold_id", String(ID), nullable=False),
+    Column("pool", String(ID), nullable=False),
+    millicredits("amount"),
+    # Materialised: the sum of this hold's entries on the `hold` book.
+    millicredits("remaining"),
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(ID), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("account_id", "hold_id"),
+    Index("ix_holds_status", "account_id", "status"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("run_id", String(ID), nullable=False),
+    Column("rate_card_id", String(ID), nullable=False),
+    # The rate card as it was when the run started: later edits do not reprice it.
+    Column("rate_card", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("slots", Integer, nullable=False),
+    Column("hold_id", String(ID), nullable=False),
+    Column("active_filters", JSON, nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("resource_id", String(ID), nullable=False),
+    Column("rows_kept", BigInteger, nullable=False),
+    Column("rows_discarded", JSON, nullable=False),
+    millicredits("charged"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("account_id", "run_id"),
+    Index("ix_runs_status", "account_id", "status"),
+)
+
+run_lines = Table(
+    "run_lines",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("run_id", String(ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(ID), nullable=False),
+    Column("attempts", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    millicredits("amount"),
+    PrimaryKeyConstraint("account_id", "run_id", "kind", "name"),
+)
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("pool", String(ID), nullable=False),
+    Column("function", String(ID), nullable=False),
+    Column("module", String(ID), nullable=False),
+    Column("service", String(ID), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("resource_id", String(ID), nullable=False),
+    # Materialised: net spend (charges minus refunds) of deductions on that local day.
+    millicredits("amount"),
+    Column("quantity", BigInteger, nullable=False),
+    Column("charges", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "account_id", "day", "pool", "function", "module", "service", "user_id", "resource_id"
+    ),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("resource_id", String(ID), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    PrimaryKeyConstraint("account_id", "resource_id"),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    # Operator-wide operations (opening an account) use the empty account id.
+    Column("account_id", String(ID), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("operation", String(ID), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "key"),
+)

@@ -1,0 +1,99 @@
+"""Test databases: every engine test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from CREDITBOOK_TEST_POSTGRES_URL (a server URL; the tests create and drop
+their own database on it). Without it the PostgreSQL half is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from creditbook import Ledger, ManualClock
+from creditbook.store import schema
+from creditbook.store.database import make_engine, migrate, normalise_url
+
+POSTGRES_ENV = "CREDITBOOK_TEST_POSTGRES_URL"
+START = datetime(2025, 1, 1, tzinfo=UTC)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_server_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh, migrated database on the test server, dropped after the session."""
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (not set)")
+    server = normalise_url(server)
+    name = f"creditbook_test_{secrets.token_hex(6)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    return path
+
+
+def truncate_all(engine: Engine) -> None:
+    names = ", ".join(table.name for table in schema.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "creditbook.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database_url")
+    engine = make_engine(url)
+    truncate_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def ledger(database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(database_url), clock)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
