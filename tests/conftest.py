@@ -22,6 +22,8 @@ from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate, normalise_url
 
 POSTGRES_ENV = "CREDITBOOK_TEST_POSTGRES_URL"
+# CI sets this so that a missing server fails the run instead of skipping half of it.
+REQUIRE_ENV = "CREDITBOOK_TEST_REQUIRE_SERVICES"
 START = datetime(2025, 1, 1, tzinfo=UTC)
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -35,6 +37,8 @@ def postgres_database_url() -> Iterator[str]:
     """A fresh, migrated database on the test server, dropped after the session."""
     server = postgres_server_url()
     if server is None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {POSTGRES_ENV} is not set")
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (not set)")
     server = normalise_url(server)
     name = f"creditbook_test_{secrets.token_hex(6)}"

@@ -125,7 +125,9 @@ def test_clodura_separate_pools_and_a_unified_pool(ledger: Ledger) -> None:
     )
     ledger.put_rate_card(card)
     separate = ledger.open_account("prospect").account_id
-    ledger.charge(account_id=separate, rate_card_id="clodura", function="reveal_email", quantity=142)
+    ledger.charge(
+        account_id=separate, rate_card_id="clodura", function="reveal_email", quantity=142
+    )
     ledger.charge(account_id=separate, rate_card_id="clodura", function="reveal_phone", quantity=38)
     pools = ledger.balance(separate).pools
     assert (pools["contact_views"].consumed, pools["contact_views"].allowance) == (
@@ -150,8 +152,9 @@ def test_clodura_separate_pools_and_a_unified_pool(ledger: Ledger) -> None:
     unified = ledger.open_account("max").account_id
     for function, quantity in (("reveal_email", 142), ("reveal_phone", 38)):
         ledger.charge(
-            ChargeRequest(unified, rate_card_id="clodura_unified", function=function,
-                          quantity=quantity)
+            ChargeRequest(
+                unified, rate_card_id="clodura_unified", function=function, quantity=quantity
+            )
         )
     balance = ledger.balance(unified)
     assert list(balance.pools) == ["credits"]
@@ -203,8 +206,11 @@ def test_stats_period_4200_against_3800_is_plus_10_5_percent(
     lasso = next(t for t in stats.by_module if t.key == "lasso")
     assert lasso.units == 300
     table = stats.by_resource[0]
-    assert (table.resource_id, table.name, table.amount) == ("9b81", "Summer catalog",
-                                                            Credits.of(3000))
+    assert (table.resource_id, table.name, table.amount) == (
+        "9b81",
+        "Summer catalog",
+        Credits.of(3000),
+    )
     # The seed's figures: 3000 credits over 450 products, 1000 EUR for 50000 credits.
     assert ratio(Credits.of(3000), 450) == Decimal("6.67")
     assert cost_per_credit(Decimal(1000), Credits.of(50000)) == Decimal("0.02")

@@ -314,6 +314,7 @@ class Ledger:
         idempotency_key: str | None = None,
     ) -> Account:
         """Open an account on a plan and grant its first period's allowance."""
+        requested_id = account_id
         account_id = account_id or new_id("acct_")
         check_identifier("account_id", account_id)
         _check_text("name", name)
@@ -326,7 +327,7 @@ class Ledger:
             raise ValidationError("metadata is limited to 4096 bytes", field="metadata")
         request = {
             "plan_id": plan_id,
-            "account_id": account_id,
+            "account_id": requested_id,
             "name": name,
             "timezone": timezone,
             "billing_anchor_at": billing_anchor_at,

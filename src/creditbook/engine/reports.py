@@ -615,12 +615,12 @@ def _verify_books(connection: Connection, scope: _Scope) -> list[str]:
                 f"{row.account_id} {book} {row[1]}: stored {row.remaining}, replayed {row.total}"
             )
     grants = schema.grants.c
-    for row in connection.execute(
+    for negative in connection.execute(
         select(grants.account_id, grants.grant_id, grants.remaining).where(
             grants.remaining < 0, grants.source != GrantSource.OVERDRAFT.value, *scope.of(grants)
         )
     ):
-        differences.append(f"{row.account_id} grant {row.grant_id} is below zero")
+        differences.append(f"{negative.account_id} grant {negative.grant_id} is below zero")
     return differences
 
 

@@ -1,0 +1,670 @@
+"""Charge throughput of the engine against a bare-driver floor, on SQLite and PostgreSQL.
+
+    python benchmarks/engine.py [--seconds N | --charges N] [--sqlite-path P]
+                                [--postgres-url URL] [--rounds N] [--json]
+
+Measures, in one run and per database:
+
+- engine, one charge per commit (`Ledger.charge`, raw amount), with and without an
+  idempotency key;
+- engine, charges batched per commit (`Ledger.charge_batch`);
+- the "floor": the least a safe ledger must do per charge, with the raw driver (sqlite3,
+  psycopg 3) and the engine's durability settings (SQLite: WAL, synchronous=FULL,
+  BEGIN IMMEDIATE; PostgreSQL: synchronous_commit as the server has it, on by default):
+  a conditional decrement whose row count is checked, one entry insert, one rollup upsert,
+  commit. Both one per commit and batched.
+
+Every measurement is repeated over several rounds that alternate engine and floor (the
+order rotates each round) and the median is reported, since a shared machine is noisy.
+
+PostgreSQL comes from --postgres-url, else CREDITBOOK_BENCH_POSTGRES_URL, else
+CREDITBOOK_TEST_POSTGRES_URL (a server URL; a scratch database is created on it and dropped
+at the end). Without one, only SQLite runs. SQLite uses a temporary file unless
+--sqlite-path names a (new) file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import os
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from creditbook import ChargeRequest, Credits, Ledger, Plan
+
+POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
+PLAN_ID = "bench"
+POOL = "credits"
+HUGE_ALLOWANCE = Credits.of(10**14)  # far more than any run can spend
+CHARGE = Credits.of(1)
+FLOOR_START_BALANCE = HUGE_ALLOWANCE.millicredits
+SINGLE_GOAL = 0.6  # engine / floor, one charge per commit
+BATCH_GOAL = 10.0  # engine batched / engine one per commit, on PostgreSQL
+
+ENGINE_SINGLE = "engine_single"
+ENGINE_SINGLE_KEYED = "engine_single_idempotent"
+ENGINE_BATCH = "engine_batch"
+FLOOR_SINGLE = "floor_single"
+FLOOR_BATCH = "floor_batch"
+LABELS = {
+    ENGINE_SINGLE: "engine, 1 charge/commit",
+    ENGINE_SINGLE_KEYED: "engine, 1 charge/commit, idempotency key",
+    ENGINE_BATCH: "engine, {batch} charges/commit (charge_batch)",
+    FLOOR_SINGLE: "floor, 1 charge/commit",
+    FLOOR_BATCH: "floor, {batch} charges/commit",
+}
+# Alternating engine and floor; each round starts one step further along.
+ORDER = (ENGINE_SINGLE, FLOOR_SINGLE, ENGINE_BATCH, FLOOR_BATCH, ENGINE_SINGLE_KEYED)
+
+Step = Callable[[], int]  # one commit; returns the number of charges it made
+
+
+# -- floor: the bare driver ------------------------------------------------------------------
+
+SQLITE_FLOOR_SCHEMA = (
+    "CREATE TABLE floor_balances (id TEXT PRIMARY KEY, remaining INTEGER NOT NULL)",
+    "CREATE TABLE floor_entries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " balance_id TEXT NOT NULL, amount INTEGER NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE floor_rollups (balance_id TEXT NOT NULL, day TEXT NOT NULL,"
+    " amount INTEGER NOT NULL, charges INTEGER NOT NULL, PRIMARY KEY (balance_id, day))",
+)
+POSTGRES_FLOOR_SCHEMA = (
+    "CREATE TABLE floor_balances (id TEXT PRIMARY KEY, remaining BIGINT NOT NULL)",
+    "CREATE TABLE floor_entries (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " balance_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE floor_rollups (balance_id TEXT NOT NULL, day DATE NOT NULL,"
+    " amount BIGINT NOT NULL, charges BIGINT NOT NULL, PRIMARY KEY (balance_id, day))",
+)
+DECREMENT = (
+    "UPDATE floor_balances SET remaining = remaining - {x} WHERE id = {id} AND remaining >= {x}"
+)
+INSERT_ENTRY = "INSERT INTO floor_entries (balance_id, amount, created_at) VALUES ({id}, {x}, {at})"
+UPSERT_ROLLUP = (
+    "INSERT INTO floor_rollups (balance_id, day, amount, charges) VALUES ({id}, {day}, {x}, 1)"
+    " ON CONFLICT (balance_id, day) DO UPDATE SET"
+    " amount = floor_rollups.amount + excluded.amount,"
+    " charges = floor_rollups.charges + excluded.charges"
+)
+
+
+class SqliteFloor:
+    """Raw sqlite3 with the engine's settings: WAL, synchronous=FULL, BEGIN IMMEDIATE."""
+
+    def __init__(self, path: Path, balance_ids: list[str]) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        for statement in SQLITE_FLOOR_SCHEMA:
+            self.connection.execute(statement)
+        self.connection.executemany(
+            "INSERT INTO floor_balances (id, remaining) VALUES (?, ?)",
+            [(balance_id, FLOOR_START_BALANCE) for balance_id in balance_ids],
+        )
+        named = {"x": ":x", "id": ":id", "at": ":at", "day": ":day"}
+        self.decrement = DECREMENT.format(**named)
+        self.insert_entry = INSERT_ENTRY.format(**named)
+        self.upsert_rollup = UPSERT_ROLLUP.format(**named)
+
+    def settings(self) -> dict[str, str]:
+        return _sqlite_settings(self.connection.execute)
+
+    def _charge(self, balance_id: str) -> None:
+        now = datetime.now(UTC)
+        params = {"x": CHARGE.millicredits, "id": balance_id}
+        if self.connection.execute(self.decrement, params).rowcount != 1:
+            raise RuntimeError(f"floor balance {balance_id} cannot pay")
+        self.connection.execute(self.insert_entry, {**params, "at": now.isoformat(" ")})
+        self.connection.execute(self.upsert_rollup, {**params, "day": now.date().isoformat()})
+
+    def charge(self, balance_ids: list[str]) -> int:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            for balance_id in balance_ids:
+                self._charge(balance_id)
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+        return len(balance_ids)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresFloor:
+    """Raw psycopg 3 with the server's default durability (synchronous_commit)."""
+
+    def __init__(self, url: str, balance_ids: list[str]) -> None:
+        self.connection = psycopg.connect(url)
+        with self.connection.transaction():
+            for statement in POSTGRES_FLOOR_SCHEMA:
+                self.connection.execute(statement)
+            with self.connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO floor_balances (id, remaining) VALUES (%s, %s)",
+                    [(balance_id, FLOOR_START_BALANCE) for balance_id in balance_ids],
+                )
+        named = {"x": "%(x)s", "id": "%(id)s", "at": "%(at)s", "day": "%(day)s"}
+        self.decrement = DECREMENT.format(**named)
+        self.insert_entry = INSERT_ENTRY.format(**named)
+        self.upsert_rollup = UPSERT_ROLLUP.format(**named)
+        self.cursor = self.connection.cursor()
+
+    def settings(self) -> dict[str, str]:
+        return _postgres_settings(lambda sql: self.connection.execute(sql).fetchone())
+
+    def _charge(self, balance_id: str) -> None:
+        now = datetime.now(UTC)
+        params: dict[str, Any] = {"x": CHARGE.millicredits, "id": balance_id}
+        self.cursor.execute(self.decrement, params)
+        if self.cursor.rowcount != 1:
+            raise RuntimeError(f"floor balance {balance_id} cannot pay")
+        self.cursor.execute(self.insert_entry, {**params, "at": now.replace(tzinfo=None)})
+        self.cursor.execute(self.upsert_rollup, {**params, "day": now.date()})
+
+    def charge(self, balance_ids: list[str]) -> int:
+        # Not autocommit: psycopg opens the transaction (BEGIN) before the first statement.
+        try:
+            for balance_id in balance_ids:
+                self._charge(balance_id)
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
+        return len(balance_ids)
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.connection.close()
+
+
+def _sqlite_settings(execute: Callable[[str], Any]) -> dict[str, str]:
+    return {
+        "journal_mode": str(execute("PRAGMA journal_mode").fetchone()[0]),
+        # 2 is FULL
+        "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(
+            int(execute("PRAGMA synchronous").fetchone()[0]), "?"
+        ),
+    }
+
+
+def _postgres_settings(fetch_one: Callable[[str], Any]) -> dict[str, str]:
+    return {
+        name: str(fetch_one(f"SHOW {name}")[0])
+        for name in ("synchronous_commit", "fsync", "wal_sync_method")
+    }
+
+
+# -- the engine ----------------------------------------------------------------------------
+
+
+class EngineBench:
+    """The creditbook engine on one database, with accounts that can pay for anything."""
+
+    def __init__(self, url: str, accounts: int) -> None:
+        self.ledger = Ledger.open(url)
+        self.ledger.put_plan(Plan(PLAN_ID, allowances={POOL: HUGE_ALLOWANCE}))
+        self.account_ids = [
+            self.ledger.open_account(PLAN_ID, account_id=f"bench-{index}").account_id
+            for index in range(accounts)
+        ]
+        self._keys = itertools.count()
+
+    def settings(self) -> dict[str, str]:
+        with self.ledger.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                return _sqlite_settings(connection.exec_driver_sql)
+            return _postgres_settings(lambda sql: connection.exec_driver_sql(sql).first())
+
+    def charge(self, account_id: str, *, keyed: bool) -> int:
+        key = f"bench-{next(self._keys)}" if keyed else None
+        self.ledger.charge(account_id=account_id, amount=CHARGE, idempotency_key=key)
+        return 1
+
+    def charge_batch(self, account_ids: list[str]) -> int:
+        results = self.ledger.charge_batch(
+            [ChargeRequest(account_id=account_id, amount=CHARGE) for account_id in account_ids]
+        )
+        failed = [result for result in results if result.error_code is not None]
+        if failed:
+            raise RuntimeError(f"batch item refused: {failed[0].error_code}")
+        return len(results)
+
+    def count_statements(self, batch_size: int) -> dict[str, dict[str, float]]:
+        """Database calls per charge, counted on the engine's connections (not timed)."""
+        engine = self.ledger.engine
+        counts = {"statements": 0, "commits": 0, "pings": 0}
+
+        def on_execute(*_: Any) -> None:
+            counts["statements"] += 1
+
+        def on_commit(*_: Any) -> None:
+            counts["commits"] += 1
+
+        dialect = engine.dialect
+        original_ping = dialect.do_ping
+
+        def counting_ping(dbapi_connection: Any) -> bool:
+            counts["pings"] += 1
+            return original_ping(dbapi_connection)
+
+        postgres = dialect.name == "postgresql"
+        accounts = itertools.cycle(self.account_ids)
+        measured: dict[str, dict[str, float]] = {}
+        cases: dict[str, tuple[Step, int]] = {
+            ENGINE_SINGLE: (lambda: self.charge(next(accounts), keyed=False), 1),
+            ENGINE_SINGLE_KEYED: (lambda: self.charge(next(accounts), keyed=True), 1),
+            ENGINE_BATCH: (
+                lambda: self.charge_batch([next(accounts) for _ in range(batch_size)]),
+                batch_size,
+            ),
+        }
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine, "commit", on_commit)
+        dialect.do_ping = counting_ping  # type: ignore[method-assign]
+        try:
+            for name, (step, per_commit) in cases.items():
+                for key in counts:
+                    counts[key] = 0
+                repeats = 10
+                for _ in range(repeats):
+                    step()
+                charges = repeats * per_commit
+                # psycopg sends BEGIN itself before a transaction's first statement; SQLite's
+                # BEGIN IMMEDIATE is issued by the engine and counted among its statements.
+                begins = counts["commits"] if postgres else 0
+                round_trips = counts["statements"] + counts["commits"] + begins + counts["pings"]
+                measured[name] = {
+                    "sql_statements": counts["statements"] / charges,
+                    "round_trips": round_trips / charges,
+                    "pool_pings": counts["pings"] / charges,
+                }
+        finally:
+            dialect.do_ping = original_ping  # type: ignore[method-assign]
+            event.remove(engine, "commit", on_commit)
+            event.remove(engine, "before_cursor_execute", on_execute)
+        return measured
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+@dataclass
+class DatabaseResult:
+    name: str
+    server: str
+    settings: dict[str, dict[str, str]]
+    figures: dict[str, Figure]
+    statements: dict[str, dict[str, float]]
+
+    def rate(self, name: str) -> float:
+        return self.figures[name].median
+
+
+@dataclass(frozen=True)
+class Budget:
+    seconds: float | None
+    charges: int | None
+    rounds: int
+    warmup_seconds: float
+    batch_size: int
+
+
+def measure(step: Step, *, seconds: float | None, charges: int | None) -> float:
+    """Charges per second over `seconds` of commits, or over at least `charges` charges."""
+    gc.collect()
+    done = 0
+    start = time.perf_counter()
+    if charges is not None:
+        while done < charges:
+            done += step()
+    else:
+        assert seconds is not None
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            done += step()
+    return done / (time.perf_counter() - start)
+
+
+def steps(engine: EngineBench, floor: SqliteFloor | PostgresFloor, batch: int) -> dict[str, Step]:
+    accounts = itertools.cycle(engine.account_ids)
+
+    def many() -> list[str]:
+        return [next(accounts) for _ in range(batch)]
+
+    return {
+        ENGINE_SINGLE: lambda: engine.charge(next(accounts), keyed=False),
+        ENGINE_SINGLE_KEYED: lambda: engine.charge(next(accounts), keyed=True),
+        ENGINE_BATCH: lambda: engine.charge_batch(many()),
+        FLOOR_SINGLE: lambda: floor.charge([next(accounts)]),
+        FLOOR_BATCH: lambda: floor.charge(many()),
+    }
+
+
+def run_database(
+    name: str,
+    server: str,
+    engine: EngineBench,
+    floor: SqliteFloor | PostgresFloor,
+    budget: Budget,
+    progress: Console,
+) -> DatabaseResult:
+    variants = steps(engine, floor, budget.batch_size)
+    progress.print(f"[bold]{name}[/]: warming up")
+    for step in variants.values():
+        measure(step, seconds=budget.warmup_seconds, charges=None)
+    figures = {variant: Figure() for variant in ORDER}
+    for round_index in range(budget.rounds):
+        shift = round_index % len(ORDER)
+        order = ORDER[shift:] + ORDER[:shift]
+        for variant in order:
+            figures[variant].samples.append(
+                measure(variants[variant], seconds=budget.seconds, charges=budget.charges)
+            )
+        progress.print(
+            f"[bold]{name}[/]: round {round_index + 1}/{budget.rounds}: "
+            + ", ".join(f"{v} {figures[v].samples[-1]:,.0f}/s" for v in ORDER)
+        )
+    return DatabaseResult(
+        name,
+        server,
+        {"engine": engine.settings(), "floor": floor.settings()},
+        figures,
+        engine.count_statements(budget.batch_size),
+    )
+
+
+@contextmanager
+def sqlite_database(path: Path | None) -> Iterator[Path]:
+    with ExitStack() as stack:
+        if path is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cb-bench-")))
+            path = directory / "bench.db"
+        elif path.exists():
+            raise SystemExit("--sqlite-path must name a file that does not exist yet")
+        try:
+            yield path
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A scratch database on the server, dropped afterwards; yields its libpq URL."""
+    server = make_url(server_url).set(drivername="postgresql")
+    admin_url = server.render_as_string(hide_password=False)
+    name = f"creditbook_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_sqlite(
+    path: Path | None, accounts: int, budget: Budget, progress: Console
+) -> DatabaseResult:
+    with sqlite_database(path) as file:
+        engine = EngineBench(f"sqlite:///{file}", accounts)
+        floor = SqliteFloor(file, engine.account_ids)
+        try:
+            server = f"SQLite {sqlite3.sqlite_version}"
+            return run_database("SQLite", server, engine, floor, budget, progress)
+        finally:
+            floor.close()
+            engine.close()
+
+
+def bench_postgres(url: str, accounts: int, budget: Budget, progress: Console) -> DatabaseResult:
+    with postgres_database(url) as database:
+        engine = EngineBench(database, accounts)
+        floor = PostgresFloor(database, engine.account_ids)
+        try:
+            version = floor.connection.execute("SHOW server_version").fetchone()
+            server = f"PostgreSQL {version[0] if version else '?'}"
+            return run_database("PostgreSQL", server, engine, floor, budget, progress)
+        finally:
+            floor.close()
+            engine.close()
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ratio:
+    name: str
+    numerator: str
+    denominator: str
+    goal: float | None
+
+    def value(self, result: DatabaseResult) -> float:
+        return result.rate(self.numerator) / result.rate(self.denominator)
+
+
+def ratios(result: DatabaseResult) -> list[Ratio]:
+    postgres = result.name == "PostgreSQL"
+    return [
+        Ratio("engine / floor, 1 per commit", ENGINE_SINGLE, FLOOR_SINGLE, SINGLE_GOAL),
+        Ratio(
+            "engine batched / engine 1 per commit",
+            ENGINE_BATCH,
+            ENGINE_SINGLE,
+            BATCH_GOAL if postgres else None,
+        ),
+        Ratio("floor batched / floor 1 per commit", FLOOR_BATCH, FLOOR_SINGLE, None),
+        Ratio("engine batched / floor batched", ENGINE_BATCH, FLOOR_BATCH, None),
+        Ratio("engine keyed / engine 1 per commit", ENGINE_SINGLE_KEYED, ENGINE_SINGLE, None),
+    ]
+
+
+def as_json(results: list[DatabaseResult], budget: Budget, notes: list[str]) -> dict[str, Any]:
+    return {
+        "budget": {
+            "seconds_per_measurement": budget.seconds,
+            "charges_per_measurement": budget.charges,
+            "rounds": budget.rounds,
+            "batch_size": budget.batch_size,
+        },
+        "notes": notes,
+        "databases": {
+            result.name: {
+                "server": result.server,
+                "settings": result.settings,
+                "charges_per_second": {
+                    name: {
+                        "median": figure.median,
+                        "min": min(figure.samples),
+                        "max": max(figure.samples),
+                        "samples": figure.samples,
+                    }
+                    for name, figure in result.figures.items()
+                },
+                "ratios": {
+                    ratio.name: {
+                        "value": ratio.value(result),
+                        "goal": ratio.goal,
+                        "met": None if ratio.goal is None else ratio.value(result) >= ratio.goal,
+                    }
+                    for ratio in ratios(result)
+                },
+                "per_charge": result.statements,
+            }
+            for result in results
+        },
+    }
+
+
+def print_tables(
+    console: Console, results: list[DatabaseResult], budget: Budget, notes: list[str]
+) -> None:
+    span = (
+        f"{budget.seconds:g} s" if budget.charges is None else f"{budget.charges:,} charges"
+    ) + f" per measurement, median of {budget.rounds} alternating rounds"
+    figures = Table(title=f"Charges per second ({span})")
+    for column in ("database", "measurement"):
+        figures.add_column(column)
+    for column in ("median /s", "min /s", "max /s"):
+        figures.add_column(column, justify="right")
+    for result in results:
+        for variant in (
+            ENGINE_SINGLE,
+            ENGINE_SINGLE_KEYED,
+            ENGINE_BATCH,
+            FLOOR_SINGLE,
+            FLOOR_BATCH,
+        ):
+            figure = result.figures[variant]
+            figures.add_row(
+                result.name,
+                LABELS[variant].format(batch=budget.batch_size),
+                f"{figure.median:,.0f}",
+                f"{min(figure.samples):,.0f}",
+                f"{max(figure.samples):,.0f}",
+            )
+        figures.add_section()
+    console.print(figures)
+
+    goals = Table(title="Ratios (of medians)")
+    for column in ("database", "ratio"):
+        goals.add_column(column)
+    for column in ("value", "goal"):
+        goals.add_column(column, justify="right")
+    goals.add_column("met")
+    for result in results:
+        for ratio in ratios(result):
+            value = ratio.value(result)
+            if ratio.goal is None:
+                goal, met = "—", "(context)"
+            else:
+                goal = f"≥ {ratio.goal:g}"
+                met = "[green]yes[/]" if value >= ratio.goal else "[red]NO[/]"
+            goals.add_row(result.name, ratio.name, f"{value:.2f}", goal, met)
+        goals.add_section()
+    console.print(goals)
+
+    calls = Table(title="Engine database calls per charge (counted outside the timed runs)")
+    for column in ("database", "measurement"):
+        calls.add_column(column)
+    for column in ("SQL statements", "round trips", "pool pings"):
+        calls.add_column(column, justify="right")
+    for result in results:
+        for variant, counted in result.statements.items():
+            calls.add_row(
+                result.name,
+                LABELS[variant].format(batch=budget.batch_size),
+                f"{counted['sql_statements']:.2f}",
+                f"{counted['round_trips']:.2f}",
+                f"{counted['pool_pings']:.2f}",
+            )
+        calls.add_section()
+    console.print(calls)
+    console.print(
+        "Floor: 3 SQL statements per charge (decrement, entry, rollup) + BEGIN + COMMIT per commit."
+    )
+    for result in results:
+        settings = "; ".join(
+            f"{side}: " + ", ".join(f"{key}={value}" for key, value in values.items())
+            for side, values in result.settings.items()
+        )
+        console.print(f"{result.server} — {settings}")
+    for note in notes:
+        console.print(f"[yellow]{note}[/]")
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--seconds", type=float, help="duration of each measurement (default 1.5)")
+    size.add_argument("--charges", type=int, help="charges in each measurement instead")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    parser.add_argument(
+        "--warmup", type=float, default=0.5, help="warm-up seconds per measurement (default 0.5)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=100, help="charges per batched commit (default 100)"
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=10, help="accounts charged in turn (default 10)"
+    )
+    parser.add_argument("--sqlite-path", type=Path, help="SQLite file to create (default: temp)")
+    parser.add_argument(
+        "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    if args.seconds is None and args.charges is None:
+        args.seconds = 1.5
+    for name in ("rounds", "batch_size", "accounts"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.charges is not None and args.charges < 1:
+        parser.error("--charges must be at least 1")
+    if args.seconds is not None and args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    budget = Budget(args.seconds, args.charges, args.rounds, args.warmup, args.batch_size)
+    progress = Console(stderr=True)
+    postgres_url = args.postgres_url or next(
+        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
+    )
+    notes: list[str] = []
+    results = [bench_sqlite(args.sqlite_path, args.accounts, budget, progress)]
+    if postgres_url:
+        results.append(bench_postgres(postgres_url, args.accounts, budget, progress))
+    else:
+        notes.append(
+            "PostgreSQL skipped: no --postgres-url and neither "
+            f"{' nor '.join(POSTGRES_ENVS)} is set. SQLite only."
+        )
+        progress.print(f"[yellow]{notes[-1]}[/]")
+    if args.json:
+        print(json.dumps(as_json(results, budget, notes), indent=2))
+    else:
+        print_tables(Console(), results, budget, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

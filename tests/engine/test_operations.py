@@ -1,0 +1,426 @@
+"""Engine operations one by one: what each writes, and what each refuses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from creditbook import (
+    ChargeRequest,
+    Credits,
+    FilterRate,
+    FunctionRate,
+    GrantSource,
+    IdempotencyConflictError,
+    InsufficientCreditsError,
+    Ledger,
+    ManualClock,
+    NoFreeSlotsError,
+    NotFoundError,
+    Plan,
+    RateCard,
+    StateError,
+    TransactionType,
+    ValidationError,
+)
+from creditbook.store import schema
+
+CARD = RateCard(
+    "maps",
+    Credits.of(4),
+    functions={"get_phone_numbers": FunctionRate("get_phone_numbers", Credits.of(6))},
+    filters={"geo_match": FilterRate("geo_match", "Geo match", Credits.of("0.5"))},
+    module="scraper",
+    service="maps",
+)
+
+
+@pytest.fixture
+def account(ledger: Ledger) -> str:
+    ledger.put_plan(Plan("plan", allowances={"credits": Credits.of(100)}, slots=3))
+    ledger.put_rate_card(CARD)
+    return ledger.open_account("plan", account_id="acme").account_id
+
+
+def available(ledger: Ledger, account_id: str, pool: str = "credits") -> Credits:
+    return ledger.balance(account_id).pools[pool].available
+
+
+def row_counts(ledger: Ledger) -> dict[str, int]:
+    with ledger.engine.connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in schema.metadata.sorted_tables
+        }
+
+
+def test_spend_order_priority_then_soonest_expiry_then_oldest(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    soon = clock.now() + timedelta(days=3)
+    later = clock.now() + timedelta(days=9)
+    top_up = ledger.grant(account, Credits.of(10), source="top_up")
+    bonus_late = ledger.grant(account, Credits.of(5), source="bonus", expires_at=later)
+    bonus_soon = ledger.grant(account, Credits.of(5), source="bonus", expires_at=soon)
+    ledger.charge(account_id=account, amount=Credits.of(7))
+    by_source = ledger.balance(account).pools["credits"].by_source
+    # bonus expiring soonest (5), then the later bonus (2 of 5); allowance and top-up intact
+    assert by_source == {
+        "allowance": Credits.of(100),
+        "bonus": Credits.of(3),
+        "top_up": Credits.of(10),
+    }
+    assert (bonus_soon.priority, bonus_late.priority, top_up.priority) == (10, 10, 50)
+    ledger.charge(account_id=account, amount=Credits.of(104))
+    assert ledger.balance(account).pools["credits"].by_source == {"top_up": Credits.of(9)}
+    first = ledger.grant(account, Credits.of(1), source="adjustment", priority=0)
+    ledger.charge(account_id=account, amount=Credits.of(1))
+    assert first.priority == 0
+    assert ledger.balance(account).pools["credits"].by_source == {"top_up": Credits.of(9)}
+
+
+def test_future_grant_is_not_spendable_until_effective_and_bonus_expires(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    start = clock.now()
+    ledger.grant(
+        account,
+        Credits.of(50),
+        source="bonus",
+        effective_at=start + timedelta(days=2),
+        expires_at=start + timedelta(days=5),
+    )
+    assert available(ledger, account) == Credits.of(100)
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account_id=account, amount=Credits.of(120))
+    clock.set(start + timedelta(days=2))
+    assert available(ledger, account) == Credits.of(150)
+    ledger.charge(account_id=account, amount=Credits.of(20))
+    clock.set(start + timedelta(days=6))
+    assert available(ledger, account) == Credits.of(100)
+    expiry = ledger.transactions(account, types=[TransactionType.EXPIRY]).data[0]
+    assert (expiry.amount, expiry.created_at) == (Credits.of(-30), start + timedelta(days=5))
+
+
+def test_refused_charge_writes_nothing(ledger: Ledger, account: str) -> None:
+    before = row_counts(ledger)
+    with pytest.raises(InsufficientCreditsError) as refused:
+        ledger.charge(account_id=account, amount=Credits.of("100.001"))
+    assert refused.value.code == "insufficient_credits"
+    for bad in (
+        {"amount": Credits.of(0)},
+        {"amount": Credits.of(-1)},
+        {"amount": Credits.of(1), "user_id": "Not An Id!"},
+        {"amount": Credits.of(1), "pool": "nope"},
+        {"amount": Credits.of(1), "description": "x" * 501},
+        {"rate_card_id": "maps", "function": "nope", "quantity": 1},
+        {"rate_card_id": "maps", "function": "base", "quantity": 0},
+        {},
+    ):
+        with pytest.raises(ValidationError):
+            ledger.charge(account_id=account, **bad)
+    with pytest.raises(NotFoundError):
+        ledger.charge(account_id="ghost", amount=Credits.of(1))
+    assert row_counts(ledger) == before
+    assert available(ledger, account) == Credits.of(100)
+
+
+def test_partial_charge_takes_what_is_available(ledger: Ledger, account: str) -> None:
+    charge = ledger.charge(account_id=account, amount=Credits.of(130), partial=True)
+    assert (charge.requested, charge.amount) == (Credits.of(130), Credits.of(100))
+    assert available(ledger, account) == Credits.of(0)
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account_id=account, amount=Credits.of(1), partial=True)
+
+
+def test_overdraft_allows_going_below_zero_and_is_settled_by_new_credits(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    ledger.put_plan(Plan("od", allowances={"credits": Credits.of(10)}, overdraft=Credits.of(5)))
+    account = ledger.open_account("od").account_id
+    ledger.charge(account_id=account, amount=Credits.of(14))
+    assert available(ledger, account) == Credits.of(-4)
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account_id=account, amount=Credits.of(2))
+    ledger.charge(account_id=account, amount=Credits.of(1))
+    assert available(ledger, account) == Credits.of(-5)
+    ledger.grant(account, Credits.of(8), source="top_up")
+    assert available(ledger, account) == Credits.of(3)
+    clock.advance(days=31)
+    assert available(ledger, account) == Credits.of(13)  # the top-up stays, allowance anew
+    assert ledger.verify().ok
+
+
+def test_batch_charges_commit_together_with_per_item_results(ledger: Ledger, account: str) -> None:
+    ledger.open_account("plan", account_id="other")
+    results = ledger.charge_batch(
+        [
+            ChargeRequest(account, amount=Credits.of(30)),
+            ChargeRequest("other", amount=Credits.of(500)),
+            ChargeRequest("ghost", amount=Credits.of(1)),
+            ChargeRequest(
+                account,
+                rate_card_id="maps",
+                function="get_phone_numbers",
+                quantity=5,
+                idempotency_key="b1",
+            ),
+            ChargeRequest("other", amount=Credits.of(0)),
+        ]
+    )
+    assert [r.ok for r in results] == [True, False, False, True, False]
+    assert [r.error_code for r in results] == [
+        None,
+        "insufficient_credits",
+        "not_found",
+        None,
+        "validation_error",
+    ]
+    assert available(ledger, account) == Credits.of(40)
+    assert available(ledger, "other") == Credits.of(100)
+    again = ledger.charge_batch(
+        [
+            ChargeRequest(
+                account,
+                rate_card_id="maps",
+                function="get_phone_numbers",
+                quantity=5,
+                idempotency_key="b1",
+            )
+        ]
+    )
+    assert again[0].charge is not None and again[0].charge.replayed
+    assert again[0].charge.charge_id == results[3].charge.charge_id  # type: ignore[union-attr]
+    assert available(ledger, account) == Credits.of(40)
+    with pytest.raises(ValidationError):
+        ledger.charge_batch([])
+    assert ledger.verify().ok
+
+
+def test_refunds_are_linked_and_bounded(ledger: Ledger, account: str) -> None:
+    ledger.grant(account, Credits.of(10), source="bonus")
+    charge = ledger.charge(account_id=account, amount=Credits.of(30))
+    first = ledger.refund(account, charge.charge_id, Credits.of(5))
+    # last drawn first: the 20 from the allowance are returned before the bonus
+    assert ledger.balance(account).pools["credits"].by_source == {"allowance": Credits.of(85)}
+    rest = ledger.refund(account, charge.charge_id)
+    assert (first.amount, rest.amount) == (Credits.of(5), Credits.of(25))
+    assert ledger.balance(account).pools["credits"].by_source == {
+        "allowance": Credits.of(100),
+        "bonus": Credits.of(10),
+    }
+    with pytest.raises(ValidationError):
+        ledger.refund(account, charge.charge_id, Credits.of(1))
+    with pytest.raises(NotFoundError):
+        ledger.refund(account, "txn_missing")
+    refund_line = ledger.transactions(account, types=["REFUND"]).data[0]
+    assert refund_line.linked_transaction_id == charge.charge_id
+    assert ledger.verify().ok
+
+
+def test_refund_of_credits_whose_grant_expired_expires_them_again(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    charge = ledger.charge(account_id=account, amount=Credits.of(60))
+    clock.advance(days=40)
+    refund = ledger.refund(account, charge.charge_id)
+    assert (refund.amount, refund.returned) == (Credits.of(60), Credits.of(0))
+    assert available(ledger, account) == Credits.of(100)
+    assert ledger.verify().ok
+
+
+def test_hold_capture_release_and_timeout(ledger: Ledger, account: str, clock: ManualClock) -> None:
+    hold = ledger.hold(account, Credits.of(40), timeout_s=600)
+    balance = ledger.balance(account).pools["credits"]
+    assert (balance.available, balance.held) == (Credits.of(60), Credits.of(40))
+    with pytest.raises(InsufficientCreditsError):
+        ledger.capture(account, hold.hold_id, Credits.of(41))
+    ledger.capture(account, hold.hold_id, Credits.of(15))
+    released = ledger.release(account, hold.hold_id)
+    assert (released.status, released.remaining) == ("released", Credits.of(0))
+    assert available(ledger, account) == Credits.of(85)
+    with pytest.raises(StateError):
+        ledger.release(account, hold.hold_id)
+
+    timed = ledger.hold(account, Credits.of(50), timeout_s=60)
+    clock.advance(seconds=61)
+    assert ledger.get_hold(account, timed.hold_id).status == "expired"
+    assert available(ledger, account) == Credits.of(85)
+    assert ledger.verify().ok
+
+
+def test_run_slots_results_filters_and_settlement(ledger: Ledger, account: str) -> None:
+    run = ledger.start_run(
+        account,
+        "maps",
+        slots=2,
+        hold=Credits.of(30),
+        active_filters=["geo_match"],
+        resource_id="scraper-1",
+        resource_name="Maps scraper",
+    )
+    with pytest.raises(NoFreeSlotsError):
+        ledger.start_run(account, "maps", slots=2)
+    assert ledger.balance(account).used_slots == 2
+    ledger.report_results(
+        account,
+        run.run_id,
+        rows_kept=4,
+        rows_discarded={"geo_match": 9},
+        functions={"get_phone_numbers": (4, 1)},
+    )
+    ledger.report_results(account, run.run_id, rows_kept=2, functions={"get_phone_numbers": (2, 2)})
+    breakdown = ledger.run_breakdown(account, run.run_id)
+    # 6 kept rows × 4 + 3 phone numbers × 6 + geo filter 6 kept × 0.5; discards cost nothing
+    assert [(b.function, b.credits, b.attempts) for b in breakdown.breakdown] == [
+        ("base", Credits.of(24), 6),
+        ("get_phone_numbers", Credits.of(18), 6),
+    ]
+    assert [(f.name, f.display, f.rate, f.credits) for f in breakdown.filter_breakdown] == [
+        ("geo_match", "Geo match", Credits.of("0.5"), Credits.of(3))
+    ]
+    assert breakdown.total_credits == Credits.of(45)
+    finished = ledger.finish_run(account, run.run_id)
+    assert (finished.status, finished.rows_discarded, finished.charged) == (
+        "finished",
+        {"geo_match": 9},
+        Credits.of(45),
+    )
+    assert ledger.balance(account).used_slots == 0
+    assert ledger.balance(account).pools["credits"].held == Credits.of(0)
+    assert available(ledger, account) == Credits.of(55)
+    with pytest.raises(StateError):
+        ledger.report_results(account, run.run_id, rows_kept=1)
+    assert ledger.verify().ok
+
+
+def test_a_run_that_cannot_pay_is_refused_whole_and_paused(ledger: Ledger, account: str) -> None:
+    run = ledger.start_run(account, "maps")
+    with pytest.raises(InsufficientCreditsError):
+        ledger.report_results(
+            account, run.run_id, rows_kept=20, functions={"get_phone_numbers": (20, 10)}
+        )
+    paused = ledger.get_run(account, run.run_id)
+    assert (paused.status, paused.charged, paused.rows_kept) == ("paused", Credits.of(0), 0)
+    assert available(ledger, account) == Credits.of(100)
+    ledger.grant(account, Credits.of(100), source="top_up")
+    resumed = ledger.report_results(
+        account, run.run_id, rows_kept=20, functions={"get_phone_numbers": (20, 10)}
+    )
+    assert (resumed.status, resumed.charged) == ("running", Credits.of(140))
+    assert ledger.verify().ok
+
+
+def test_idempotency_keys_replay_conflict_and_are_scoped_per_account(
+    ledger: Ledger, account: str
+) -> None:
+    ledger.open_account("plan", account_id="other")
+    first = ledger.charge(account_id=account, amount=Credits.of(5), idempotency_key="k")
+    replay = ledger.charge(account_id=account, amount=Credits.of(5), idempotency_key="k")
+    assert (replay.charge_id, replay.replayed, first.replayed) == (first.charge_id, True, False)
+    before = row_counts(ledger)
+    with pytest.raises(IdempotencyConflictError) as conflict:
+        ledger.charge(account_id=account, amount=Credits.of(6), idempotency_key="k")
+    assert conflict.value.code == "idempotency_key_conflict"
+    assert row_counts(ledger) == before
+    other = ledger.charge(account_id="other", amount=Credits.of(5), idempotency_key="k")
+    assert other.charge_id != first.charge_id and not other.replayed
+    assert available(ledger, account) == Credits.of(95)
+    opened = ledger.open_account("plan", idempotency_key="open-1", name="x")
+    assert (
+        ledger.open_account("plan", idempotency_key="open-1", name="x").account_id
+        == opened.account_id
+    )
+    with pytest.raises(IdempotencyConflictError):
+        ledger.open_account("plan", idempotency_key="open-1", name="y")
+
+
+def test_transactions_pagination_and_filters(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    for index in range(7):
+        clock.advance(minutes=1)
+        ledger.charge(account_id=account, amount=Credits.of(index + 1))
+    page = ledger.transactions(account, limit=3)
+    assert page.total == 8 and page.has_more
+    assert [t.amount for t in page.data] == [Credits.of(-7), Credits.of(-6), Credits.of(-5)]
+    seen = list(page.data)
+    while page.has_more:
+        page = ledger.transactions(account, limit=3, cursor=page.next_cursor)
+        seen += page.data
+    assert len(seen) == 8 and len({t.transaction_id for t in seen}) == 8
+    assert seen[-1].type is TransactionType.MONTHLY_RESET
+    by_offset = ledger.transactions(account, limit=2, offset=6)
+    assert [t.transaction_id for t in by_offset.data] == [t.transaction_id for t in seen[6:]]
+    assert not by_offset.has_more
+    deductions = ledger.transactions(account, types=["DEDUCTION"], limit=100)
+    assert deductions.total == 7
+    window = ledger.transactions(
+        account,
+        since=datetime(2025, 1, 1, 0, 3, tzinfo=UTC),
+        until=datetime(2025, 1, 1, 0, 5, tzinfo=UTC),
+    )
+    assert [t.amount for t in window.data] == [Credits.of(-5), Credits.of(-4), Credits.of(-3)]
+    for bad in (
+        {"limit": 0},
+        {"limit": 101},
+        {"cursor": "garbage"},
+        {"types": ["NOPE"]},
+        {"offset": -1},
+    ):
+        with pytest.raises(ValidationError):
+            ledger.transactions(account, **bad)  # type: ignore[arg-type]
+
+
+def test_verify_reports_a_tampered_balance(ledger: Ledger, account: str) -> None:
+    ledger.charge(account_id=account, amount=Credits.of(5))
+    assert ledger.verify().ok
+    with ledger.engine.begin() as connection:
+        connection.execute(
+            update(schema.grants)
+            .where(schema.grants.c.source == "allowance")
+            .values(remaining=schema.grants.c.remaining + 1)
+        )
+        connection.execute(update(schema.rollups).values(amount=schema.rollups.c.amount + 2))
+    report = ledger.verify(account)
+    assert not report.ok
+    assert any(
+        "grant" in line and "stored 95001, replayed 95000" in line for line in report.differences
+    )
+    assert any(line.startswith("rollup") for line in report.differences)
+
+
+def test_change_plan_starts_a_new_period_and_keeps_purchases(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    ledger.put_plan(Plan("bigger", allowances={"credits": Credits.of(1000)}, slots=10))
+    ledger.grant(account, Credits.of(10), source=GrantSource.TOP_UP)
+    ledger.charge(account_id=account, amount=Credits.of(30))
+    clock.advance(days=10)
+    ledger.change_plan(account, "bigger")
+    balance = ledger.balance(account)
+    assert (balance.plan_id, balance.total_slots) == ("bigger", 10)
+    assert balance.pools["credits"].by_source == {
+        "allowance": Credits.of(1000),
+        "top_up": Credits.of(10),
+    }
+    assert balance.period_start_at == clock.now()
+    with pytest.raises(NotFoundError):
+        ledger.change_plan(account, "missing")
+    assert ledger.verify().ok
+
+
+def test_estimate_quotes_and_says_if_affordable(ledger: Ledger, account: str) -> None:
+    quote, affordable = ledger.estimate(
+        account,
+        "maps",
+        rows=20,
+        functions={"get_phone_numbers": 20},
+        success_rates_percent={"get_phone_numbers": 30},
+    )
+    assert quote.total == Credits.of(80 + 6 * 6)
+    assert affordable == {"credits": False}
+    quote, affordable = ledger.estimate(account, "maps", rows=10)
+    assert (quote.total, affordable) == (Credits.of(40), {"credits": True})
