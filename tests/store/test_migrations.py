@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate
@@ -47,3 +48,32 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: pytest.TempPathFactory) 
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(ValueError, match="SQLite file"):
         make_engine("sqlite://")
+
+
+def test_entries_are_append_only_in_the_database(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                schema.entries.insert(),
+                {
+                    "account_id": "a",
+                    "seq": 1,
+                    "line": 0,
+                    "book": "issued",
+                    "grant_id": "",
+                    "hold_id": "",
+                    "amount": 0,
+                },
+            )
+        for statement in (
+            schema.entries.update().values(amount=5),
+            schema.entries.delete(),
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+                connection.execute(statement)
+        with engine.connect() as connection:
+            amounts = connection.execute(select(schema.entries.c.amount)).scalars().all()
+        assert amounts == [0]
+    finally:
+        engine.dispose()
