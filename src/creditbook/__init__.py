@@ -1,6 +1,6 @@
 """creditbook: the credits ledger of an API business.
 
-    from creditbook import Ledger, Plan, Credits
+from creditbook import Ledger, Plan, Credits
 """
 
 from creditbook.domain.amounts import Credits

@@ -46,8 +46,9 @@ def demo(database_url: str | None = DATABASE_OPTION) -> None:
 
 def _print_demo(report: DemoReport) -> None:
     run = report.lobstr_run
-    table = Table(title=f"Run {run.run_id}: {run.total_credits} credits, "
-                        f"{run.total_results} results")
+    table = Table(
+        title=f"Run {run.run_id}: {run.total_credits} credits, {run.total_results} results"
+    )
     for column in ("function", "credits", "attempts"):
         table.add_column(column, justify="right" if column != "function" else "left")
     for item in run.breakdown:
@@ -58,21 +59,25 @@ def _print_demo(report: DemoReport) -> None:
         ("lobstr-style account", report.lobstr_balance),
         ("LocalLeads-style account", report.localleads_balance),
     ):
-        table = Table(title=f"{title} on {balance.at:%Y-%m-%d %H:%M} UTC "
-                            f"(period from {balance.period_start_at:%Y-%m-%d})")
+        table = Table(
+            title=f"{title} on {balance.at:%Y-%m-%d %H:%M} UTC "
+            f"(period from {balance.period_start_at:%Y-%m-%d})"
+        )
         for column in ("pool", "available", "consumed", "allowance", "by source"):
             table.add_column(column)
         for pool in balance.pools.values():
             sources = ", ".join(f"{k} {v}" for k, v in pool.by_source.items())
-            table.add_row(pool.pool, str(pool.available), str(pool.consumed),
-                          str(pool.allowance), sources)
+            table.add_row(
+                pool.pool, str(pool.available), str(pool.consumed), str(pool.allowance), sources
+            )
         console.print(table)
     table = Table(title="LocalLeads-style history, newest first")
     for column in ("type", "amount", "description", "created at"):
         table.add_column(column)
     for line in report.localleads_history:
-        table.add_row(line.type.value, str(line.amount), line.description,
-                      f"{line.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            line.type.value, str(line.amount), line.description, f"{line.created_at:%Y-%m-%d %H:%M}"
+        )
     console.print(table)
     verify = report.verify
     status = "ok" if verify.ok else f"{len(verify.differences)} differences"
@@ -100,7 +105,9 @@ def verify(database_url: str | None = DATABASE_OPTION) -> None:
         ledger.close()
     for difference in report.differences:
         console.print(f"[red]{difference}[/red]")
-    console.print(f"{report.accounts} accounts, {report.transfers} transfers, "
-                  f"{report.entries} entries: {'ok' if report.ok else 'DIFFERENCES'}")
+    console.print(
+        f"{report.accounts} accounts, {report.transfers} transfers, "
+        f"{report.entries} entries: {'ok' if report.ok else 'DIFFERENCES'}"
+    )
     if not report.ok:
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from creditbook.store.database import make_engine
 # is crossed while the tests run.
 FIXED_NOW = datetime(2025, 1, 1, tzinfo=UTC)
 BARRIER_TIMEOUT_S = 60.0
+MAX_THREADS = 32  # writer threads per worker process (each with its own connection)
 
 # An operation: (kind, arguments). Amounts travel as millicredits so they pickle plainly.
 Op = tuple[str, dict[str, Any]]
@@ -62,21 +63,21 @@ def perform(ledger: Ledger, op: Op) -> Outcome:
 
 
 def run_at_once(
-    ledger: Ledger, ops: Sequence[Op], release: Callable[[], object] = lambda: None
-) -> list[Outcome]:
-    """Run each operation on its own thread, all let go together once `release()` returns."""
+    ledger: Ledger, writers: Sequence[Sequence[Op]], release: Callable[[], object] = lambda: None
+) -> list[list[Outcome]]:
+    """One thread per writer, each running its operations in turn; all are let go together
+    once `release()` returns. Outcomes per writer, in the same order."""
     go = threading.Event()
     aborted: list[str] = []
-    outcomes: list[Outcome] = [("crash", "did not run")] * len(ops)
+    outcomes: list[list[Outcome]] = [[] for _ in writers]
 
-    def one(index: int) -> None:
+    def write(number: int) -> None:
         go.wait()
-        if aborted:
-            outcomes[index] = ("crash", aborted[0])
-            return
-        outcomes[index] = perform(ledger, ops[index])
+        for op in writers[number]:
+            outcome = ("crash", aborted[0]) if aborted else perform(ledger, op)
+            outcomes[number].append(outcome)
 
-    threads = [threading.Thread(target=one, args=(index,)) for index in range(len(ops))]
+    threads = [threading.Thread(target=write, args=(number,)) for number in range(len(writers))]
     for thread in threads:
         thread.start()
     try:
@@ -109,24 +110,25 @@ def _close_ledger() -> None:
     _ledger, _ledger_url = None, None
 
 
-def _ledger_for(url: str, connections: int) -> Ledger:
+def _ledger_for(url: str) -> Ledger:
     global _ledger, _ledger_url
     if _ledger_url != url:
         _close_ledger()
-        engine = make_engine(url, pool_size=connections, max_overflow=0)
+        engine = make_engine(url, pool_size=MAX_THREADS, max_overflow=0)
         _ledger, _ledger_url = Ledger(engine, ManualClock(FIXED_NOW)), url
     assert _ledger is not None
     return _ledger
 
 
-def process_round(url: str, ops: Sequence[Op]) -> list[Outcome]:
-    """In a worker process: run `ops` on threads, starting when every worker is ready.
+def process_round(url: str, writers: Sequence[Sequence[Op]]) -> list[list[Outcome]]:
+    """In a worker process: run the writers on threads, starting when every worker is ready.
 
     Submit exactly one of these per worker process: each blocks at the barrier until all
     the workers hold one, so no worker can take two.
     """
-    ledger = _ledger_for(url, max(len(ops), 1))
-    return run_at_once(ledger, ops, lambda: _barrier.wait(BARRIER_TIMEOUT_S))
+    assert len(writers) <= MAX_THREADS, "one connection per writer"
+    ledger = _ledger_for(url)
+    return run_at_once(ledger, writers, lambda: _barrier.wait(BARRIER_TIMEOUT_S))
 
 
 def close_worker(_: object = None) -> None:

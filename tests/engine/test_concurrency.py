@@ -1,10 +1,15 @@
 """Concurrent writers: no overspend, exactly-once idempotency, no deadlocks (§3.3, §3.4).
 
-On PostgreSQL the writers are threads sharing one Ledger (one engine, one connection each).
-On SQLite they are threads in several worker processes, each process with its own Ledger
-on the same database file, so the writers really contend for the file's lock. All of them
-are let go at once (a barrier across the processes) and run at the conftest's fixed instant,
-so no period boundary interferes.
+On PostgreSQL the writers are threads sharing one Ledger (one engine, a connection each).
+On SQLite they are threads in several worker processes, each process with its own Ledger on
+the same database file, so the writers really contend for the file's lock. All of them are
+let go at once (a barrier across the processes) and run at the conftest's fixed instant, so
+no period boundary interferes.
+
+A race is one account (or one idempotency key) and one operation per writer. Several races
+run in a wave: writer w runs its operation of the first race, then of the second, and so on,
+so every race has all the writers on it while the database is never left idle waiting for
+the slowest writer of a single race.
 """
 
 from __future__ import annotations
@@ -25,19 +30,21 @@ from creditbook.engine import ledger as ledger_module
 from creditbook.store import schema
 from creditbook.store.database import make_engine
 
-ROUNDS = 100
-CHARGERS = 50  # concurrent charges per round of the last-credit race
-ALLOWANCE = 10  # credits, so exactly 10 of the charges can be paid
-REPLAYERS = 20  # concurrent uses of one idempotency key
-REPLAY_ROUNDS = 10
-PROCESSES = 5  # SQLite: worker processes, each running its share of a round on threads
-PG_CONNECTIONS = 50  # PostgreSQL: one connection per concurrent writer
+PROCESSES = 5  # SQLite: worker processes, each running its share of the writers on threads
+PG_CONNECTIONS = 50  # PostgreSQL: one connection per writer thread
 RESULT_TIMEOUT_S = 120
+
+ALLOWANCE = 10  # credits on each fresh account, no overdraft
+CHARGERS = 50  # writers racing for an account's last credits
+LAST_CREDIT_RACES = 100
+RACES_PER_WAVE = 20
+REPLAYERS = 20  # writers using one idempotency key at once
+KEY_RACES = 10
 
 
 class Runner(Protocol):
-    def run(self, ops: Sequence[Op]) -> list[Outcome]:
-        """Run every operation at once, one writer each; outcomes in the same order."""
+    def run(self, writers: Sequence[Sequence[Op]]) -> list[list[Outcome]]:
+        """Run the writers at once, each its operations in turn; outcomes per writer."""
         ...
 
 
@@ -45,8 +52,9 @@ class ThreadRunner:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def run(self, ops: Sequence[Op]) -> list[Outcome]:
-        return run_at_once(self.ledger, ops)
+    def run(self, writers: Sequence[Sequence[Op]]) -> list[list[Outcome]]:
+        assert len(writers) <= PG_CONNECTIONS, "one connection per writer"
+        return run_at_once(self.ledger, writers)
 
 
 class ProcessRunner:
@@ -54,20 +62,31 @@ class ProcessRunner:
         self.pool = pool
         self.url = url
 
-    def run(self, ops: Sequence[Op]) -> list[Outcome]:
-        shares = [list(ops[worker::PROCESSES]) for worker in range(PROCESSES)]
+    def run(self, writers: Sequence[Sequence[Op]]) -> list[list[Outcome]]:
+        shares = [list(writers[worker::PROCESSES]) for worker in range(PROCESSES)]
         done = self.pool.starmap_async(
             _workers.process_round, [(self.url, share) for share in shares], chunksize=1
         ).get(RESULT_TIMEOUT_S)
-        outcomes: list[Outcome] = [("crash", "not run")] * len(ops)
+        outcomes: list[list[Outcome]] = [[] for _ in writers]
         for worker, share_outcomes in enumerate(done):
             outcomes[worker::PROCESSES] = share_outcomes
         return outcomes
 
 
+def race(runner: Runner, races: Sequence[Sequence[Op]]) -> list[list[Outcome]]:
+    """Run races in one wave: writer w runs operation w of each race in turn.
+
+    Returns the outcomes per race, in the order of its operations.
+    """
+    width = len(races[0])
+    assert all(len(operations) == width for operations in races)
+    done = runner.run([[operations[w] for operations in races] for w in range(width)])
+    return [[done[w][number] for w in range(width)] for number in range(len(races))]
+
+
 @pytest.fixture(scope="module")
 def worker_processes() -> Iterator[Any]:
-    """Worker processes kept for the whole module (spawning them is the slow part)."""
+    """Worker processes kept for the whole module (starting them is the slow part)."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     pool = context.Pool(PROCESSES, initializer=_workers.init_worker, initargs=(barrier,))
@@ -83,18 +102,20 @@ def worker_processes() -> Iterator[Any]:
             pool.join()
 
 
-def concurrent_ledger(url: str) -> Ledger:
+def threads_ledger(url: str) -> Ledger:
     engine = make_engine(url, pool_size=PG_CONNECTIONS, max_overflow=0)
     return Ledger(engine, ManualClock(FIXED_NOW))
 
 
 @pytest.fixture
-def runner(request: pytest.FixtureRequest, database_url: str, clock: ManualClock) -> Iterator[Runner]:
-    assert clock.now() == FIXED_NOW, "workers run at the conftest's start instant"
+def runner(
+    request: pytest.FixtureRequest, database_url: str, clock: ManualClock
+) -> Iterator[Runner]:
+    assert clock.now() == FIXED_NOW, "the writers run at the conftest's start instant"
     if database_url.startswith("sqlite"):
         yield ProcessRunner(request.getfixturevalue("worker_processes"), database_url)
         return
-    ledger = concurrent_ledger(database_url)
+    ledger = threads_ledger(database_url)
     try:
         yield ThreadRunner(ledger)
     finally:
@@ -132,64 +153,74 @@ def charge_op(account_id: str, credits: int, key: str | None = None) -> Op:
     return ("charge", {"account_id": account_id, "amount": credits * 1000, "idempotency_key": key})
 
 
+TEN = Plan("ten", allowances={"credits": Credits.of(ALLOWANCE)})
+
+
+def open_accounts(ledger: Ledger, count: int) -> list[str]:
+    return [ledger.open_account(TEN.plan_id).account_id for _ in range(count)]
+
+
 # -- 1. the last credits ------------------------------------------------------------------------
 
 
 def test_the_last_credits_pay_for_exactly_that_many_concurrent_charges(
     ledger: Ledger, runner: Runner
 ) -> None:
-    ledger.put_plan(Plan("ten", allowances={"credits": Credits.of(ALLOWANCE)}))
-    for round_number in range(ROUNDS):
-        account_id = ledger.open_account("ten").account_id
+    ledger.put_plan(TEN)
+    for wave in range(LAST_CREDIT_RACES // RACES_PER_WAVE):
+        accounts = open_accounts(ledger, RACES_PER_WAVE)
 
-        outcomes = runner.run([charge_op(account_id, 1) for _ in range(CHARGERS)])
+        results = race(runner, [[charge_op(a, 1)] * CHARGERS for a in accounts])
 
-        paid = [outcome for outcome in outcomes if outcome[0] == "ok"]
-        refused = [outcome for outcome in outcomes if outcome[0] != "ok"]
-        context = f"round {round_number}: {summary(outcomes)}"
-        assert len(paid) == ALLOWANCE, context
-        assert len({outcome[1] for outcome in paid}) == ALLOWANCE, context
-        assert all(outcome[2:] == (False, 1000) for outcome in paid), context
-        assert set(refused) == {("error", "InsufficientCreditsError")}, context
-        assert available(ledger, account_id) == Credits(0), context
-        assert deductions(ledger, account_id) == ALLOWANCE, context
-        assert ledger.verify(account_id).ok, context
-    assert ledger.verify().ok
+        for account_id, outcomes in zip(accounts, results, strict=True):
+            paid = [outcome for outcome in outcomes if outcome[0] == "ok"]
+            refused = {outcome for outcome in outcomes if outcome[0] != "ok"}
+            context = f"wave {wave}, {account_id}: {summary(outcomes)}"
+            assert len(paid) == ALLOWANCE, context
+            assert len({outcome[1] for outcome in paid}) == ALLOWANCE, context
+            assert all(outcome[2:] == (False, 1000) for outcome in paid), context
+            assert refused == {("error", "InsufficientCreditsError")}, context
+            assert available(ledger, account_id) == Credits(0), context
+            assert deductions(ledger, account_id) == ALLOWANCE, context
+        assert ledger.verify().ok, f"wave {wave}"
 
 
 # -- 2. one idempotency key, many writers -------------------------------------------------------
 
 
 def test_concurrent_replays_of_one_key_charge_once(ledger: Ledger, runner: Runner) -> None:
-    ledger.put_plan(Plan("ten", allowances={"credits": Credits.of(ALLOWANCE)}))
-    for round_number in range(REPLAY_ROUNDS):
-        account_id = ledger.open_account("ten").account_id
+    ledger.put_plan(TEN)
+    accounts = open_accounts(ledger, KEY_RACES)
 
-        outcomes = runner.run([charge_op(account_id, 3, "order-1") for _ in range(REPLAYERS)])
+    # The same key on every account: keys are scoped per account.
+    results = race(runner, [[charge_op(a, 3, "order-1")] * REPLAYERS for a in accounts])
 
-        context = f"round {round_number}: {outcomes}"
+    for account_id, outcomes in zip(accounts, results, strict=True):
+        context = f"{account_id}: {outcomes}"
         assert all(outcome[0] == "ok" for outcome in outcomes), context
         assert len({outcome[1] for outcome in outcomes}) == 1, context
-        assert sorted(outcome[2] for outcome in outcomes) == [False] + [True] * (REPLAYERS - 1)
+        replayed = sorted(outcome[2] for outcome in outcomes)
+        assert replayed == [False] + [True] * (REPLAYERS - 1), context
         assert {outcome[3] for outcome in outcomes} == {3000}, context
         assert deductions(ledger, account_id) == 1, context
         assert available(ledger, account_id) == Credits.of(ALLOWANCE - 3), context
-        assert ledger.verify(account_id).ok, context
     assert ledger.verify().ok
 
 
 def test_concurrent_uses_of_one_key_with_different_bodies_charge_one_of_them(
     ledger: Ledger, runner: Runner
 ) -> None:
-    ledger.put_plan(Plan("ten", allowances={"credits": Credits.of(ALLOWANCE)}))
-    for round_number in range(REPLAY_ROUNDS):
-        account_id = ledger.open_account("ten").account_id
-        # Two bodies under one key, interleaved: 1 credit and 2 credits.
-        ops = [charge_op(account_id, 1 + index % 2, "order-1") for index in range(REPLAYERS)]
+    ledger.put_plan(TEN)
+    accounts = open_accounts(ledger, KEY_RACES)
+    # Two bodies under one key, interleaved: 1 credit and 2 credits.
+    races = [
+        [charge_op(a, 1 + writer % 2, "order-1") for writer in range(REPLAYERS)] for a in accounts
+    ]
 
-        outcomes = runner.run(ops)
+    results = race(runner, races)
 
-        context = f"round {round_number}: {outcomes}"
+    for account_id, ops, outcomes in zip(accounts, races, results, strict=True):
+        context = f"{account_id}: {outcomes}"
         first = [outcome for outcome in outcomes if outcome[0] == "ok" and not outcome[2]]
         assert len(first) == 1, context
         _, charge_id, _, winner = first[0]
@@ -201,13 +232,12 @@ def test_concurrent_uses_of_one_key_with_different_bodies_charge_one_of_them(
                 assert outcome == ("error", "IdempotencyConflictError"), context
         assert deductions(ledger, account_id) == 1, context
         assert available(ledger, account_id) == Credits.of(ALLOWANCE) - Credits(winner), context
-        assert ledger.verify(account_id).ok, context
     assert ledger.verify().ok
 
 
 # -- 3. batches over two accounts ---------------------------------------------------------------
 
-BATCH_ROUNDS = 5
+BATCH_PAIRS = 5
 BATCH_WRITERS = 40
 BATCH_ALLOWANCE = 100  # credits per account; the batches ask each account for 120
 ORDERS = ("ABABAB", "BABABA", "AAABBB", "BBBAAA")
@@ -224,72 +254,78 @@ def test_concurrent_batches_over_two_accounts_neither_deadlock_nor_overspend(
         return retryable(error)
 
     monkeypatch.setattr(ledger_module, "_retryable", recording)
-    ledger = concurrent_ledger(postgres_database_url)
+    ledger = threads_ledger(postgres_database_url)
     try:
         ledger.put_plan(Plan("hundred", allowances={"credits": Credits.of(BATCH_ALLOWANCE)}))
-        for round_number in range(BATCH_ROUNDS):
-            accounts = {
-                "A": ledger.open_account("hundred").account_id,
-                "B": ledger.open_account("hundred").account_id,
-            }
-            ops: list[Op] = [
+        pairs = [
+            {name: ledger.open_account("hundred").account_id for name in "AB"}
+            for _ in range(BATCH_PAIRS)
+        ]
+        races = [
+            [
                 (
                     "batch",
                     {
                         "items": [
-                            {"account_id": accounts[name], "amount": 1000}
+                            {"account_id": pair[name], "amount": 1000}
                             for name in ORDERS[writer % len(ORDERS)]
                         ]
                     },
                 )
                 for writer in range(BATCH_WRITERS)
             ]
+            for pair in pairs
+        ]
 
-            outcomes = ThreadRunner(ledger).run(ops)
+        results = race(ThreadRunner(ledger), races)
 
-            context = f"round {round_number}: {summary(outcomes)}"
+        for pair, outcomes in zip(pairs, results, strict=True):
+            context = f"{pair}: {summary(outcomes)}"
             assert all(outcome[0] == "ok" for outcome in outcomes), context
             items = [item for outcome in outcomes for item in outcome[1]]
-            for account_id in accounts.values():
+            for account_id in pair.values():
                 mine = Counter(result for owner, result in items if owner == account_id)
                 assert mine == {1000: BATCH_ALLOWANCE, "insufficient_credits": 20}, context
                 assert available(ledger, account_id) == Credits(0), context
                 assert deductions(ledger, account_id) == BATCH_ALLOWANCE, context
-                assert ledger.verify(account_id).ok, context
         assert ledger.verify().ok
     finally:
         ledger.close()
-    deadlocks = [e for e in retried if getattr(e.orig, "sqlstate", None) == "40P01"]
-    assert not deadlocks, "accounts locked in one order cannot deadlock"
+    deadlocks = [error for error in retried if getattr(error.orig, "sqlstate", None) == "40P01"]
+    assert not deadlocks, "batches lock their accounts in one order, so they cannot deadlock"
 
 
 # -- 4. opening one account from many writers ---------------------------------------------------
 
-OPEN_ROUNDS = 5
+OPEN_RACES = 5
 
 
 @pytest.mark.parametrize("named", [True, False], ids=["named", "generated_id"])
 def test_concurrent_opens_with_one_key_open_one_account(
     ledger: Ledger, runner: Runner, named: bool
 ) -> None:
-    ledger.put_plan(Plan("ten", allowances={"credits": Credits.of(ALLOWANCE)}))
-    for round_number in range(OPEN_ROUNDS):
-        before = count_rows(ledger, schema.accounts)
-        arguments: dict[str, Any] = {"plan_id": "ten", "idempotency_key": f"open-{round_number}"}
+    ledger.put_plan(TEN)
+    races = []
+    for number in range(OPEN_RACES):
+        arguments: dict[str, Any] = {"plan_id": TEN.plan_id, "idempotency_key": f"open-{number}"}
         if named:
-            arguments["account_id"] = f"acme-{round_number}"
+            arguments["account_id"] = f"acme-{number}"
+        races.append([("open_account", arguments)] * REPLAYERS)
 
-        outcomes = runner.run([("open_account", arguments) for _ in range(REPLAYERS)])
+    results = race(runner, races)
 
-        context = f"round {round_number}: {outcomes}"
+    assert count_rows(ledger, schema.accounts) == OPEN_RACES
+    opened = set()
+    for number, outcomes in enumerate(results):
+        context = f"race {number}: {outcomes}"
         assert all(outcome[0] == "ok" for outcome in outcomes), context
-        opened = {outcome[1] for outcome in outcomes}
-        assert len(opened) == 1, context
-        assert sorted(outcome[2] for outcome in outcomes) == [False] + [True] * (REPLAYERS - 1)
-        assert count_rows(ledger, schema.accounts) == before + 1, context
-        (account_id,) = opened
+        assert len({outcome[1] for outcome in outcomes}) == 1, context
+        replayed = sorted(outcome[2] for outcome in outcomes)
+        assert replayed == [False] + [True] * (REPLAYERS - 1), context
+        account_id = outcomes[0][1]
         if named:
-            assert account_id == f"acme-{round_number}"
+            assert account_id == f"acme-{number}", context
         assert available(ledger, account_id) == Credits.of(ALLOWANCE), context
-        assert ledger.verify(account_id).ok, context
+        opened.add(account_id)
+    assert len(opened) == OPEN_RACES
     assert ledger.verify().ok

@@ -47,7 +47,7 @@ class Credits:
         """Credits from a number of credits: `Credits.of(4)`, `Credits.of("0.5")`."""
         if isinstance(value, Credits):
             return value
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, bool | float):
             raise AmountError("credits must be given as int, str or Decimal, never float")
         try:
             number = Decimal(value)

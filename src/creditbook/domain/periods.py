@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from creditbook.domain.errors import ValidationError
+
 
 class Interval(enum.StrEnum):
     MONTHLY = "monthly"
@@ -129,3 +131,13 @@ class PeriodCalendar:
 def local_date(instant: datetime, timezone: str) -> date:
     """The calendar date of `instant` in `timezone` (stats and rollups are per local day)."""
     return require_aware(instant).astimezone(zone(timezone)).date()
+
+
+def check_instant(name: str, instant: datetime) -> datetime:
+    """A caller's timestamp: aware, or a ValidationError naming the field."""
+    if not isinstance(instant, datetime):
+        raise ValidationError(f"{name} must be a datetime", field=name)
+    try:
+        return require_aware(instant)
+    except PeriodError as error:
+        raise ValidationError(f"{name}: {error}", field=name) from None

@@ -39,7 +39,13 @@ from creditbook.domain.grants import (
     GrantSource,
     TransactionType,
 )
-from creditbook.domain.periods import PeriodCalendar, PeriodError, require_aware, zone
+from creditbook.domain.periods import (
+    PeriodCalendar,
+    PeriodError,
+    check_instant,
+    require_aware,
+    zone,
+)
 from creditbook.domain.plans import Plan, check_identifier
 from creditbook.domain.rates import Estimate, RateCard, estimate, price_results
 from creditbook.engine import reports
@@ -68,7 +74,7 @@ from creditbook.engine.results import (
 from creditbook.engine.tx import AccountTx, Attribution, Line, draws_total, new_id
 from creditbook.store import schema
 from creditbook.store.database import READ_ONLY, make_engine, migrate
-from creditbook.store.queries import upsert_set
+from creditbook.store.queries import upsert_set, upsert_versioned
 
 T = TypeVar("T")
 MAX_RETRIES = 8
@@ -239,14 +245,8 @@ class Ledger:
 
     def _put_reference(self, table: Any, id_name: str, identifier: str, body: Any) -> None:
         def transaction(connection: Connection) -> None:
-            version = connection.execute(
-                select(table.c.version).where(table.c[id_name] == identifier)
-            ).scalar()
-            upsert_set(
-                connection,
-                table,
-                {id_name: identifier},
-                {"version": (version or 0) + 1, "body": body, "updated_at": self.now()},
+            upsert_versioned(
+                connection, table, {id_name: identifier}, {"body": body, "updated_at": self.now()}
             )
 
         self._run(transaction)
@@ -355,6 +355,15 @@ class Ledger:
                 )
             ).first()
             if exists is not None:
+                # On PostgreSQL each statement reads a fresh snapshot: a concurrent first use
+                # of this key may have committed the account after the replay check above.
+                # Its key row committed with it, so look again before refusing.
+                if idempotency_key is not None:
+                    replay = self._replay(
+                        connection, OPERATOR_SCOPE, idempotency_key, request_hash, Account
+                    )
+                    if replay is not None:
+                        return replay
                 raise StateError(f"account {account_id} already exists")
             connection.execute(
                 schema.accounts.insert(),
@@ -500,7 +509,7 @@ class Ledger:
         _check_text("description", description)
         for name, value in (("effective_at", effective_at), ("expires_at", expires_at)):
             if value is not None:
-                require_aware(value)
+                check_instant(name, value)
         if effective_at and expires_at and expires_at <= effective_at:
             raise ValidationError("expires_at must be after effective_at", field="expires_at")
         request = {
@@ -531,6 +540,13 @@ class Ledger:
                 description=text,
             )
             posted = tx.fund_grant(kind, target, grant_id, amount, description=text)
+            # What the grant holds: overdraft debt in the pool was settled first.
+            remaining = tx.connection.execute(
+                select(schema.grants.c.remaining).where(
+                    schema.grants.c.account_id == tx.account_id,
+                    schema.grants.c.grant_id == grant_id,
+                )
+            ).scalar_one()
             return Grant(
                 grant_id,
                 account_id,
@@ -538,7 +554,7 @@ class Ledger:
                 source,
                 priority if priority is not None else DEFAULT_PRIORITY[source],
                 amount,
-                Credits(posted.amount),
+                Credits(remaining),
                 effective_at or tx.now,
                 expires_at,
                 posted.transfer_id,
@@ -1301,7 +1317,7 @@ class Ledger:
     def balance(self, account_id: str, *, at: datetime | None = None) -> Balance:
         """Credits per pool now, or as they were at a past instant."""
         self.touch(account_id)
-        when = self.now() if at is None else require_aware(at)
+        when = self.now() if at is None else check_instant("at", at)
         return self._run(lambda c: reports.balance(c, account_id, when, self._plan), read_only=True)
 
     def transactions(
@@ -1371,7 +1387,7 @@ def _charge_fields(request: ChargeRequest) -> dict[str, Any]:
 
 def _describe(function: str, quantity: int, charged: int) -> str:
     if function:
-        return f"{function} × {quantity}" if quantity else function
+        return f"{function} x {quantity}" if quantity else function
     return f"Charge of {Credits(charged)} credits"
 
 

@@ -6,7 +6,7 @@ import base64
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError, ValidationError
 from creditbook.domain.grants import CUSTOMER_VISIBLE_TYPES, GrantSource, TransactionType
-from creditbook.domain.periods import PeriodCalendar, local_date, require_aware, zone
+from creditbook.domain.periods import PeriodCalendar, check_instant, local_date
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import BASE_FUNCTION
 from creditbook.domain.stats import change_percent, check_range, previous_range
@@ -367,7 +367,7 @@ class TransactionQuery:
             raise ValidationError(f"unknown transaction type in {types!r}", field="types") from None
         for name, value in (("since", since), ("until", until)):
             if value is not None:
-                require_aware(value)
+                check_instant(name, value)
         return cls(limit, decode_cursor(cursor) if cursor else None, offset, kinds, since, until)
 
 
@@ -785,6 +785,3 @@ def _verify_runs(connection: Connection, scope: _Scope) -> list[str]:
                 f"{per_run.get((row.account_id, row.run_id), 0)}"
             )
     return differences
-
-
-__all__ = ["balance", "stats", "timedelta", "transactions", "verify", "zone"]

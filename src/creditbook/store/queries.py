@@ -31,3 +31,19 @@ def upsert_set(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in values}
     )
     connection.execute(statement)
+
+
+def upsert_versioned(
+    connection: Connection, table: Table, keys: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Insert a row at version 1, or overwrite `values` and bump its version, atomically."""
+    module = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table).values({**keys, **values, "version": 1})
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            "version": table.c.version + 1,
+            **{name: statement.excluded[name] for name in values},
+        },
+    )
+    connection.execute(statement)
