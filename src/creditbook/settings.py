@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
@@ -11,8 +12,15 @@ class Settings(BaseSettings):
     """Attributes:
     database_url: SQLAlchemy URL; a SQLite file in the working directory by default,
         `postgresql://…` in production.
+    redis_url: when set, rate limits are shared by every process through this Redis.
+    rate_limit_per_s, rate_limit_burst: the default per-key limit (plans may override).
+    max_body_bytes: larger request bodies are refused with 413.
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
 
     database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    rate_limit_per_s: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -6,7 +6,12 @@
     ├── InsufficientCreditsError insufficient_credits      (402)
     ├── NoFreeSlotsError         no_free_slots             (409)
     ├── IdempotencyConflictError idempotency_key_conflict  (409)
-    └── StateError               invalid_state             (409)
+    ├── StateError               invalid_state             (409)
+    ├── AuthenticationError      unauthenticated           (401)
+    ├── KeyRevokedError          key_revoked               (403)
+    ├── PermissionDeniedError    forbidden                 (403)
+    ├── PayloadTooLargeError     payload_too_large         (413)
+    └── RateLimitedError         rate_limited              (429)
 
 A broken invariant is not one of these: it is an AssertionError and a programmer error.
 """
@@ -84,3 +89,36 @@ class IdempotencyConflictError(CreditbookError):
 class StateError(CreditbookError):
     code = "invalid_state"
     status = 409
+
+
+class AuthenticationError(CreditbookError):
+    """No key, or a key that is not one of ours."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class KeyRevokedError(CreditbookError):
+    code = "key_revoked"
+    status = 403
+
+
+class PermissionDeniedError(CreditbookError):
+    """A valid key whose scope does not allow the operation."""
+
+    code = "forbidden"
+    status = 403
+
+
+class PayloadTooLargeError(CreditbookError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimitedError(CreditbookError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limit exceeded, retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s

@@ -84,6 +84,9 @@ class Plan:
         display_currency: the currency stats quote cost per credit in.
         overdraft: how far below zero each pool may go.
         price_id: the billing system's price identifier, shown by the lobstr balance.
+        rate_limit_per_s: API requests per second per key of accounts on this plan (None:
+            the service's default).
+        rate_limit_burst: how many requests a key may make at once before the rate applies.
     """
 
     plan_id: str
@@ -96,6 +99,8 @@ class Plan:
     display_currency: str | None = None
     overdraft: Credits = Credits(0)
     price_id: str = ""
+    rate_limit_per_s: int | None = None
+    rate_limit_burst: int | None = None
 
     def __post_init__(self) -> None:
         check_identifier("plan_id", self.plan_id)
@@ -119,6 +124,10 @@ class Plan:
                 raise ValidationError("allowances must not be negative", field="allowances")
         if not 0 <= self.slots <= 100_000:
             raise ValidationError("slots must be within 0..100000", field="slots")
+        for name in ("rate_limit_per_s", "rate_limit_burst"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 1_000_000:
+                raise ValidationError(f"{name} must be within 1..1000000", field=name)
         if self.overdraft.is_negative():
             raise ValidationError("overdraft must not be negative", field="overdraft")
         for currency, price in self.prices.items():

@@ -29,6 +29,8 @@ def plan_to_body(plan: Plan) -> dict[str, Any]:
         "display_currency": plan.display_currency,
         "overdraft": plan.overdraft.millicredits,
         "price_id": plan.price_id,
+        "rate_limit_per_s": plan.rate_limit_per_s,
+        "rate_limit_burst": plan.rate_limit_burst,
     }
 
 
@@ -53,6 +55,8 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
         display_currency=body["display_currency"],
         overdraft=Credits(body["overdraft"]),
         price_id=body["price_id"],
+        rate_limit_per_s=body.get("rate_limit_per_s"),
+        rate_limit_burst=body.get("rate_limit_burst"),
     )
 
 

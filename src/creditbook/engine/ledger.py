@@ -48,9 +48,10 @@ from creditbook.domain.periods import (
 )
 from creditbook.domain.plans import Plan, check_identifier
 from creditbook.domain.rates import Estimate, RateCard, estimate, price_results
-from creditbook.engine import reports
+from creditbook.engine import keys, reports
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.codec import card_from_body, card_to_body, plan_from_body, plan_to_body
+from creditbook.engine.keys import ApiKey, IssuedKey, Scope
 from creditbook.engine.requests import (
     MAX_BATCH_ITEMS,
     MAX_DESCRIPTION_CHARS,
@@ -82,6 +83,7 @@ DEFAULT_HOLD_TIMEOUT_S = 3600
 MAX_HOLD_TIMEOUT_S = 7 * 24 * 3600
 MAX_QUANTITY = 10**9
 MAX_SLOTS_PER_RUN = 1000
+MAX_METADATA_BYTES = 4096
 OPERATOR_SCOPE = ""  # idempotency scope of operations that precede an account
 RUN_ACTIVE = ("running", "paused")
 
@@ -105,6 +107,20 @@ def _check_text(name: str, value: str, limit: int = MAX_DESCRIPTION_CHARS) -> st
     if not isinstance(value, str) or len(value) > limit:
         raise ValidationError(f"{name} must be a string of at most {limit} characters", field=name)
     return value
+
+
+def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise ValidationError("metadata must be an object", field="metadata")
+    try:
+        size = len(json.dumps(metadata))
+    except (TypeError, ValueError):
+        raise ValidationError("metadata must be plain JSON", field="metadata") from None
+    if size > MAX_METADATA_BYTES:
+        raise ValidationError(
+            f"metadata is limited to {MAX_METADATA_BYTES} bytes", field="metadata"
+        )
+    return dict(metadata)
 
 
 def _check_attribute(name: str, value: str) -> str:
@@ -171,8 +187,12 @@ class Ledger:
         key: str | None,
         result_type: type[T],
         body: Callable[[AccountTx], T],
+        remember: Callable[[T], T] | None = None,
     ) -> T:
-        """Run `body` on the locked, caught-up account, once per idempotency key."""
+        """Run `body` on the locked, caught-up account, once per idempotency key.
+
+        `remember` shapes what is stored for replays (key secrets are never stored).
+        """
         if key is not None:
             _check_text("idempotency_key", key, MAX_IDEMPOTENCY_KEY_CHARS)
         request_hash = _hash_request(operation, request)
@@ -186,7 +206,8 @@ class Ledger:
             tx.catch_up()
             result = body(tx)
             if key is not None:
-                self._remember(connection, account_id, key, operation, request_hash, result)
+                stored = result if remember is None else remember(result)
+                self._remember(connection, account_id, key, operation, request_hash, stored)
             tx.finish()
             return result
 
@@ -322,9 +343,7 @@ class Ledger:
             zone(timezone)
         except PeriodError as error:
             raise ValidationError(str(error), field="timezone") from None
-        metadata = dict(metadata or {})
-        if len(json.dumps(metadata, default=str)) > 4096:
-            raise ValidationError("metadata is limited to 4096 bytes", field="metadata")
+        metadata = _check_metadata(metadata or {})
         request = {
             "plan_id": plan_id,
             "account_id": requested_id,
@@ -461,19 +480,39 @@ class Ledger:
             account_id, "change_plan", {"plan_id": plan_id}, idempotency_key, Account, body
         )
 
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        has_unpaid_bill: bool | None = None,
+    ) -> Account:
+        """Change an account's name, metadata or unpaid-bill flag (plan: `change_plan`)."""
+        values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = _check_text("name", name, schema.NAME)
+        if metadata is not None:
+            values["metadata"] = _check_metadata(metadata)
+        if has_unpaid_bill is not None:
+            values["has_unpaid_bill"] = bool(has_unpaid_bill)
+
+        def transaction(connection: Connection) -> Account:
+            if values:
+                result = connection.execute(
+                    update(schema.accounts)
+                    .where(schema.accounts.c.account_id == account_id)
+                    .values(**values)
+                )
+                if result.rowcount != 1:
+                    raise NotFoundError("account", account_id)
+            return reports.account(connection, account_id)
+
+        return self._run(transaction)
+
     def set_unpaid_bill(self, account_id: str, unpaid: bool) -> None:
         """Record whether the account has an outstanding invoice (shown by balances)."""
-
-        def transaction(connection: Connection) -> None:
-            result = connection.execute(
-                update(schema.accounts)
-                .where(schema.accounts.c.account_id == account_id)
-                .values(has_unpaid_bill=unpaid)
-            )
-            if result.rowcount != 1:
-                raise NotFoundError("account", account_id)
-
-        self._run(transaction)
+        self.update_account(account_id, has_unpaid_bill=unpaid)
 
     # -- grants ---------------------------------------------------------------------------
 
@@ -1340,6 +1379,84 @@ class Ledger:
         """Spend between two local dates (inclusive) from rollups, with the previous range."""
         self.touch(account_id)
         return self._run(lambda c: reports.stats(c, account_id, start, end), read_only=True)
+
+    # -- API keys and lookups ---------------------------------------------------------------
+
+    def create_key(
+        self,
+        account_id: str | None,
+        *,
+        scope: Scope | str = Scope.READ,
+        user_id: str = "",
+        name: str = "",
+        idempotency_key: str | None = None,
+    ) -> IssuedKey:
+        """Issue an API key: an operator key (account_id None) or an account key.
+
+        The secret is returned once and stored only as a hash.
+        """
+        scope = Scope(scope)
+        if (scope is Scope.OPERATOR) != (account_id is None):
+            raise ValidationError(
+                "operator keys have no account; account keys need one", field="scope"
+            )
+        _check_attribute("user_id", user_id)
+        _check_text("name", name, schema.NAME)
+        request = {"scope": scope.value, "user_id": user_id, "name": name}
+        if account_id is None:
+            return self._run(lambda c: keys.insert(c, None, scope, user_id, name, self.now()))
+
+        def body(tx: AccountTx) -> IssuedKey:
+            return keys.insert(tx.connection, tx.account_id, scope, user_id, name, tx.now)
+
+        issued = self._write(
+            account_id,
+            "create_key",
+            request,
+            idempotency_key,
+            IssuedKey,
+            body,
+            remember=lambda result: replace(result, secret=None),
+        )
+        return issued
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        return self._run(lambda c: keys.revoke(c, key_id, self.now()))
+
+    def get_key(self, key_id: str) -> ApiKey:
+        return self._run(lambda c: keys.get(c, key_id), read_only=True)
+
+    def list_keys(self, account_id: str | None) -> list[ApiKey]:
+        return self._run(lambda c: keys.of_account(c, account_id), read_only=True)
+
+    def authenticate(self, token: str) -> ApiKey:
+        """The key behind a token; AuthenticationError (unknown) or KeyRevokedError."""
+        return self._run(lambda c: keys.authenticate(c, token), read_only=True)
+
+    def account_of_charge(self, charge_id: str) -> str:
+        transfers = schema.transfers.c
+        account_id = self._run(
+            lambda c: c.execute(
+                select(transfers.account_id).where(
+                    transfers.transfer_id == charge_id,
+                    transfers.type == TransactionType.DEDUCTION.value,
+                )
+            ).scalar(),
+            read_only=True,
+        )
+        if account_id is None:
+            raise NotFoundError("charge", charge_id)
+        return str(account_id)
+
+    def account_of_run(self, run_id: str) -> str:
+        runs = schema.runs.c
+        account_id = self._run(
+            lambda c: c.execute(select(runs.account_id).where(runs.run_id == run_id)).scalar(),
+            read_only=True,
+        )
+        if account_id is None:
+            raise NotFoundError("run", run_id)
+        return str(account_id)
 
     # -- sweeper and verification ---------------------------------------------------------
 

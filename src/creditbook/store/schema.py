@@ -153,6 +153,8 @@ transfers = Table(
     Index("ix_transfers_type", "account_id", "type", "seq"),
     Index("ix_transfers_run", "account_id", "run_id"),
     Index("ix_transfers_created_at", "account_id", "created_at"),
+    # The operator refunds a charge by its id alone.
+    Index("ix_transfers_by_transfer_id", "transfer_id"),
 )
 
 entries = Table(
@@ -211,6 +213,8 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("account_id", "run_id"),
     Index("ix_runs_status", "account_id", "status"),
+    # Runs are addressed by their id alone in the API.
+    Index("ix_runs_by_run_id", "run_id", unique=True),
 )
 
 run_lines = Table(
@@ -266,4 +270,21 @@ idempotency = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "key"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # Operator keys use the empty account id.
+    Column("account_id", String(ID), nullable=False),
+    Column("key_id", String(ID), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    # sha256 of the whole key: keys are long random strings, so a fast hash is enough.
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    PrimaryKeyConstraint("account_id", "key_id"),
+    Index("ix_api_keys_by_key_id", "key_id", unique=True),
 )

@@ -1,0 +1,84 @@
+"""The FastAPI application: `create_app()` for servers, `create_app(ledger=...)` for tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from creditbook import __version__
+from creditbook.api import errors, routes_admin, routes_reports, routes_usage
+from creditbook.api.deps import PlanLimits
+from creditbook.api.observability import Metrics, ServiceMiddleware
+from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.schemas import HealthOut
+from creditbook.engine.ledger import Ledger
+from creditbook.settings import Settings
+
+DESCRIPTION = """The credits ledger of an API business: plans, grants, charges, runs,
+balances, history and stats. Authenticate with `Authorization: Bearer <key>`,
+`Authorization: Token <key>` or `X-API-KEY: <key>`. Errors are
+`{"detail": "<message>", "code": "<snake_case>"}`."""
+
+
+def create_app(
+    ledger: Ledger | None = None,
+    settings: Settings | None = None,
+    limiter: Limiter | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    owns_ledger = ledger is None
+    service_ledger = ledger or Ledger.open(settings.database_url)
+    if limiter is None:
+        limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_ledger:
+            service_ledger.close()
+        if isinstance(app.state.limiter, RedisLimiter):
+            app.state.limiter.close()
+
+    app = FastAPI(
+        title="creditbook",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=ExactJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.ledger = service_ledger
+    app.state.limiter = limiter
+    app.state.plan_limits = PlanLimits(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(routes_admin.router)
+    app.include_router(routes_usage.router)
+    app.include_router(routes_reports.router)
+    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", operation_id="health", response_model=HealthOut, tags=["service"])
+    def health(request: Request) -> ExactJSONResponse:
+        """Liveness and database reachability (no key needed)."""
+        with service_ledger.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return respond({"status": "ok", "database": service_ledger.engine.dialect.name})
+
+    @app.get(
+        "/metrics",
+        operation_id="metrics",
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics of this process (no key needed)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

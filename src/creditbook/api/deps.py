@@ -1,0 +1,92 @@
+"""What every route needs: the ledger, the caller, the idempotency key, limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from creditbook.api.auth import Principal, token_of
+from creditbook.api.ratelimit import Limiter
+from creditbook.domain.errors import (
+    AuthenticationError,
+    CreditbookError,
+    NotFoundError,
+    RateLimitedError,
+)
+from creditbook.engine.ledger import Ledger
+
+PLAN_LIMITS_TTL_S = 10.0
+
+
+class PlanLimits:
+    """Rate limit of each account's plan, cached briefly (plans change rarely)."""
+
+    def __init__(self, default_rate: float, default_burst: int) -> None:
+        self.default = (default_rate, default_burst)
+        self._cache: dict[str, tuple[float, tuple[float, int]]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, ledger: Ledger, account_id: str | None) -> tuple[float, int]:
+        if account_id is None:
+            return self.default
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(account_id)
+        if cached is not None and now - cached[0] < PLAN_LIMITS_TTL_S:
+            return cached[1]
+        try:
+            plan = ledger.get_plan(ledger.get_account(account_id).plan_id)
+            rate = float(plan.rate_limit_per_s or self.default[0])
+            burst = plan.rate_limit_burst or (plan.rate_limit_per_s or self.default[1])
+            limits = (rate, max(1, int(burst)))
+        except NotFoundError:
+            limits = self.default
+        with self._lock:
+            self._cache[account_id] = (now, limits)
+        return limits
+
+
+def ledger_of(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def principal(request: Request) -> Principal:
+    """Authenticate the key, then take one token from its rate-limit bucket."""
+    token = token_of(request)
+    if token is None:
+        raise AuthenticationError("missing API key")
+    ledger = ledger_of(request)
+    try:
+        caller = Principal(ledger.authenticate(token))
+    except CreditbookError as error:
+        request.state.refusal = error.code
+        raise
+    request.state.key_id = caller.key.key_id
+    limiter: Limiter = request.app.state.limiter
+    limits: PlanLimits = request.app.state.plan_limits
+    rate, burst = limits.of(ledger, caller.account_id)
+    decision = limiter.take(caller.key.key_id, rate, burst)
+    request.state.extra_headers = decision.headers()
+    if not decision.allowed:
+        raise RateLimitedError(decision.retry_after_s)
+    return caller
+
+
+LedgerDep = Annotated[Ledger, Depends(ledger_of)]
+Caller = Annotated[Principal, Depends(principal)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Makes the request safe to retry: a replay returns the first result.",
+    ),
+]
+
+
+def hit_headers(replayed: bool) -> dict[str, str]:
+    return {"Idempotency-Hit": "true"} if replayed else {}

@@ -1,0 +1,263 @@
+"""Operator endpoints: plans, rate cards, accounts, keys, grants, refunds, verification."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, hit_headers
+from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.schemas import (
+    AccountCreate,
+    AccountList,
+    AccountOut,
+    AccountPatch,
+    GrantCreate,
+    GrantOut,
+    Id,
+    KeyCreate,
+    KeyOut,
+    PlanBody,
+    PlanList,
+    PlanOut,
+    RateCardBody,
+    RateCardList,
+    RateCardOut,
+    RefundCreate,
+    RefundOut,
+    VerifyOut,
+    credits,
+)
+
+router = APIRouter(prefix="/v1")
+PathId = Annotated[str, Path(max_length=64)]
+
+
+@router.put("/plans/{plan_id}", operation_id="put_plan", response_model=PlanOut, tags=["plans"])
+def put_plan(
+    plan_id: Annotated[Id, Path()], body: PlanBody, caller: Caller, ledger: LedgerDep
+) -> ExactJSONResponse:
+    """Create or replace a plan."""
+    caller.require_operator()
+    plan = ledger.put_plan(body.to_plan(plan_id))
+    return respond(PlanOut.of(plan))
+
+
+@router.get("/plans", operation_id="list_plans", response_model=PlanList, tags=["plans"])
+def list_plans(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    caller.require_operator()
+    return respond({"data": [PlanOut.of(plan) for plan in ledger.list_plans()]})
+
+
+@router.put(
+    "/rate_cards/{rate_card_id}",
+    operation_id="put_rate_card",
+    response_model=RateCardOut,
+    tags=["rate cards"],
+)
+def put_rate_card(
+    rate_card_id: Annotated[Id, Path()], body: RateCardBody, caller: Caller, ledger: LedgerDep
+) -> ExactJSONResponse:
+    """Create or replace a rate card. Running runs keep the version they started with."""
+    caller.require_operator()
+    return respond(RateCardOut.of(ledger.put_rate_card(body.to_card(rate_card_id))))
+
+
+@router.get(
+    "/rate_cards", operation_id="list_rate_cards", response_model=RateCardList, tags=["rate cards"]
+)
+def list_rate_cards(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    caller.require_operator()
+    return respond({"data": [RateCardOut.of(card) for card in ledger.list_rate_cards()]})
+
+
+@router.post(
+    "/accounts",
+    operation_id="create_account",
+    status_code=201,
+    response_model=AccountOut,
+    tags=["accounts"],
+)
+def create_account(
+    body: AccountCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
+) -> ExactJSONResponse:
+    """Open an account on a plan; its first period's allowance is granted at once."""
+    caller.require_operator()
+    account = ledger.open_account(
+        body.plan_id,
+        account_id=body.account_id,
+        name=body.name,
+        timezone=body.timezone,
+        billing_anchor_at=body.billing_anchor_at,
+        metadata=body.metadata,
+        idempotency_key=idempotency_key,
+    )
+    return respond(AccountOut.of(account), 201, hit_headers(account.replayed))
+
+
+@router.get(
+    "/accounts", operation_id="list_accounts", response_model=AccountList, tags=["accounts"]
+)
+def list_accounts(
+    caller: Caller,
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> ExactJSONResponse:
+    caller.require_operator()
+    accounts = ledger.list_accounts(limit=limit + 1, after=cursor)
+    page = accounts[:limit]
+    has_more = len(accounts) > limit
+    return respond(
+        {
+            "data": [AccountOut.of(a) for a in page],
+            "has_more": has_more,
+            "next_cursor": page[-1].account_id if has_more else None,
+        }
+    )
+
+
+@router.get(
+    "/accounts/{account_id}",
+    operation_id="get_account",
+    response_model=AccountOut,
+    tags=["accounts"],
+)
+def get_account(account_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    caller.require_account(account_id)
+    return respond(AccountOut.of(ledger.get_account(account_id)))
+
+
+@router.patch(
+    "/accounts/{account_id}",
+    operation_id="update_account",
+    response_model=AccountOut,
+    tags=["accounts"],
+)
+def update_account(
+    account_id: PathId, body: AccountPatch, caller: Caller, ledger: LedgerDep
+) -> ExactJSONResponse:
+    """Rename, change metadata or the unpaid-bill flag, or move to another plan (now)."""
+    caller.require_operator()
+    ledger.get_account(account_id)
+    if body.plan_id is not None and body.plan_id != ledger.get_account(account_id).plan_id:
+        ledger.change_plan(account_id, body.plan_id)
+    account = ledger.update_account(
+        account_id, name=body.name, metadata=body.metadata, has_unpaid_bill=body.has_unpaid_bill
+    )
+    return respond(AccountOut.of(account))
+
+
+@router.post(
+    "/accounts/{account_id}/api_keys",
+    operation_id="create_api_key",
+    status_code=201,
+    response_model=KeyOut,
+    tags=["keys"],
+)
+def create_api_key(
+    account_id: PathId,
+    body: KeyCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Issue an account key. The secret is in this response only; a replay omits it."""
+    caller.require_operator()
+    issued = ledger.create_key(
+        account_id,
+        scope=body.scope,
+        user_id=body.user_id,
+        name=body.name,
+        idempotency_key=idempotency_key,
+    )
+    return respond(KeyOut.issued(issued), 201, hit_headers(issued.replayed))
+
+
+@router.delete(
+    "/api_keys/{key_id}", operation_id="revoke_api_key", response_model=KeyOut, tags=["keys"]
+)
+def revoke_api_key(key_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    caller.require_operator()
+    return respond(KeyOut.of(ledger.revoke_key(key_id)))
+
+
+@router.post(
+    "/accounts/{account_id}/grants",
+    operation_id="create_grant",
+    status_code=201,
+    response_model=GrantOut,
+    tags=["grants"],
+)
+def create_grant(
+    account_id: PathId,
+    body: GrantCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Give bonus, top-up or adjustment credits (a negative adjustment takes them away)."""
+    caller.require_operator()
+    grant = ledger.grant(
+        account_id,
+        credits(body.amount, "amount"),
+        source=body.source,
+        pool=body.pool,
+        priority=body.priority,
+        effective_at=body.effective_at,
+        expires_at=body.expires_at,
+        description=body.description,
+        idempotency_key=idempotency_key,
+    )
+    return respond(GrantOut.of(grant), 201, hit_headers(grant.replayed))
+
+
+@router.post(
+    "/charges/{charge_id}/refund",
+    operation_id="refund_charge",
+    status_code=201,
+    response_model=RefundOut,
+    tags=["charges"],
+)
+def refund_charge(
+    charge_id: PathId,
+    body: RefundCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Reverse all or part of a charge, linked to it."""
+    caller.require_operator()
+    account_id = ledger.account_of_charge(charge_id)
+    refund = ledger.refund(
+        account_id,
+        charge_id,
+        None if body.amount is None else credits(body.amount, "amount"),
+        description=body.description,
+        idempotency_key=idempotency_key,
+    )
+    return respond(RefundOut.of(refund), 201, hit_headers(refund.replayed))
+
+
+@router.post(
+    "/ledger/verify", operation_id="verify_ledger", response_model=VerifyOut, tags=["ledger"]
+)
+def verify_ledger(
+    caller: Caller,
+    ledger: LedgerDep,
+    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Replay every entry and compare with stored balances (read-only; safe to repeat)."""
+    caller.require_operator()
+    report = ledger.verify(account_id)
+    return respond(
+        VerifyOut(
+            ok=report.ok,
+            differences=report.differences,
+            accounts=report.accounts,
+            transfers=report.transfers,
+            entries=report.entries,
+        )
+    )

@@ -1,0 +1,131 @@
+"""Reading an account: balance, history, stats, runs. Operator or the account's own key."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from creditbook.api.deps import Caller, LedgerDep
+from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.schemas import (
+    BalanceOut,
+    RunCreditsOut,
+    RunList,
+    RunOut,
+    StatsOut,
+    TransactionList,
+    TransactionOut,
+)
+from creditbook.domain.errors import NotFoundError
+
+router = APIRouter(prefix="/v1")
+PathId = Annotated[str, Path(max_length=64)]
+
+
+@router.get(
+    "/accounts/{account_id}/balance",
+    operation_id="get_balance",
+    response_model=BalanceOut,
+    tags=["reports"],
+)
+def get_balance(
+    account_id: PathId,
+    caller: Caller,
+    ledger: LedgerDep,
+    at: Annotated[datetime | None, Query(description="A past instant (RFC 3339)")] = None,
+) -> ExactJSONResponse:
+    """Credits per pool now, or replayed as they were at `at`."""
+    caller.require_account(account_id)
+    return respond(BalanceOut.of(ledger.balance(account_id, at=at)))
+
+
+@router.get(
+    "/accounts/{account_id}/transactions",
+    operation_id="list_transactions",
+    response_model=TransactionList,
+    tags=["reports"],
+)
+def list_transactions(
+    account_id: PathId,
+    caller: Caller,
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    type: Annotated[list[str] | None, Query(max_length=16)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ExactJSONResponse:
+    """History, newest first, paged by cursor; filter by `type` (repeatable) and time."""
+    caller.require_account(account_id)
+    page = ledger.transactions(
+        account_id, limit=limit, cursor=cursor, types=type, since=since, until=until
+    )
+    return respond(
+        {
+            "data": [TransactionOut.of(t) for t in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/stats",
+    operation_id="get_stats",
+    response_model=StatsOut,
+    tags=["reports"],
+)
+def get_stats(
+    account_id: PathId,
+    caller: Caller,
+    ledger: LedgerDep,
+    from_: Annotated[date, Query(alias="from")],
+    to: Annotated[date, Query()],
+) -> ExactJSONResponse:
+    """Spend between two local dates (inclusive, ≤ 1830 days) against the previous range."""
+    caller.require_account(account_id)
+    return respond(StatsOut.of(ledger.stats(account_id, from_, to)))
+
+
+@router.get(
+    "/accounts/{account_id}/runs", operation_id="list_runs", response_model=RunList, tags=["runs"]
+)
+def list_runs(
+    account_id: PathId,
+    caller: Caller,
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ExactJSONResponse:
+    caller.require_account(account_id)
+    return respond({"data": [RunOut.of(r) for r in ledger.list_runs(account_id, limit=limit)]})
+
+
+def _run_account(ledger: LedgerDep, caller: Caller, run_id: str) -> str:
+    account_id = ledger.account_of_run(run_id)
+    caller.require_account(account_id, kind="run", identifier=run_id)
+    return account_id
+
+
+@router.get("/runs/{run_id}", operation_id="get_run", response_model=RunOut, tags=["runs"])
+def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    account_id = _run_account(ledger, caller, run_id)
+    return respond(RunOut.of(ledger.get_run(account_id, run_id)))
+
+
+@router.get(
+    "/runs/{run_id}/credits",
+    operation_id="get_run_credits",
+    response_model=RunCreditsOut,
+    tags=["runs"],
+    responses={404: {"content": {"application/json": {"example": {"detail": "Run not found."}}}}},
+)
+def get_run_credits(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """Where a run's credits went (the lobstr shape): base and functions by credits
+    descending, filter charges, rates and display colours."""
+    try:
+        account_id = _run_account(ledger, caller, run_id)
+    except NotFoundError:
+        return respond({"detail": "Run not found."}, 404)
+    return respond(RunCreditsOut.of(ledger.run_breakdown(account_id, run_id)))

@@ -1,0 +1,229 @@
+"""Spending credits: charges, batches, estimates and runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from creditbook.api.auth import Principal
+from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, hit_headers
+from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.schemas import (
+    BatchCreate,
+    BatchOut,
+    ChargeCreate,
+    ChargeOut,
+    ErrorOut,
+    EstimateCreate,
+    EstimateLineOut,
+    EstimateOut,
+    ResultsCreate,
+    RunCreate,
+    RunOut,
+    amount,
+    credits,
+)
+from creditbook.domain.errors import ValidationError
+from creditbook.engine.ledger import Ledger
+from creditbook.engine.requests import ChargeRequest
+
+router = APIRouter(prefix="/v1")
+PathId = Annotated[str, Path(max_length=64)]
+
+
+def _request(
+    account_id: str, body: ChargeCreate, caller: Principal, key: str | None
+) -> ChargeRequest:
+    user_id = body.user_id or (caller.key.user_id if not caller.is_operator else "")
+    return ChargeRequest(
+        account_id=account_id,
+        amount=None if body.amount is None else credits(body.amount, "amount"),
+        rate_card_id=body.rate_card_id,
+        function=body.function,
+        quantity=body.quantity,
+        pool=body.pool,
+        partial=body.partial,
+        module=body.module,
+        service=body.service,
+        user_id=user_id,
+        resource_id=body.resource_id,
+        resource_name=body.resource_name,
+        run_id=body.run_id,
+        description=body.description,
+        idempotency_key=key,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/charges",
+    operation_id="create_charge",
+    status_code=201,
+    response_model=ChargeOut,
+    tags=["charges"],
+    responses={402: {"model": ErrorOut, "description": "insufficient credits"}},
+)
+def create_charge(
+    account_id: PathId,
+    body: ChargeCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Charge raw credits, or a rate card's function × quantity. Refused whole (402) when
+    the account cannot pay, unless `partial` asks for what is available."""
+    caller.require_account(account_id, write=True)
+    charge = ledger.charge(_request(account_id, body, caller, idempotency_key))
+    return respond(ChargeOut.of(charge), 201, hit_headers(charge.replayed))
+
+
+@router.post(
+    "/charges/batch", operation_id="create_charges_batch", response_model=BatchOut, tags=["charges"]
+)
+def create_charges_batch(
+    body: BatchCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
+) -> ExactJSONResponse:
+    """Up to 1000 charges in one commit, each succeeding or failing alone.
+
+    Items without their own `idempotency_key` use `<Idempotency-Key>:<index>`.
+    """
+    requests = []
+    for index, item in enumerate(body.items):
+        caller.require_account(item.account_id, write=True)
+        key = item.idempotency_key
+        if key is None and idempotency_key is not None:
+            key = f"{idempotency_key}:{index}"
+        requests.append(_request(item.account_id, item, caller, key))
+    outcome = ledger.charge_batch(requests)
+    data = [
+        {
+            "index": item.index,
+            "ok": item.ok,
+            "charge": None if item.charge is None else ChargeOut.of(item.charge),
+            "error": None
+            if item.ok
+            else ErrorOut(detail=item.error_message or "", code=item.error_code or "error"),
+        }
+        for item in outcome
+    ]
+    replayed = bool(outcome) and all(i.charge is not None and i.charge.replayed for i in outcome)
+    return respond({"data": data}, 200, hit_headers(replayed))
+
+
+@router.post(
+    "/accounts/{account_id}/estimates",
+    operation_id="create_estimate",
+    response_model=EstimateOut,
+    tags=["charges"],
+)
+def create_estimate(
+    account_id: PathId,
+    body: EstimateCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Quote a job before it runs and say whether the account can afford it now."""
+    caller.require_account(account_id)
+    quote, affordable = ledger.estimate(
+        account_id,
+        body.rate_card_id,
+        rows=body.rows,
+        functions=body.functions or None,
+        success_rates_percent=body.success_rates_percent or None,
+        active_filters=body.active_filters,
+    )
+    return respond(
+        EstimateOut(
+            total=amount(quote.total),
+            total_by_pool={pool: amount(v) for pool, v in quote.total_by_pool.items()},
+            affordable=all(affordable.values()),
+            affordable_by_pool=affordable,
+            lines=[
+                EstimateLineOut(
+                    kind=line.kind,
+                    name=line.name,
+                    pool=line.pool,
+                    quantity=line.quantity,
+                    attempts=line.attempts,
+                    credits=amount(line.amount),
+                )
+                for line in quote.lines
+            ],
+        )
+    )
+
+
+@router.post(
+    "/runs", operation_id="start_run", status_code=201, response_model=RunOut, tags=["runs"]
+)
+def start_run(
+    body: RunCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
+) -> ExactJSONResponse:
+    """Start a run: take concurrency slots (409 `no_free_slots`) and optionally hold credits."""
+    account_id = body.account_id
+    if account_id is None:
+        if caller.is_operator:
+            raise ValidationError("account_id is required with an operator key", field="account_id")
+        account_id = caller.own_account()
+    caller.require_account(account_id, write=True)
+    user_id = body.user_id or (caller.key.user_id if not caller.is_operator else "")
+    run = ledger.start_run(
+        account_id,
+        body.rate_card_id,
+        slots=body.slots,
+        hold=None if body.hold is None else credits(body.hold, "hold"),
+        hold_timeout_s=body.hold_timeout_s,
+        active_filters=body.active_filters,
+        user_id=user_id,
+        resource_id=body.resource_id,
+        resource_name=body.resource_name,
+        idempotency_key=idempotency_key,
+    )
+    return respond(RunOut.of(run), 201, hit_headers(run.replayed))
+
+
+def _run_account(ledger: Ledger, caller: Principal, run_id: str, write: bool) -> str:
+    account_id = ledger.account_of_run(run_id)
+    caller.require_account(account_id, write=write, kind="run", identifier=run_id)
+    return account_id
+
+
+@router.post(
+    "/runs/{run_id}/results",
+    operation_id="report_run_results",
+    response_model=RunOut,
+    tags=["runs"],
+    responses={402: {"model": ErrorOut, "description": "refused; the run is paused"}},
+)
+def report_run_results(
+    run_id: PathId,
+    body: ResultsCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ExactJSONResponse:
+    """Bill a batch of results: kept rows, rows discarded per filter (never billed), and
+    attempts and successes per function (billed per success)."""
+    account_id = _run_account(ledger, caller, run_id, write=True)
+    run = ledger.report_results(
+        account_id,
+        run_id,
+        rows_kept=body.rows_kept,
+        rows_discarded=body.rows_discarded,
+        functions={name: (f.attempts, f.successes) for name, f in body.functions.items()},
+        idempotency_key=idempotency_key,
+    )
+    return respond(RunOut.of(run), 200, hit_headers(run.replayed))
+
+
+@router.post(
+    "/runs/{run_id}/finish", operation_id="finish_run", response_model=RunOut, tags=["runs"]
+)
+def finish_run(
+    run_id: PathId, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
+) -> ExactJSONResponse:
+    """Settle a run: release what its hold still holds and free its slots."""
+    account_id = _run_account(ledger, caller, run_id, write=True)
+    run = ledger.finish_run(account_id, run_id, idempotency_key=idempotency_key)
+    return respond(RunOut.of(run), 200, hit_headers(run.replayed))

@@ -1,0 +1,768 @@
+"""Request and response bodies of the native API (snake_case, exact numbers)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from creditbook.domain.amounts import AmountError, Credits
+from creditbook.domain.errors import ValidationError
+from creditbook.domain.plans import Plan, RolloverPolicy
+from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
+from creditbook.engine import results
+from creditbook.engine.keys import ApiKey, IssuedKey
+
+# Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [116]})]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
+OptionalId = Annotated[str, Field(max_length=64, pattern=r"^([a-z0-9][a-z0-9_.:-]{0,63})?$")]
+Text = Annotated[str, Field(max_length=500)]
+Name = Annotated[str, Field(max_length=200)]
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+
+
+def credits(value: Decimal, field: str) -> Credits:
+    try:
+        return Credits.of(value)
+    except AmountError as error:
+        raise ValidationError(f"{field}: {error}", field=field) from None
+
+
+def amount(value: Credits) -> Decimal:
+    return value.to_decimal()
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- plans and rate cards ------------------------------------------------------------------
+
+
+class RolloverBody(Strict):
+    cap: Amount | None = None
+    cap_percent: Annotated[Decimal, Field(ge=0, le=100)] | None = None
+    expires_after_periods: Annotated[int, Field(ge=1, le=120)] = 1
+
+
+class PlanBody(Strict):
+    """A plan: allowance per pool per period, rollover, slots, prices, overdraft."""
+
+    name: Name = ""
+    interval: Literal["monthly", "daily"] = "monthly"
+    allowances: dict[str, Amount] = Field(
+        default_factory=lambda: {"credits": Decimal(0)}, max_length=16
+    )
+    rollover: RolloverBody | None = None
+    slots: Annotated[int, Field(ge=0, le=100_000)] = 1
+    prices: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict, max_length=16)
+    display_currency: str | None = None
+    overdraft: Amount = Decimal(0)
+    price_id: Name = ""
+    rate_limit_per_s: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    rate_limit_burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    def to_plan(self, plan_id: str) -> Plan:
+        rollover = None
+        if self.rollover is not None:
+            rollover = RolloverPolicy(
+                cap=None
+                if self.rollover.cap is None
+                else credits(self.rollover.cap, "rollover.cap"),
+                cap_percent=self.rollover.cap_percent,
+                expires_after_periods=self.rollover.expires_after_periods,
+            )
+        return Plan(
+            plan_id=plan_id,
+            name=self.name,
+            interval=self.interval,  # type: ignore[arg-type]
+            allowances={pool: credits(v, "allowances") for pool, v in self.allowances.items()},
+            rollover=rollover,
+            slots=self.slots,
+            prices=dict(self.prices),
+            display_currency=self.display_currency,
+            overdraft=credits(self.overdraft, "overdraft"),
+            price_id=self.price_id,
+            rate_limit_per_s=self.rate_limit_per_s,
+            rate_limit_burst=self.rate_limit_burst,
+        )
+
+
+class PlanOut(PlanBody):
+    plan_id: str
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        rollover = None
+        if plan.rollover is not None:
+            rollover = RolloverBody(
+                cap=None if plan.rollover.cap is None else amount(plan.rollover.cap),
+                cap_percent=plan.rollover.cap_percent,
+                expires_after_periods=plan.rollover.expires_after_periods,
+            )
+        return cls(
+            plan_id=plan.plan_id,
+            name=plan.name,
+            interval=plan.interval.value,
+            allowances={pool: amount(v) for pool, v in plan.allowances.items()},
+            rollover=rollover,
+            slots=plan.slots,
+            prices=dict(plan.prices),
+            display_currency=plan.display_currency,
+            overdraft=amount(plan.overdraft),
+            price_id=plan.price_id,
+            rate_limit_per_s=plan.rate_limit_per_s,
+            rate_limit_burst=plan.rate_limit_burst,
+        )
+
+
+class ColorsBody(Strict):
+    bg_color: str = "#EEF2F7"
+    txt_color: str = "#62748A"
+
+
+class FunctionBody(Strict):
+    credits_per_success: Amount
+    pool: Id = "credits"
+    colors: ColorsBody = Field(default_factory=ColorsBody)
+
+
+class FilterBody(Strict):
+    display: Name
+    credits_per_row: Amount
+
+
+class RateCardBody(Strict):
+    """A product's price list: base per kept row, enrichments per success, paid filters."""
+
+    credits_per_row: Amount
+    base_label: Name | None = None
+    base_colors: ColorsBody = Field(default_factory=ColorsBody)
+    pool: Id = "credits"
+    functions: dict[str, FunctionBody] = Field(default_factory=dict, max_length=64)
+    filters: dict[str, FilterBody] = Field(default_factory=dict, max_length=64)
+    module: OptionalId = ""
+    service: OptionalId = ""
+
+    def to_card(self, rate_card_id: str) -> RateCard:
+        return RateCard(
+            rate_card_id=rate_card_id,
+            credits_per_row=credits(self.credits_per_row, "credits_per_row"),
+            base_label=self.base_label,
+            base_colors=Colors(**self.base_colors.model_dump()),
+            pool=self.pool,
+            functions={
+                name: FunctionRate(
+                    name,
+                    credits(f.credits_per_success, "credits_per_success"),
+                    pool=f.pool,
+                    colors=Colors(**f.colors.model_dump()),
+                )
+                for name, f in self.functions.items()
+            },
+            filters={
+                name: FilterRate(name, f.display, credits(f.credits_per_row, "credits_per_row"))
+                for name, f in self.filters.items()
+            },
+            module=self.module,
+            service=self.service,
+        )
+
+
+class RateCardOut(RateCardBody):
+    rate_card_id: str
+
+    @classmethod
+    def of(cls, card: RateCard) -> RateCardOut:
+        def colors(value: Colors) -> ColorsBody:
+            return ColorsBody(bg_color=value.bg_color, txt_color=value.txt_color)
+
+        return cls(
+            rate_card_id=card.rate_card_id,
+            credits_per_row=amount(card.credits_per_row),
+            base_label=card.base_label,
+            base_colors=colors(card.base_colors),
+            pool=card.pool,
+            functions={
+                name: FunctionBody(
+                    credits_per_success=amount(f.credits_per_success),
+                    pool=f.pool,
+                    colors=colors(f.colors),
+                )
+                for name, f in card.functions.items()
+            },
+            filters={
+                name: FilterBody(display=f.display, credits_per_row=amount(f.credits_per_row))
+                for name, f in card.filters.items()
+            },
+            module=card.module,
+            service=card.service,
+        )
+
+
+class ListOf(BaseModel):
+    data: list[Any]
+
+
+class PlanList(BaseModel):
+    data: list[PlanOut]
+
+
+class RateCardList(BaseModel):
+    data: list[RateCardOut]
+
+
+# -- accounts and keys ----------------------------------------------------------------------
+
+
+class AccountCreate(Strict):
+    plan_id: Id
+    account_id: Id | None = None
+    name: Name = ""
+    timezone: Annotated[str, Field(max_length=64)] = "UTC"
+    billing_anchor_at: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class AccountPatch(Strict):
+    name: Name | None = None
+    plan_id: Id | None = None
+    metadata: dict[str, Any] | None = None
+    has_unpaid_bill: bool | None = None
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    name: str
+    plan_id: str
+    timezone: str
+    billing_anchor_at: datetime
+    created_at: datetime
+    has_unpaid_bill: bool
+    metadata: dict[str, Any]
+
+    @classmethod
+    def of(cls, account: results.Account) -> AccountOut:
+        return cls(
+            account_id=account.account_id,
+            name=account.name,
+            plan_id=account.plan_id,
+            timezone=account.timezone,
+            billing_anchor_at=account.anchor_at,
+            created_at=account.created_at,
+            has_unpaid_bill=account.has_unpaid_bill,
+            metadata=account.metadata,
+        )
+
+
+class AccountList(BaseModel):
+    data: list[AccountOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class KeyCreate(Strict):
+    scope: Literal["read", "write"] = "read"
+    user_id: OptionalId = ""
+    name: Name = ""
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    account_id: str | None
+    scope: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    secret: str | None = Field(None, description="The key itself, shown once at creation.")
+
+    @classmethod
+    def of(cls, key: ApiKey, secret: str | None = None) -> KeyOut:
+        return cls(
+            key_id=key.key_id,
+            account_id=key.account_id,
+            scope=key.scope.value,
+            user_id=key.user_id,
+            name=key.name,
+            prefix=key.prefix,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+            secret=secret,
+        )
+
+    @classmethod
+    def issued(cls, issued: IssuedKey) -> KeyOut:
+        return cls.of(issued.key, issued.secret)
+
+
+# -- grants, charges, refunds ---------------------------------------------------------------
+
+
+class GrantCreate(Strict):
+    amount: Amount
+    source: Literal["bonus", "top_up", "adjustment"] = "bonus"
+    pool: Id | None = None
+    priority: Annotated[int, Field(ge=0, le=999_999)] | None = None
+    effective_at: datetime | None = None
+    expires_at: datetime | None = None
+    description: Text = ""
+
+
+class GrantOut(BaseModel):
+    grant_id: str
+    account_id: str
+    pool: str
+    source: str
+    priority: int
+    amount: Amount
+    remaining: Amount
+    effective_at: datetime
+    expires_at: datetime | None
+    transaction_id: str
+
+    @classmethod
+    def of(cls, grant: results.Grant) -> GrantOut:
+        return cls(
+            grant_id=grant.grant_id,
+            account_id=grant.account_id,
+            pool=grant.pool,
+            source=grant.source.value,
+            priority=grant.priority,
+            amount=amount(grant.amount),
+            remaining=amount(grant.remaining),
+            effective_at=grant.effective_at,
+            expires_at=grant.expires_at,
+            transaction_id=grant.transaction_id,
+        )
+
+
+class ChargeCreate(Strict):
+    """Raw `amount`, or `rate_card_id` + `function` × `quantity`."""
+
+    amount: Amount | None = None
+    rate_card_id: Id | None = None
+    function: Id | None = None
+    quantity: Count = 0
+    pool: Id | None = None
+    partial: bool = False
+    module: OptionalId = ""
+    service: OptionalId = ""
+    user_id: OptionalId = ""
+    resource_id: OptionalId = ""
+    resource_name: Name | None = None
+    run_id: OptionalId = ""
+    description: Text = ""
+
+
+class BatchItem(ChargeCreate):
+    account_id: Id
+    idempotency_key: Annotated[str, Field(max_length=255)] | None = None
+
+
+class BatchCreate(Strict):
+    items: list[BatchItem] = Field(min_length=1, max_length=1000)
+
+
+class ChargeOut(BaseModel):
+    charge_id: str
+    account_id: str
+    pool: str
+    requested: Amount
+    amount: Amount
+    function: str
+    quantity: int
+    module: str
+    service: str
+    user_id: str
+    resource_id: str
+    run_id: str
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, charge: results.Charge) -> ChargeOut:
+        return cls(
+            charge_id=charge.charge_id,
+            account_id=charge.account_id,
+            pool=charge.pool,
+            requested=amount(charge.requested),
+            amount=amount(charge.amount),
+            function=charge.function,
+            quantity=charge.quantity,
+            module=charge.module,
+            service=charge.service,
+            user_id=charge.user_id,
+            resource_id=charge.resource_id,
+            run_id=charge.run_id,
+            description=charge.description,
+            created_at=charge.created_at,
+        )
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
+
+
+class BatchResultOut(BaseModel):
+    index: int
+    ok: bool
+    charge: ChargeOut | None
+    error: ErrorOut | None
+
+
+class BatchOut(BaseModel):
+    data: list[BatchResultOut]
+
+
+class RefundCreate(Strict):
+    amount: Amount | None = None
+    description: Text = ""
+
+
+class RefundOut(BaseModel):
+    refund_id: str
+    charge_id: str
+    account_id: str
+    amount: Amount
+    returned: Amount
+    created_at: datetime
+
+    @classmethod
+    def of(cls, refund: results.Refund) -> RefundOut:
+        return cls(
+            refund_id=refund.refund_id,
+            charge_id=refund.charge_id,
+            account_id=refund.account_id,
+            amount=amount(refund.amount),
+            returned=amount(refund.returned),
+            created_at=refund.created_at,
+        )
+
+
+class EstimateCreate(Strict):
+    rate_card_id: Id
+    rows: Count
+    functions: dict[str, Count] = Field(default_factory=dict, max_length=64)
+    success_rates_percent: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    active_filters: list[Id] = Field(default_factory=list, max_length=64)
+
+
+class EstimateLineOut(BaseModel):
+    kind: str
+    name: str
+    pool: str
+    quantity: int
+    attempts: int
+    credits: Amount
+
+
+class EstimateOut(BaseModel):
+    total: Amount
+    total_by_pool: dict[str, Amount]
+    affordable: bool
+    affordable_by_pool: dict[str, bool]
+    lines: list[EstimateLineOut]
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+class RunCreate(Strict):
+    account_id: Id | None = Field(None, description="Required with an operator key.")
+    rate_card_id: Id
+    slots: Annotated[int, Field(ge=1, le=1000)] = 1
+    hold: Amount | None = None
+    hold_timeout_s: Annotated[int, Field(ge=1, le=604_800)] = 3600
+    active_filters: list[Id] = Field(default_factory=list, max_length=64)
+    user_id: OptionalId = ""
+    resource_id: OptionalId = ""
+    resource_name: Name | None = None
+
+
+class FunctionResults(Strict):
+    attempts: Count
+    successes: Count
+
+
+class ResultsCreate(Strict):
+    rows_kept: Count
+    rows_discarded: dict[str, Count] = Field(default_factory=dict, max_length=64)
+    functions: dict[str, FunctionResults] = Field(default_factory=dict, max_length=64)
+
+
+class RunOut(BaseModel):
+    run_id: str
+    account_id: str
+    rate_card_id: str
+    status: str
+    slots: int
+    hold_id: str | None
+    active_filters: list[str]
+    user_id: str
+    resource_id: str
+    rows_kept: int
+    rows_discarded: dict[str, int]
+    credits: Amount
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, run: results.Run) -> RunOut:
+        return cls(
+            run_id=run.run_id,
+            account_id=run.account_id,
+            rate_card_id=run.rate_card_id,
+            status=run.status,
+            slots=run.slots,
+            hold_id=run.hold_id or None,
+            active_filters=list(run.active_filters),
+            user_id=run.user_id,
+            resource_id=run.resource_id,
+            rows_kept=run.rows_kept,
+            rows_discarded=run.rows_discarded,
+            credits=amount(run.charged),
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+
+
+class RunList(BaseModel):
+    data: list[RunOut]
+
+
+class BreakdownItem(BaseModel):
+    function: str
+    credits: Amount
+    attempts: int
+
+
+class FilterItem(BaseModel):
+    name: str
+    display: str
+    rate: Amount
+    credits: Amount
+
+
+class ColorPair(BaseModel):
+    bg_color: str
+    txt_color: str
+
+
+class RunCreditsOut(BaseModel):
+    """The lobstr run-credits shape."""
+
+    run_id: str
+    total_credits: Amount
+    total_results: int
+    breakdown: list[BreakdownItem]
+    rates: dict[str, Amount]
+    function_colors: dict[str, ColorPair]
+    base_function_label: str | None
+    filter_breakdown: list[FilterItem]
+
+    @classmethod
+    def of(cls, b: results.RunBreakdown) -> RunCreditsOut:
+        return cls(
+            run_id=b.run_id,
+            total_credits=amount(b.total_credits),
+            total_results=b.total_results,
+            breakdown=[
+                BreakdownItem(function=i.function, credits=amount(i.credits), attempts=i.attempts)
+                for i in b.breakdown
+            ],
+            rates={name: amount(rate) for name, rate in b.rates.items()},
+            function_colors={name: ColorPair(**c) for name, c in b.function_colors.items()},
+            base_function_label=b.base_function_label,
+            filter_breakdown=[
+                FilterItem(
+                    name=f.name, display=f.display, rate=amount(f.rate), credits=amount(f.credits)
+                )
+                for f in b.filter_breakdown
+            ],
+        )
+
+
+# -- reports --------------------------------------------------------------------------------
+
+
+class PoolOut(BaseModel):
+    pool: str
+    available: Amount
+    held: Amount
+    allowance: Amount
+    consumed: Amount
+    by_source: dict[str, Amount]
+    rollover_expires_at: datetime | None
+    overdraft_limit: Amount
+
+
+class BalanceOut(BaseModel):
+    account_id: str
+    at: datetime
+    plan_id: str
+    plan_name: str
+    interval: str
+    period_start_at: datetime
+    period_end_at: datetime
+    pools: dict[str, PoolOut]
+    used_slots: int
+    total_slots: int
+    has_unpaid_bill: bool
+
+    @classmethod
+    def of(cls, b: results.Balance) -> BalanceOut:
+        return cls(
+            account_id=b.account_id,
+            at=b.at,
+            plan_id=b.plan_id,
+            plan_name=b.plan_name,
+            interval=b.interval.value,
+            period_start_at=b.period_start_at,
+            period_end_at=b.period_end_at,
+            pools={
+                name: PoolOut(
+                    pool=p.pool,
+                    available=amount(p.available),
+                    held=amount(p.held),
+                    allowance=amount(p.allowance),
+                    consumed=amount(p.consumed),
+                    by_source={k: amount(v) for k, v in p.by_source.items()},
+                    rollover_expires_at=p.rollover_expires_at,
+                    overdraft_limit=amount(p.overdraft_limit),
+                )
+                for name, p in b.pools.items()
+            },
+            used_slots=b.used_slots,
+            total_slots=b.total_slots,
+            has_unpaid_bill=b.has_unpaid_bill,
+        )
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    type: str
+    pool: str
+    amount: Amount
+    description: str
+    created_at: datetime
+    function: str
+    run_id: str
+    user_id: str
+    linked_transaction_id: str | None
+
+    @classmethod
+    def of(cls, t: results.Transaction) -> TransactionOut:
+        return cls(
+            transaction_id=t.transaction_id,
+            type=t.type.value,
+            pool=t.pool,
+            amount=amount(t.amount),
+            description=t.description,
+            created_at=t.created_at,
+            function=t.function,
+            run_id=t.run_id,
+            user_id=t.user_id,
+            linked_transaction_id=t.linked_transaction_id,
+        )
+
+
+class TransactionList(BaseModel):
+    data: list[TransactionOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class TotalOut(BaseModel):
+    key: str
+    credits: Amount
+    units: int
+
+
+class DayOut(BaseModel):
+    date: date
+    credits: Amount
+    by_module: dict[str, Amount]
+    by_user: dict[str, Amount]
+
+
+class ResourceOut(BaseModel):
+    resource_id: str
+    name: str
+    module: str
+    credits: Amount
+    units: int
+
+
+class StatsOut(BaseModel):
+    account_id: str
+    start: date
+    end: date
+    total: Amount
+    previous_total: Amount
+    change_percent: Amount | None
+    daily: list[DayOut]
+    by_module: list[TotalOut]
+    by_service: list[TotalOut]
+    by_user: list[TotalOut]
+    by_function: list[TotalOut]
+    by_pool: list[TotalOut]
+    by_resource: list[ResourceOut]
+
+    @classmethod
+    def of(cls, s: results.Stats) -> StatsOut:
+        def totals(items: list[results.Total]) -> list[TotalOut]:
+            return [TotalOut(key=i.key, credits=amount(i.amount), units=i.units) for i in items]
+
+        return cls(
+            account_id=s.account_id,
+            start=s.start,
+            end=s.end,
+            total=amount(s.total),
+            previous_total=amount(s.previous_total),
+            change_percent=s.change_percent,
+            daily=[
+                DayOut(
+                    date=d.date,
+                    credits=amount(d.amount),
+                    by_module={k: amount(v) for k, v in d.by_module.items()},
+                    by_user={k: amount(v) for k, v in d.by_user.items()},
+                )
+                for d in s.daily
+            ],
+            by_module=totals(s.by_module),
+            by_service=totals(s.by_service),
+            by_user=totals(s.by_user),
+            by_function=totals(s.by_function),
+            by_pool=totals(s.by_pool),
+            by_resource=[
+                ResourceOut(
+                    resource_id=r.resource_id,
+                    name=r.name,
+                    module=r.module,
+                    credits=amount(r.amount),
+                    units=r.units,
+                )
+                for r in s.by_resource
+            ],
+        )
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    differences: list[str]
+    accounts: int
+    transfers: int
+    entries: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
