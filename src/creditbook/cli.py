@@ -7,11 +7,17 @@ from rich.console import Console
 from rich.table import Table
 
 from creditbook.demo import DEMO_START, DemoReport, play
+from creditbook.domain.errors import CreditbookError
 from creditbook.engine.clock import ManualClock
+from creditbook.engine.keys import Scope
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
 
+DEMO_ACCOUNTS = ("demo_scraper", "demo_leads")
+
 app = typer.Typer(help="creditbook: the credits ledger of an API business.", no_args_is_help=True)
+keys_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 DATABASE_OPTION = typer.Option(
@@ -111,3 +117,110 @@ def verify(database_url: str | None = DATABASE_OPTION) -> None:
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    demo_data: bool = typer.Option(
+        False, "--demo", help="Load the demo month and print keys to try the API with."
+    ),
+    database_url: str | None = DATABASE_OPTION,
+) -> None:
+    """Run the HTTP API (uvicorn). Workers share nothing but the database (and Redis)."""
+    import os
+
+    import uvicorn
+
+    url = _url(database_url)
+    os.environ["CREDITBOOK_DATABASE_URL"] = url
+    ledger = Ledger.open(url)  # migrate once, before any worker starts
+    try:
+        if demo_data:
+            _load_demo(ledger, url, host, port)
+    finally:
+        ledger.close()
+    uvicorn.run(
+        "creditbook.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+def _load_demo(ledger: Ledger, url: str, host: str, port: int) -> None:
+    scraper, leads = DEMO_ACCOUNTS
+    try:
+        ledger.get_account(scraper)
+    except CreditbookError:
+        clock = ManualClock(DEMO_START)
+        demo_ledger = Ledger.open(url, clock=clock)
+        try:
+            play(demo_ledger, clock, account_ids=DEMO_ACCOUNTS)
+        finally:
+            demo_ledger.close()
+    operator = ledger.create_key(None, scope=Scope.OPERATOR, name="demo operator")
+    reader = ledger.create_key(scraper, scope=Scope.READ, name="demo reader")
+    leads_reader = ledger.create_key(leads, scope=Scope.READ, name="demo reader")
+    base = f"http://{host}:{port}"
+    console.print("[bold]creditbook demo data is loaded.[/bold] Keys (shown once):")
+    console.print(f"  CREDITBOOK_OPERATOR_KEY={operator.secret}", soft_wrap=True)
+    console.print(
+        f"  CREDITBOOK_API_KEY={reader.secret}   (account {scraper}, read)", soft_wrap=True
+    )
+    console.print(
+        f"  LEADS_API_KEY={leads_reader.secret}   (account {leads}, read)", soft_wrap=True
+    )
+    console.print("Try:")
+    console.print(
+        f'  curl -H "Authorization: Bearer {reader.secret}" {base}/v1/accounts/{scraper}/balance',
+        soft_wrap=True,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    operator: bool = typer.Option(False, "--operator", help="An operator key (any account)."),
+    account: str | None = typer.Option(None, "--account", help="The account of the key."),
+    scope: str = typer.Option("read", help="read or write (account keys)."),
+    user_id: str = typer.Option("", "--user-id", help="Attribute its charges to this user."),
+    name: str = typer.Option("", help="A name to recognise the key by."),
+    database_url: str | None = DATABASE_OPTION,
+) -> None:
+    """Issue a key and print it once (only its hash is stored)."""
+    if operator == (account is not None):
+        console.print("[red]give exactly one of --operator and --account[/red]")
+        raise typer.Exit(2)
+    ledger = Ledger.open(_url(database_url))
+    try:
+        issued = ledger.create_key(
+            None if operator else account,
+            scope=Scope.OPERATOR if operator else scope,
+            user_id=user_id,
+            name=name,
+        )
+    except CreditbookError as error:
+        console.print(f"[red]{error.code}: {error.message}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
+    console.print(f"key_id: {issued.key.key_id}")
+    print(issued.secret)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database_url: str | None = DATABASE_OPTION) -> None:
+    """Revoke a key: it answers 403 from now on."""
+    ledger = Ledger.open(_url(database_url))
+    try:
+        key = ledger.revoke_key(key_id)
+    except CreditbookError as error:
+        console.print(f"[red]{error.code}: {error.message}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
+    console.print(f"revoked {key.key_id}")

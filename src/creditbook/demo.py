@@ -52,14 +52,22 @@ class DemoReport:
     verify: VerifyReport
 
 
-def play(ledger: Ledger, clock: ManualClock) -> DemoReport:
+def play(
+    ledger: Ledger, clock: ManualClock, *, account_ids: tuple[str, str] | None = None
+) -> DemoReport:
+    """Play the month. `account_ids` names the two accounts (default: fresh random ids)."""
     clock.set(DEMO_START)
     ledger.put_plan(PROFESSIONAL)
     ledger.put_plan(STARTER)
     ledger.put_rate_card(MAPS)
 
-    lobstr = ledger.open_account("professional", name="Scraper customer").account_id
-    leads = ledger.open_account("localleads_starter", name="Lead-search customer").account_id
+    lobstr_id, leads_id = account_ids or (None, None)
+    lobstr = ledger.open_account(
+        "professional", account_id=lobstr_id, name="Scraper customer"
+    ).account_id
+    leads = ledger.open_account(
+        "localleads_starter", account_id=leads_id, name="Lead-search customer"
+    ).account_id
     ledger.grant(leads, Credits.of(25), source=GrantSource.BONUS, description="Coupon WELCOME25")
 
     clock.set(datetime(2026, 5, 5, 10, 1, tzinfo=UTC))
