@@ -127,6 +127,9 @@ class SqliteFloor:
     def settings(self) -> dict[str, str]:
         return _sqlite_settings(self.connection.execute)
 
+    def verify(self) -> str:
+        return _verify_floor(lambda sql: self.connection.execute(sql).fetchone())
+
     def _charge(self, balance_id: str) -> None:
         now = datetime.now(UTC)
         params = {"x": CHARGE.millicredits, "id": balance_id}
@@ -172,6 +175,12 @@ class PostgresFloor:
     def settings(self) -> dict[str, str]:
         return _postgres_settings(lambda sql: self.connection.execute(sql).fetchone())
 
+    def verify(self) -> str:
+        try:
+            return _verify_floor(lambda sql: self.connection.execute(sql).fetchone())
+        finally:
+            self.connection.rollback()
+
     def _charge(self, balance_id: str) -> None:
         now = datetime.now(UTC)
         params: dict[str, Any] = {"x": CHARGE.millicredits, "id": balance_id}
@@ -195,6 +204,22 @@ class PostgresFloor:
     def close(self) -> None:
         self.cursor.close()
         self.connection.close()
+
+
+FLOOR_CHECK = (
+    f"SELECT (SELECT count(*) FROM floor_balances) * {FLOOR_START_BALANCE}"
+    " - (SELECT sum(remaining) FROM floor_balances),"
+    " (SELECT coalesce(sum(amount), 0) FROM floor_entries),"
+    " (SELECT coalesce(sum(amount), 0) FROM floor_rollups),"
+    " (SELECT count(*) FROM floor_entries)"
+)
+
+
+def _verify_floor(fetch_one: Callable[[str], Any]) -> str:
+    spent, entries, rollups, count = (int(value) for value in fetch_one(FLOOR_CHECK))
+    if not spent == entries == rollups:
+        raise RuntimeError(f"floor tables disagree: {spent} {entries} {rollups}")
+    return f"floor: {count:,} entries, balances = entries = rollups"
 
 
 def _sqlite_settings(execute: Callable[[str], Any]) -> dict[str, str]:
@@ -304,6 +329,12 @@ class EngineBench:
             event.remove(engine, "before_cursor_execute", on_execute)
         return measured
 
+    def verify(self) -> str:
+        report = self.ledger.verify()
+        if report.differences:
+            raise RuntimeError(f"engine ledger does not verify: {report.differences[:3]}")
+        return f"engine: {report.transfers:,} transfers replayed, no differences"
+
     def close(self) -> None:
         self.ledger.close()
 
@@ -313,11 +344,16 @@ class EngineBench:
 
 @dataclass
 class Figure:
-    samples: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)  # charges per second
+    cpu: list[float] = field(default_factory=list)  # this process's CPU µs per charge
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
 
 @dataclass
@@ -327,6 +363,7 @@ class DatabaseResult:
     settings: dict[str, dict[str, str]]
     figures: dict[str, Figure]
     statements: dict[str, dict[str, float]]
+    checks: list[str]
 
     def rate(self, name: str) -> float:
         return self.figures[name].median
@@ -339,12 +376,16 @@ class Budget:
     rounds: int
     warmup_seconds: float
     batch_size: int
+    verify: bool = False
 
 
-def measure(step: Step, *, seconds: float | None, charges: int | None) -> float:
-    """Charges per second over `seconds` of commits, or over at least `charges` charges."""
+def measure(step: Step, *, seconds: float | None, charges: int | None) -> tuple[float, float]:
+    """Charges per second over `seconds` of commits, or over at least `charges` charges,
+    and the CPU time this process spent per charge (µs): Python, the drivers and, for
+    SQLite, the database itself; PostgreSQL's server time is not in it."""
     gc.collect()
     done = 0
+    cpu_start = time.process_time()
     start = time.perf_counter()
     if charges is not None:
         while done < charges:
@@ -354,7 +395,8 @@ def measure(step: Step, *, seconds: float | None, charges: int | None) -> float:
         deadline = start + seconds
         while time.perf_counter() < deadline:
             done += step()
-    return done / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return done / elapsed, (time.process_time() - cpu_start) * 1e6 / done
 
 
 def steps(engine: EngineBench, floor: SqliteFloor | PostgresFloor, batch: int) -> dict[str, Step]:
@@ -389,19 +431,21 @@ def run_database(
         shift = round_index % len(ORDER)
         order = ORDER[shift:] + ORDER[:shift]
         for variant in order:
-            figures[variant].samples.append(
-                measure(variants[variant], seconds=budget.seconds, charges=budget.charges)
-            )
+            rate, cpu = measure(variants[variant], seconds=budget.seconds, charges=budget.charges)
+            figures[variant].samples.append(rate)
+            figures[variant].cpu.append(cpu)
         progress.print(
             f"[bold]{name}[/]: round {round_index + 1}/{budget.rounds}: "
             + ", ".join(f"{v} {figures[v].samples[-1]:,.0f}/s" for v in ORDER)
         )
+    checks = [engine.verify(), floor.verify()] if budget.verify else []
     return DatabaseResult(
         name,
         server,
         {"engine": engine.settings(), "floor": floor.settings()},
         figures,
         engine.count_statements(budget.batch_size),
+        checks,
     )
 
 
@@ -511,6 +555,7 @@ def as_json(results: list[DatabaseResult], budget: Budget, notes: list[str]) -> 
                         "min": min(figure.samples),
                         "max": max(figure.samples),
                         "samples": figure.samples,
+                        "client_cpu_us_per_charge": figure.cpu_median,
                     }
                     for name, figure in result.figures.items()
                 },
@@ -523,6 +568,7 @@ def as_json(results: list[DatabaseResult], budget: Budget, notes: list[str]) -> 
                     for ratio in ratios(result)
                 },
                 "per_charge": result.statements,
+                "checks": result.checks,
             }
             for result in results
         },
@@ -538,7 +584,7 @@ def print_tables(
     figures = Table(title=f"Charges per second ({span})")
     for column in ("database", "measurement"):
         figures.add_column(column)
-    for column in ("median /s", "min /s", "max /s"):
+    for column in ("median /s", "min /s", "max /s", "client CPU µs/charge"):
         figures.add_column(column, justify="right")
     for result in results:
         for variant in (
@@ -555,6 +601,7 @@ def print_tables(
                 f"{figure.median:,.0f}",
                 f"{min(figure.samples):,.0f}",
                 f"{max(figure.samples):,.0f}",
+                f"{figure.cpu_median:,.0f}",
             )
         figures.add_section()
     console.print(figures)
@@ -602,6 +649,8 @@ def print_tables(
             for side, values in result.settings.items()
         )
         console.print(f"{result.server} — {settings}")
+        for check in result.checks:
+            console.print(f"{result.name} verified: {check}")
     for note in notes:
         console.print(f"[yellow]{note}[/]")
 
@@ -628,6 +677,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="afterwards, replay the engine's ledger (Ledger.verify) and check the floor tables",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
     if args.seconds is None and args.charges is None:
@@ -644,7 +698,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    budget = Budget(args.seconds, args.charges, args.rounds, args.warmup, args.batch_size)
+    budget = Budget(
+        args.seconds, args.charges, args.rounds, args.warmup, args.batch_size, args.verify
+    )
     progress = Console(stderr=True)
     postgres_url = args.postgres_url or next(
         (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
@@ -662,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(as_json(results, budget, notes), indent=2))
     else:
-        print_tables(Console(), results, budget, notes)
+        print_tables(Console(width=None if sys.stdout.isatty() else 120), results, budget, notes)
     return 0
 
 
