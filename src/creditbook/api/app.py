@@ -11,7 +11,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from creditbook import __version__
-from creditbook.api import errors, routes_admin, routes_reports, routes_usage
+from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
 from creditbook.api.deps import PlanLimits
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -61,9 +61,16 @@ def create_app(
     app.include_router(routes_admin.router)
     app.include_router(routes_usage.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_compat.router)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
 
-    @app.get("/healthz", operation_id="health", response_model=HealthOut, tags=["service"])
+    @app.get(
+        "/healthz",
+        operation_id="health",
+        summary="Health check",
+        response_model=HealthOut,
+        tags=["service"],
+    )
     def health(request: Request) -> ExactJSONResponse:
         """Liveness and database reachability (no key needed)."""
         with service_ledger.engine.connect() as connection:
@@ -73,9 +80,15 @@ def create_app(
     @app.get(
         "/metrics",
         operation_id="metrics",
+        summary="Prometheus metrics",
         tags=["service"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}}},
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
     )
     def prometheus_metrics() -> Response:
         """Prometheus metrics of this process (no key needed)."""

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from creditbook.domain.amounts import AmountError, Credits
 from creditbook.domain.errors import ValidationError
@@ -15,6 +15,8 @@ from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
 from creditbook.engine import results
 from creditbook.engine.keys import ApiKey, IssuedKey
 
+# Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
+STORABLE_TEXT = r"^[^\x00]*$"
 # Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [116]})]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
@@ -22,6 +24,11 @@ OptionalId = Annotated[str, Field(max_length=64, pattern=r"^([a-z0-9][a-z0-9_.:-
 Text = Annotated[str, Field(max_length=500)]
 Name = Annotated[str, Field(max_length=200)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# Other exact decimals render as JSON numbers too (ExactJSONResponse), so say so.
+Percent = Annotated[
+    Decimal, Field(ge=0, le=100), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})
+]
+Price = Annotated[Decimal, Field(ge=0), WithJsonSchema({"type": "number", "minimum": 0})]
 
 
 def credits(value: Decimal, field: str) -> Credits:
@@ -35,8 +42,35 @@ def amount(value: Credits) -> Decimal:
     return value.to_decimal()
 
 
+def check_storable(value: Any) -> None:
+    """Refuse strings (keys too, at any depth) with NUL or lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (U+0000)")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_storable(item)
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and unstorable text are refused (422)."""
+
+    # Responses always carry every field, defaults included: document them as required.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable(data)
+        return data
 
 
 # -- plans and rate cards ------------------------------------------------------------------
@@ -44,12 +78,27 @@ class Strict(BaseModel):
 
 class RolloverBody(Strict):
     cap: Amount | None = None
-    cap_percent: Annotated[Decimal, Field(ge=0, le=100)] | None = None
-    expires_after_periods: Annotated[int, Field(ge=1, le=120)] = 1
+    cap_percent: Percent | None = None
+    expires_after_periods: Annotated[int, Field(ge=1, le=120)] | None = Field(
+        1, description="Periods rolled-over credits stay valid; null: they never expire."
+    )
 
 
 class PlanBody(Strict):
     """A plan: allowance per pool per period, rollover, slots, prices, overdraft."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Professional",
+                    "allowances": {"credits": 100},
+                    "rollover": {"cap_percent": 50},
+                    "slots": 3,
+                }
+            ]
+        }
+    )
 
     name: Name = ""
     interval: Literal["monthly", "daily"] = "monthly"
@@ -58,9 +107,9 @@ class PlanBody(Strict):
     )
     rollover: RolloverBody | None = None
     slots: Annotated[int, Field(ge=0, le=100_000)] = 1
-    prices: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict, max_length=16)
+    prices: dict[str, Price] = Field(default_factory=dict, max_length=16)
     display_currency: str | None = None
-    overdraft: Amount = Decimal(0)
+    overdraft: Amount = Field(Decimal(0), json_schema_extra={"default": 0})
     price_id: Name = ""
     rate_limit_per_s: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     rate_limit_burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
@@ -92,6 +141,8 @@ class PlanBody(Strict):
 
 
 class PlanOut(PlanBody):
+    model_config = ConfigDict(json_schema_extra=None)
+
     plan_id: str
 
     @classmethod
@@ -138,6 +189,19 @@ class FilterBody(Strict):
 class RateCardBody(Strict):
     """A product's price list: base per kept row, enrichments per success, paid filters."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "credits_per_row": 4,
+                    "base_label": "Export Listings",
+                    "functions": {"get_phone_numbers": {"credits_per_success": 6}},
+                    "filters": {"no_phone": {"display": "Without phone", "credits_per_row": 1}},
+                }
+            ]
+        }
+    )
+
     credits_per_row: Amount
     base_label: Name | None = None
     base_colors: ColorsBody = Field(default_factory=ColorsBody)
@@ -173,6 +237,8 @@ class RateCardBody(Strict):
 
 
 class RateCardOut(RateCardBody):
+    model_config = ConfigDict(json_schema_extra=None)
+
     rate_card_id: str
 
     @classmethod
@@ -219,6 +285,14 @@ class RateCardList(BaseModel):
 
 
 class AccountCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"plan_id": "pro", "account_id": "acme", "name": "Acme", "timezone": "Europe/Paris"}
+            ]
+        }
+    )
+
     plan_id: Id
     account_id: Id | None = None
     name: Name = ""
@@ -228,6 +302,10 @@ class AccountCreate(Strict):
 
 
 class AccountPatch(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Acme Inc.", "has_unpaid_bill": False}]}
+    )
+
     name: Name | None = None
     plan_id: Id | None = None
     metadata: dict[str, Any] | None = None
@@ -265,12 +343,18 @@ class AccountList(BaseModel):
 
 
 class KeyCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"scope": "write", "user_id": "u1", "name": "backend"}]}
+    )
+
     scope: Literal["read", "write"] = "read"
     user_id: OptionalId = ""
     name: Name = ""
 
 
 class KeyOut(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     key_id: str
     account_id: str | None
     scope: str
@@ -304,6 +388,15 @@ class KeyOut(BaseModel):
 
 
 class GrantCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"amount": 50, "source": "top_up", "description": "Top-up"},
+                {"amount": 10, "source": "bonus", "expires_at": "2026-01-01T00:00:00Z"},
+            ]
+        }
+    )
+
     amount: Amount
     source: Literal["bonus", "top_up", "adjustment"] = "bonus"
     pool: Id | None = None
@@ -344,6 +437,15 @@ class GrantOut(BaseModel):
 class ChargeCreate(Strict):
     """Raw `amount`, or `rate_card_id` + `function` × `quantity`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"rate_card_id": "maps", "function": "get_phone_numbers", "quantity": 3},
+                {"amount": 2.5, "description": "API call"},
+            ]
+        }
+    )
+
     amount: Amount | None = None
     rate_card_id: Id | None = None
     function: Id | None = None
@@ -360,11 +462,31 @@ class ChargeCreate(Strict):
 
 
 class BatchItem(ChargeCreate):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"account_id": "acme", "amount": 1}]})
+
     account_id: Id
     idempotency_key: Annotated[str, Field(max_length=255)] | None = None
 
 
 class BatchCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"account_id": "acme", "amount": 1},
+                        {
+                            "account_id": "acme",
+                            "rate_card_id": "maps",
+                            "function": "get_phone_numbers",
+                            "quantity": 2,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[BatchItem] = Field(min_length=1, max_length=1000)
 
 
@@ -405,8 +527,20 @@ class ChargeOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """Every native error: a message for people and a stable snake_case code."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "account not found: acme", "code": "not_found"}]}
+    )
+
     detail: str
     code: str
+
+
+class DetailOut(BaseModel):
+    """The lobstr error shape (run credits): a message only."""
+
+    detail: str
 
 
 class BatchResultOut(BaseModel):
@@ -421,6 +555,10 @@ class BatchOut(BaseModel):
 
 
 class RefundCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": 1, "description": "Goodwill"}]}
+    )
+
     amount: Amount | None = None
     description: Text = ""
 
@@ -446,6 +584,18 @@ class RefundOut(BaseModel):
 
 
 class EstimateCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rate_card_id": "maps",
+                    "rows": 100,
+                    "success_rates_percent": {"get_phone_numbers": 40},
+                }
+            ]
+        }
+    )
+
     rate_card_id: Id
     rows: Count
     functions: dict[str, Count] = Field(default_factory=dict, max_length=64)
@@ -476,6 +626,12 @@ class EstimateOut(BaseModel):
 
 
 class RunCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"account_id": "acme", "rate_card_id": "maps", "slots": 1, "hold": 40}]
+        }
+    )
+
     account_id: Id | None = Field(None, description="Required with an operator key.")
     rate_card_id: Id
     slots: Annotated[int, Field(ge=1, le=1000)] = 1
@@ -493,6 +649,17 @@ class FunctionResults(Strict):
 
 
 class ResultsCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rows_kept": 10,
+                    "functions": {"get_phone_numbers": {"attempts": 10, "successes": 4}},
+                }
+            ]
+        }
+    )
+
     rows_kept: Count
     rows_discarded: dict[str, Count] = Field(default_factory=dict, max_length=64)
     functions: dict[str, FunctionResults] = Field(default_factory=dict, max_length=64)

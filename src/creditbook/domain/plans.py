@@ -34,12 +34,13 @@ class RolloverPolicy:
         cap: at most this many credits roll over (None: no absolute cap).
         cap_percent: at most this percent of the period allowance rolls over (None: no cap).
         expires_after_periods: rolled-over credits expire at the start of the period this
-            many periods after the one they rolled into (1: usable for one period only).
+            many periods after the one they rolled into (1: usable for one period only;
+            None: they never expire).
     """
 
     cap: Credits | None = None
     cap_percent: Decimal | None = None
-    expires_after_periods: int = 1
+    expires_after_periods: int | None = 1
 
     def __post_init__(self) -> None:
         if self.cap is not None and self.cap.is_negative():
@@ -48,7 +49,9 @@ class RolloverPolicy:
             raise ValidationError(
                 "rollover cap_percent must be within 0..100", field="rollover.cap_percent"
             )
-        if not 1 <= self.expires_after_periods <= MAX_ROLLOVER_PERIODS:
+        if self.expires_after_periods is not None and not (
+            1 <= self.expires_after_periods <= MAX_ROLLOVER_PERIODS
+        ):
             raise ValidationError(
                 f"rollover expires_after_periods must be within 1..{MAX_ROLLOVER_PERIODS}",
                 field="rollover.expires_after_periods",

@@ -48,4 +48,5 @@ def cost_per_credit(fee: Decimal, credits: Credits, places: int = 4) -> Decimal 
     """The period fee divided by the period's credits, in the fee's currency."""
     if credits.millicredits <= 0:
         return None
-    return round_half_up(fee / credits.to_decimal(), places).normalize()
+    # `+ 0` turns an exponent form (2.5E+2) back into plain digits (250).
+    return round_half_up(fee / credits.to_decimal(), places).normalize() + 0

@@ -444,20 +444,22 @@ class AccountTx:
     # -- holds ----------------------------------------------------------------------------
 
     def release_hold(self, hold_id: str, status: str, at: datetime) -> int:
-        """Return what a hold still holds to its grants (expired grants: expire it)."""
+        """Return what a hold still holds to its grants.
+
+        Credits of grants that closed meanwhile expire instead, in their own EXPIRY
+        transaction: a RELEASE stays net zero, as the customer's history leaves it out.
+        """
         allocations = self.hold_allocations(hold_id)
         closed = self._closed_grants([held.grant_id for held in allocations])
         lines: list[Line] = []
-        expired = 0
+        expired_lines: list[Line] = []
         for held in allocations:
             amount = held.remaining.millicredits
-            lines.append(Line("hold", -amount, grant_id=held.grant_id, hold_id=hold_id))
+            line = Line("hold", -amount, grant_id=held.grant_id, hold_id=hold_id)
             if held.grant_id in closed:
-                expired += amount
+                expired_lines.append(line)
             else:
-                lines.append(Line("grant", amount, grant_id=held.grant_id))
-        if expired:
-            lines.append(Line("expired", expired))
+                lines += [line, Line("grant", amount, grant_id=held.grant_id)]
         pool = self._hold_pool(hold_id)
         if lines:
             self.post(
@@ -466,6 +468,16 @@ class AccountTx:
                 lines,
                 created_at=at,
                 description=f"Hold {hold_id} {status}",
+                attribution=Attribution(hold_id=hold_id),
+            )
+        if expired_lines:
+            expired = -sum(line.amount for line in expired_lines)
+            self.post(
+                TransactionType.EXPIRY,
+                pool,
+                [*expired_lines, Line("expired", expired)],
+                created_at=at,
+                description=f"Held credits expired (hold {hold_id} {status})",
                 attribution=Attribution(hold_id=hold_id),
             )
         holds = schema.holds.c
@@ -585,7 +597,11 @@ class AccountTx:
             amount = policy.rollover_amount(Credits(unused[pool]), self.plan.allowance(pool))
             if not amount.is_positive():
                 continue
-            expires_at = calendar.start_of(period_index + policy.expires_after_periods)
+            expires_at = (
+                None
+                if policy.expires_after_periods is None
+                else calendar.start_of(period_index + policy.expires_after_periods)
+            )
             grant_id = self.create_grant(
                 pool,
                 GrantSource.ROLLOVER,
