@@ -1,7 +1,7 @@
 """Charge throughput of the engine against a bare-driver floor, on SQLite and PostgreSQL.
 
     python benchmarks/engine.py [--seconds N | --charges N] [--sqlite-path P]
-                                [--postgres-url URL] [--rounds N] [--json]
+                                [--postgres-url URL] [--rounds N] [--verify] [--json]
 
 Measures, in one run and per database:
 
@@ -16,6 +16,10 @@ Measures, in one run and per database:
 
 Every measurement is repeated over several rounds that alternate engine and floor (the
 order rotates each round) and the median is reported, since a shared machine is noisy.
+Next to throughput it reports this process's CPU time per charge (Python and drivers;
+for SQLite also the database's own work), which is steadier than wall time when other
+work competes for the disk, and how many statements and round trips one engine charge
+issues (counted in separate, untimed calls).
 
 PostgreSQL comes from --postgres-url, else CREDITBOOK_BENCH_POSTGRES_URL, else
 CREDITBOOK_TEST_POSTGRES_URL (a server URL; a scratch database is created on it and dropped

@@ -2,6 +2,7 @@
 
 PostgreSQL comes from CREDITBOOK_TEST_POSTGRES_URL (a server URL; the tests create and drop
 their own database on it). Without it the PostgreSQL half is skipped with that reason.
+Redis (shared rate limits) comes from CREDITBOOK_TEST_REDIS_URL, skipped the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate, normalise_url
 
 POSTGRES_ENV = "CREDITBOOK_TEST_POSTGRES_URL"
+REDIS_ENV = "CREDITBOOK_TEST_REDIS_URL"
 # CI sets this so that a missing server fails the run instead of skipping half of it.
 REQUIRE_ENV = "CREDITBOOK_TEST_REQUIRE_SERVICES"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -55,6 +57,17 @@ def postgres_database_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (shared rate limits); tests use their own random keys on it."""
+    url = os.environ.get(REDIS_ENV) or None
+    if url is None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {REDIS_ENV} is not set")
+        pytest.skip(f"Redis tests need {REDIS_ENV} (not set)")
+    return url
 
 
 @pytest.fixture(scope="session")

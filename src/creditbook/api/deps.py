@@ -6,10 +6,12 @@ import threading
 import time
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from creditbook.api.auth import Principal, token_of
 from creditbook.api.ratelimit import Limiter
+from creditbook.api.schemas import STORABLE_TEXT
 from creditbook.domain.errors import (
     AuthenticationError,
     CreditbookError,
@@ -54,7 +56,22 @@ def ledger_of(request: Request) -> Ledger:
     return ledger
 
 
-def principal(request: Request) -> Principal:
+# For the OpenAPI document only (`token_of` reads the headers): the ways to send a key.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearer",
+    description="`Authorization: Bearer <key>`; `Authorization: Token <key>` works too.",
+    auto_error=False,
+)
+api_key_scheme = APIKeyHeader(
+    name="X-API-KEY", scheme_name="api_key", description="`X-API-KEY: <key>`.", auto_error=False
+)
+
+
+def principal(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    _api_key: Annotated[str | None, Security(api_key_scheme)],
+) -> Principal:
     """Authenticate the key, then take one token from its rate-limit bucket."""
     token = token_of(request)
     if token is None:
@@ -83,9 +100,11 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=255,
+        pattern=STORABLE_TEXT,
         description="Makes the request safe to retry: a replay returns the first result.",
     ),
 ]
+PathId = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
 
 
 def hit_headers(replayed: bool) -> dict[str, str]:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbook.api.responses import ExactJSONResponse
+from creditbook.api.schemas import ErrorOut
 from creditbook.domain.errors import CreditbookError, RateLimitedError
 
 HTTP_CODES = {
@@ -21,6 +22,76 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+}
+
+
+def _documented(description: str, code: str, detail: str) -> dict[str, Any]:
+    example = {"detail": detail, "code": code}
+    return {
+        "model": ErrorOut,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+# The errors any authenticated endpoint may answer, documented once for every router.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented(
+        "`malformed_request`: the body is not valid JSON.",
+        "malformed_request",
+        "request body is not valid JSON",
+    ),
+    401: _documented(
+        "`unauthenticated`: no API key, or a key that is not known.",
+        "unauthenticated",
+        "missing API key",
+    ),
+    403: _documented(
+        "`key_revoked`: the key was revoked; `forbidden`: the key's scope does not allow this.",
+        "forbidden",
+        "this endpoint needs an operator key",
+    ),
+    404: _documented(
+        "`not_found`: the object does not exist, or belongs to another account.",
+        "not_found",
+        "account not found: acme",
+    ),
+    409: _documented(
+        "`idempotency_key_conflict`: the key was used with a different request; "
+        "`no_free_slots`; `invalid_state`: the object cannot do this now.",
+        "idempotency_key_conflict",
+        "idempotency key 'k1' was used with a different request",
+    ),
+    413: _documented(
+        "`payload_too_large`: the body is larger than the server accepts.",
+        "payload_too_large",
+        "request body is larger than 1048576 bytes",
+    ),
+    422: _documented(
+        "`validation_error`: a parameter or body field is invalid.",
+        "validation_error",
+        "plan_id: Field required",
+    ),
+    429: {
+        **_documented(
+            "`rate_limited`: this key's token bucket is empty; retry after `Retry-After` s.",
+            "rate_limited",
+            "rate limit exceeded, retry after 1 s",
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request may succeed.",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+}
+INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
+    402: _documented(
+        "`insufficient_credits`: the account cannot pay.",
+        "insufficient_credits",
+        "insufficient credits in pool 'credits': requested 116, available 100",
+    )
 }
 
 

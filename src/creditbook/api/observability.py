@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditbook.api.errors import error_body
@@ -59,8 +60,15 @@ class Metrics:
         )
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """A body that grows past the limit while it is read (no Content-Length to refuse early).
+
+    An HTTPException, so that FastAPI's body parsing lets it through (it turns any other
+    error into 400) and the error handlers answer 413 `payload_too_large`.
+    """
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_body_bytes} bytes")
 
 
 class ServiceMiddleware:
@@ -99,16 +107,19 @@ class ServiceMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body_bytes)
             return message
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                sent = list(message.get("headers", []))
+                present = {name.lower() for name, _ in sent}
                 extra = [(b"x-request-id", request_id.encode())]
                 for name, value in (state.get("extra_headers") or {}).items():
-                    extra.append((name.lower().encode(), value.encode()))
-                message["headers"] = list(message.get("headers", [])) + extra
+                    if name.lower().encode() not in present:  # e.g. an error's Retry-After
+                        extra.append((name.lower().encode(), value.encode()))
+                message["headers"] = sent + extra
             await send(message)
 
         try:

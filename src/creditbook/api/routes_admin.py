@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, hit_headers
+from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
+from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
+    STORABLE_TEXT,
     AccountCreate,
     AccountList,
     AccountOut,
@@ -30,22 +32,34 @@ from creditbook.api.schemas import (
     credits,
 )
 
-router = APIRouter(prefix="/v1")
-PathId = Annotated[str, Path(max_length=64)]
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-@router.put("/plans/{plan_id}", operation_id="put_plan", response_model=PlanOut, tags=["plans"])
+@router.put(
+    "/plans/{plan_id}",
+    operation_id="put_plan",
+    summary="Create or replace a plan",
+    response_model=PlanOut,
+    tags=["plans"],
+)
 def put_plan(
     plan_id: Annotated[Id, Path()], body: PlanBody, caller: Caller, ledger: LedgerDep
 ) -> ExactJSONResponse:
-    """Create or replace a plan."""
+    """Create or replace a plan. Operator key."""
     caller.require_operator()
     plan = ledger.put_plan(body.to_plan(plan_id))
     return respond(PlanOut.of(plan))
 
 
-@router.get("/plans", operation_id="list_plans", response_model=PlanList, tags=["plans"])
+@router.get(
+    "/plans",
+    operation_id="list_plans",
+    summary="List plans",
+    response_model=PlanList,
+    tags=["plans"],
+)
 def list_plans(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """Every plan, by id. Operator key."""
     caller.require_operator()
     return respond({"data": [PlanOut.of(plan) for plan in ledger.list_plans()]})
 
@@ -53,21 +67,30 @@ def list_plans(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
 @router.put(
     "/rate_cards/{rate_card_id}",
     operation_id="put_rate_card",
+    summary="Create or replace a rate card",
     response_model=RateCardOut,
     tags=["rate cards"],
 )
 def put_rate_card(
     rate_card_id: Annotated[Id, Path()], body: RateCardBody, caller: Caller, ledger: LedgerDep
 ) -> ExactJSONResponse:
-    """Create or replace a rate card. Running runs keep the version they started with."""
+    """Create or replace a rate card. Running runs keep the version they started with.
+
+    Operator key.
+    """
     caller.require_operator()
     return respond(RateCardOut.of(ledger.put_rate_card(body.to_card(rate_card_id))))
 
 
 @router.get(
-    "/rate_cards", operation_id="list_rate_cards", response_model=RateCardList, tags=["rate cards"]
+    "/rate_cards",
+    operation_id="list_rate_cards",
+    summary="List rate cards",
+    response_model=RateCardList,
+    tags=["rate cards"],
 )
 def list_rate_cards(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """Every rate card (its current version), by id. Operator key."""
     caller.require_operator()
     return respond({"data": [RateCardOut.of(card) for card in ledger.list_rate_cards()]})
 
@@ -75,6 +98,7 @@ def list_rate_cards(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
 @router.post(
     "/accounts",
     operation_id="create_account",
+    summary="Open an account",
     status_code=201,
     response_model=AccountOut,
     tags=["accounts"],
@@ -82,7 +106,10 @@ def list_rate_cards(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
 def create_account(
     body: AccountCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
 ) -> ExactJSONResponse:
-    """Open an account on a plan; its first period's allowance is granted at once."""
+    """Open an account on a plan; its first period's allowance is granted at once.
+
+    Operator key.
+    """
     caller.require_operator()
     account = ledger.open_account(
         body.plan_id,
@@ -97,14 +124,19 @@ def create_account(
 
 
 @router.get(
-    "/accounts", operation_id="list_accounts", response_model=AccountList, tags=["accounts"]
+    "/accounts",
+    operation_id="list_accounts",
+    summary="List accounts",
+    response_model=AccountList,
+    tags=["accounts"],
 )
 def list_accounts(
     caller: Caller,
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
 ) -> ExactJSONResponse:
+    """Accounts by id, paged: pass `next_cursor` back as `cursor`. Operator key."""
     caller.require_operator()
     accounts = ledger.list_accounts(limit=limit + 1, after=cursor)
     page = accounts[:limit]
@@ -121,10 +153,15 @@ def list_accounts(
 @router.get(
     "/accounts/{account_id}",
     operation_id="get_account",
+    summary="Get an account",
     response_model=AccountOut,
     tags=["accounts"],
 )
 def get_account(account_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """An account's name, plan, time zone, billing anchor and metadata.
+
+    Operator or the account's own key.
+    """
     caller.require_account(account_id)
     return respond(AccountOut.of(ledger.get_account(account_id)))
 
@@ -132,13 +169,17 @@ def get_account(account_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJ
 @router.patch(
     "/accounts/{account_id}",
     operation_id="update_account",
+    summary="Update an account",
     response_model=AccountOut,
     tags=["accounts"],
 )
 def update_account(
     account_id: PathId, body: AccountPatch, caller: Caller, ledger: LedgerDep
 ) -> ExactJSONResponse:
-    """Rename, change metadata or the unpaid-bill flag, or move to another plan (now)."""
+    """Rename, change metadata or the unpaid-bill flag, or move to another plan (now).
+
+    Operator key.
+    """
     caller.require_operator()
     ledger.get_account(account_id)
     if body.plan_id is not None and body.plan_id != ledger.get_account(account_id).plan_id:
@@ -152,6 +193,7 @@ def update_account(
 @router.post(
     "/accounts/{account_id}/api_keys",
     operation_id="create_api_key",
+    summary="Issue an API key",
     status_code=201,
     response_model=KeyOut,
     tags=["keys"],
@@ -163,7 +205,10 @@ def create_api_key(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Issue an account key. The secret is in this response only; a replay omits it."""
+    """Issue an account key. The secret is in this response only; a replay omits it.
+
+    Operator key.
+    """
     caller.require_operator()
     issued = ledger.create_key(
         account_id,
@@ -176,9 +221,14 @@ def create_api_key(
 
 
 @router.delete(
-    "/api_keys/{key_id}", operation_id="revoke_api_key", response_model=KeyOut, tags=["keys"]
+    "/api_keys/{key_id}",
+    operation_id="revoke_api_key",
+    summary="Revoke an API key",
+    response_model=KeyOut,
+    tags=["keys"],
 )
 def revoke_api_key(key_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """Revoke a key now; requests with it then answer 403 `key_revoked`. Operator key."""
     caller.require_operator()
     return respond(KeyOut.of(ledger.revoke_key(key_id)))
 
@@ -186,9 +236,11 @@ def revoke_api_key(key_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJS
 @router.post(
     "/accounts/{account_id}/grants",
     operation_id="create_grant",
+    summary="Grant credits",
     status_code=201,
     response_model=GrantOut,
     tags=["grants"],
+    responses=INSUFFICIENT_CREDITS,
 )
 def create_grant(
     account_id: PathId,
@@ -197,7 +249,10 @@ def create_grant(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Give bonus, top-up or adjustment credits (a negative adjustment takes them away)."""
+    """Give bonus, top-up or adjustment credits (a negative adjustment takes them away).
+
+    Operator key.
+    """
     caller.require_operator()
     grant = ledger.grant(
         account_id,
@@ -216,6 +271,7 @@ def create_grant(
 @router.post(
     "/charges/{charge_id}/refund",
     operation_id="refund_charge",
+    summary="Refund a charge",
     status_code=201,
     response_model=RefundOut,
     tags=["charges"],
@@ -227,7 +283,7 @@ def refund_charge(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Reverse all or part of a charge, linked to it."""
+    """Reverse all or part of a charge, linked to it. Operator key."""
     caller.require_operator()
     account_id = ledger.account_of_charge(charge_id)
     refund = ledger.refund(
@@ -241,15 +297,22 @@ def refund_charge(
 
 
 @router.post(
-    "/ledger/verify", operation_id="verify_ledger", response_model=VerifyOut, tags=["ledger"]
+    "/ledger/verify",
+    operation_id="verify_ledger",
+    summary="Verify the ledger",
+    response_model=VerifyOut,
+    tags=["ledger"],
 )
 def verify_ledger(
     caller: Caller,
     ledger: LedgerDep,
-    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    account_id: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Replay every entry and compare with stored balances (read-only; safe to repeat)."""
+    """Replay every entry and compare with stored balances (read-only; safe to repeat).
+
+    Operator key.
+    """
     caller.require_operator()
     report = ledger.verify(account_id)
     return respond(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from creditbook.api.deps import Caller, LedgerDep
+from creditbook.api.deps import Caller, LedgerDep, PathId
+from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
     BalanceOut,
+    DetailOut,
     RunCreditsOut,
     RunList,
     RunOut,
@@ -20,13 +22,13 @@ from creditbook.api.schemas import (
 )
 from creditbook.domain.errors import NotFoundError
 
-router = APIRouter(prefix="/v1")
-PathId = Annotated[str, Path(max_length=64)]
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
 @router.get(
     "/accounts/{account_id}/balance",
     operation_id="get_balance",
+    summary="Get an account's balance",
     response_model=BalanceOut,
     tags=["reports"],
 )
@@ -36,7 +38,10 @@ def get_balance(
     ledger: LedgerDep,
     at: Annotated[datetime | None, Query(description="A past instant (RFC 3339)")] = None,
 ) -> ExactJSONResponse:
-    """Credits per pool now, or replayed as they were at `at`."""
+    """Credits per pool now, or replayed as they were at `at`.
+
+    Operator or the account's own key.
+    """
     caller.require_account(account_id)
     return respond(BalanceOut.of(ledger.balance(account_id, at=at)))
 
@@ -44,6 +49,7 @@ def get_balance(
 @router.get(
     "/accounts/{account_id}/transactions",
     operation_id="list_transactions",
+    summary="List an account's transactions",
     response_model=TransactionList,
     tags=["reports"],
 )
@@ -57,7 +63,10 @@ def list_transactions(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> ExactJSONResponse:
-    """History, newest first, paged by cursor; filter by `type` (repeatable) and time."""
+    """History, newest first, paged by cursor; filter by `type` (repeatable) and time.
+
+    Operator or the account's own key.
+    """
     caller.require_account(account_id)
     page = ledger.transactions(
         account_id, limit=limit, cursor=cursor, types=type, since=since, until=until
@@ -74,6 +83,7 @@ def list_transactions(
 @router.get(
     "/accounts/{account_id}/stats",
     operation_id="get_stats",
+    summary="Get an account's usage stats",
     response_model=StatsOut,
     tags=["reports"],
 )
@@ -84,13 +94,20 @@ def get_stats(
     from_: Annotated[date, Query(alias="from")],
     to: Annotated[date, Query()],
 ) -> ExactJSONResponse:
-    """Spend between two local dates (inclusive, ≤ 1830 days) against the previous range."""
+    """Spend between two local dates (inclusive, ≤ 1830 days) against the previous range.
+
+    Operator or the account's own key.
+    """
     caller.require_account(account_id)
     return respond(StatsOut.of(ledger.stats(account_id, from_, to)))
 
 
 @router.get(
-    "/accounts/{account_id}/runs", operation_id="list_runs", response_model=RunList, tags=["runs"]
+    "/accounts/{account_id}/runs",
+    operation_id="list_runs",
+    summary="List an account's runs",
+    response_model=RunList,
+    tags=["runs"],
 )
 def list_runs(
     account_id: PathId,
@@ -98,6 +115,7 @@ def list_runs(
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ExactJSONResponse:
+    """The account's latest runs, newest first. Operator or the account's own key."""
     caller.require_account(account_id)
     return respond({"data": [RunOut.of(r) for r in ledger.list_runs(account_id, limit=limit)]})
 
@@ -108,8 +126,15 @@ def _run_account(ledger: LedgerDep, caller: Caller, run_id: str) -> str:
     return account_id
 
 
-@router.get("/runs/{run_id}", operation_id="get_run", response_model=RunOut, tags=["runs"])
+@router.get(
+    "/runs/{run_id}",
+    operation_id="get_run",
+    summary="Get a run",
+    response_model=RunOut,
+    tags=["runs"],
+)
 def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+    """A run's status, slots, rows and credits so far. Operator or the run's account's own key."""
     account_id = _run_account(ledger, caller, run_id)
     return respond(RunOut.of(ledger.get_run(account_id, run_id)))
 
@@ -117,13 +142,23 @@ def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONRespo
 @router.get(
     "/runs/{run_id}/credits",
     operation_id="get_run_credits",
+    summary="Get a run's credits",
     response_model=RunCreditsOut,
     tags=["runs"],
-    responses={404: {"content": {"application/json": {"example": {"detail": "Run not found."}}}}},
+    responses={
+        404: {
+            "model": DetailOut,
+            "description": "No such run, in the lobstr shape: a message and no code.",
+            "content": {"application/json": {"example": {"detail": "Run not found."}}},
+        }
+    },
 )
 def get_run_credits(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Where a run's credits went (the lobstr shape): base and functions by credits
-    descending, filter charges, rates and display colours."""
+    descending, filter charges, rates and display colours.
+
+    Operator or the run's account's own key.
+    """
     try:
         account_id = _run_account(ledger, caller, run_id)
     except NotFoundError:

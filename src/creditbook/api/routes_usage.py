@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from creditbook.api.auth import Principal
-from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, hit_headers
+from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
+from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
     BatchCreate,
@@ -28,8 +27,7 @@ from creditbook.domain.errors import ValidationError
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.requests import ChargeRequest
 
-router = APIRouter(prefix="/v1")
-PathId = Annotated[str, Path(max_length=64)]
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
 def _request(
@@ -58,10 +56,11 @@ def _request(
 @router.post(
     "/accounts/{account_id}/charges",
     operation_id="create_charge",
+    summary="Charge an account",
     status_code=201,
     response_model=ChargeOut,
     tags=["charges"],
-    responses={402: {"model": ErrorOut, "description": "insufficient credits"}},
+    responses=INSUFFICIENT_CREDITS,
 )
 def create_charge(
     account_id: PathId,
@@ -71,14 +70,21 @@ def create_charge(
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
     """Charge raw credits, or a rate card's function × quantity. Refused whole (402) when
-    the account cannot pay, unless `partial` asks for what is available."""
+    the account cannot pay, unless `partial` asks for what is available.
+
+    Operator, or the account's write key.
+    """
     caller.require_account(account_id, write=True)
     charge = ledger.charge(_request(account_id, body, caller, idempotency_key))
     return respond(ChargeOut.of(charge), 201, hit_headers(charge.replayed))
 
 
 @router.post(
-    "/charges/batch", operation_id="create_charges_batch", response_model=BatchOut, tags=["charges"]
+    "/charges/batch",
+    operation_id="create_charges_batch",
+    summary="Charge in a batch",
+    response_model=BatchOut,
+    tags=["charges"],
 )
 def create_charges_batch(
     body: BatchCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
@@ -86,6 +92,8 @@ def create_charges_batch(
     """Up to 1000 charges in one commit, each succeeding or failing alone.
 
     Items without their own `idempotency_key` use `<Idempotency-Key>:<index>`.
+
+    Operator, or a write key of each item's account.
     """
     requests = []
     for index, item in enumerate(body.items):
@@ -113,6 +121,7 @@ def create_charges_batch(
 @router.post(
     "/accounts/{account_id}/estimates",
     operation_id="create_estimate",
+    summary="Estimate a job",
     response_model=EstimateOut,
     tags=["charges"],
 )
@@ -123,7 +132,10 @@ def create_estimate(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Quote a job before it runs and say whether the account can afford it now."""
+    """Quote a job before it runs and say whether the account can afford it now.
+
+    Operator or the account's own key.
+    """
     caller.require_account(account_id)
     quote, affordable = ledger.estimate(
         account_id,
@@ -155,12 +167,21 @@ def create_estimate(
 
 
 @router.post(
-    "/runs", operation_id="start_run", status_code=201, response_model=RunOut, tags=["runs"]
+    "/runs",
+    operation_id="start_run",
+    summary="Start a run",
+    status_code=201,
+    response_model=RunOut,
+    tags=["runs"],
+    responses=INSUFFICIENT_CREDITS,
 )
 def start_run(
     body: RunCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
 ) -> ExactJSONResponse:
-    """Start a run: take concurrency slots (409 `no_free_slots`) and optionally hold credits."""
+    """Start a run: take concurrency slots (409 `no_free_slots`) and optionally hold credits.
+
+    Operator (with `account_id`), or the account's write key.
+    """
     account_id = body.account_id
     if account_id is None:
         if caller.is_operator:
@@ -192,9 +213,15 @@ def _run_account(ledger: Ledger, caller: Principal, run_id: str, write: bool) ->
 @router.post(
     "/runs/{run_id}/results",
     operation_id="report_run_results",
+    summary="Report run results",
     response_model=RunOut,
     tags=["runs"],
-    responses={402: {"model": ErrorOut, "description": "refused; the run is paused"}},
+    responses={
+        402: {
+            **INSUFFICIENT_CREDITS[402],
+            "description": "`insufficient_credits`: refused; the run is paused.",
+        }
+    },
 )
 def report_run_results(
     run_id: PathId,
@@ -204,7 +231,10 @@ def report_run_results(
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
     """Bill a batch of results: kept rows, rows discarded per filter (never billed), and
-    attempts and successes per function (billed per success)."""
+    attempts and successes per function (billed per success).
+
+    Operator, or the write key of the run's account.
+    """
     account_id = _run_account(ledger, caller, run_id, write=True)
     run = ledger.report_results(
         account_id,
@@ -218,12 +248,19 @@ def report_run_results(
 
 
 @router.post(
-    "/runs/{run_id}/finish", operation_id="finish_run", response_model=RunOut, tags=["runs"]
+    "/runs/{run_id}/finish",
+    operation_id="finish_run",
+    summary="Finish a run",
+    response_model=RunOut,
+    tags=["runs"],
 )
 def finish_run(
     run_id: PathId, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
 ) -> ExactJSONResponse:
-    """Settle a run: release what its hold still holds and free its slots."""
+    """Settle a run: release what its hold still holds and free its slots.
+
+    Operator, or the write key of the run's account.
+    """
     account_id = _run_account(ledger, caller, run_id, write=True)
     run = ledger.finish_run(account_id, run_id, idempotency_key=idempotency_key)
     return respond(RunOut.of(run), 200, hit_headers(run.replayed))
