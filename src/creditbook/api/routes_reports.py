@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -12,7 +11,9 @@ from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
     BalanceOut,
+    Day,
     DetailOut,
+    Instant,
     RunCreditsOut,
     RunList,
     RunOut,
@@ -36,7 +37,7 @@ def get_balance(
     account_id: PathId,
     caller: Caller,
     ledger: LedgerDep,
-    at: Annotated[datetime | None, Query(description="A past instant (RFC 3339)")] = None,
+    at: Annotated[Instant | None, Query(description="A past instant (RFC 3339)")] = None,
 ) -> ExactJSONResponse:
     """Credits per pool now, or replayed as they were at `at`.
 
@@ -60,8 +61,8 @@ def list_transactions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     type: Annotated[list[str] | None, Query(max_length=16)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> ExactJSONResponse:
     """History, newest first, paged by cursor; filter by `type` (repeatable) and time.
 
@@ -91,15 +92,19 @@ def get_stats(
     account_id: PathId,
     caller: Caller,
     ledger: LedgerDep,
-    from_: Annotated[date, Query(alias="from")],
-    to: Annotated[date, Query()],
+    from_: Annotated[Day, Query(alias="from")],
+    to: Annotated[Day, Query()],
+    group_by: Annotated[Literal["day", "week", "month"], Query()] = "day",
 ) -> ExactJSONResponse:
-    """Spend between two local dates (inclusive, ≤ 1830 days) against the previous range.
+    """Spend between two local dates (inclusive, ≤ 1830 days) against the previous range:
+    by day (and `group_by` week or month), module, service, user, function, pool, resource
+    and run, and when the account runs out at its trailing 7- and 30-day burn.
 
     Operator or the account's own key.
     """
     caller.require_account(account_id)
-    return respond(StatsOut.of(ledger.stats(account_id, from_, to)))
+    stats = ledger.stats(account_id, from_, to, group_by=group_by)
+    return respond(StatsOut.of(stats, group_by))
 
 
 @router.get(

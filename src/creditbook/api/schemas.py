@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from creditbook.domain.amounts import AmountError, Credits
 from creditbook.domain.errors import ValidationError
@@ -17,6 +24,27 @@ from creditbook.engine.keys import ApiKey, IssuedKey
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"
+# Instants and days a caller may give: the calendar arithmetic (periods, previous ranges)
+# stays far inside what datetime can represent.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _instant_in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not EARLIEST <= aware < LATEST:
+        raise ValueError("must be in the years 1970 to 8999")
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("must be in the years 1970 to 8999")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(_instant_in_range)]
+Day = Annotated[date, AfterValidator(_day_in_range)]
 # Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [116]})]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
@@ -297,7 +325,7 @@ class AccountCreate(Strict):
     account_id: Id | None = None
     name: Name = ""
     timezone: Annotated[str, Field(max_length=64)] = "UTC"
-    billing_anchor_at: datetime | None = None
+    billing_anchor_at: Instant | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -401,8 +429,8 @@ class GrantCreate(Strict):
     source: Literal["bonus", "top_up", "adjustment"] = "bonus"
     pool: Id | None = None
     priority: Annotated[int, Field(ge=0, le=999_999)] | None = None
-    effective_at: datetime | None = None
-    expires_at: datetime | None = None
+    effective_at: Instant | None = None
+    expires_at: Instant | None = None
     description: Text = ""
 
 
@@ -868,6 +896,27 @@ class ResourceOut(BaseModel):
     units: int
 
 
+class BucketOut(BaseModel):
+    start: date
+    credits: Amount
+
+
+class RunTotalOut(BaseModel):
+    run_id: str
+    rate_card_id: str
+    status: str
+    rows_kept: int
+    credits: Amount
+    started_at: datetime
+
+
+class ForecastOut(BaseModel):
+    window_days: int
+    daily_burn: Amount
+    runs_out_on: date | None
+    before_reset: bool
+
+
 class StatsOut(BaseModel):
     account_id: str
     start: date
@@ -882,9 +931,13 @@ class StatsOut(BaseModel):
     by_function: list[TotalOut]
     by_pool: list[TotalOut]
     by_resource: list[ResourceOut]
+    group_by: str
+    buckets: list[BucketOut]
+    by_run: list[RunTotalOut]
+    forecast: list[ForecastOut]
 
     @classmethod
-    def of(cls, s: results.Stats) -> StatsOut:
+    def of(cls, s: results.Stats, group_by: str = "day") -> StatsOut:
         def totals(items: list[results.Total]) -> list[TotalOut]:
             return [TotalOut(key=i.key, credits=amount(i.amount), units=i.units) for i in items]
 
@@ -903,6 +956,28 @@ class StatsOut(BaseModel):
                     by_user={k: amount(v) for k, v in d.by_user.items()},
                 )
                 for d in s.daily
+            ],
+            group_by=group_by,
+            buckets=[BucketOut(start=b.start, credits=amount(b.amount)) for b in s.buckets],
+            by_run=[
+                RunTotalOut(
+                    run_id=r.run_id,
+                    rate_card_id=r.rate_card_id,
+                    status=r.status,
+                    rows_kept=r.rows_kept,
+                    credits=amount(r.amount),
+                    started_at=r.started_at,
+                )
+                for r in s.by_run
+            ],
+            forecast=[
+                ForecastOut(
+                    window_days=f.window_days,
+                    daily_burn=f.daily_burn,
+                    runs_out_on=f.runs_out_on,
+                    before_reset=f.before_reset,
+                )
+                for f in s.forecast
             ],
             by_module=totals(s.by_module),
             by_service=totals(s.by_service),

@@ -1375,10 +1375,19 @@ class Ledger:
         query = reports.TransactionQuery.build(limit, cursor, offset, types, since, until)
         return self._run(lambda c: reports.transactions(c, account_id, query), read_only=True)
 
-    def stats(self, account_id: str, start: date, end: date) -> Stats:
-        """Spend between two local dates (inclusive) from rollups, with the previous range."""
+    def stats(self, account_id: str, start: date, end: date, *, group_by: str = "day") -> Stats:
+        """Spend between two local dates (inclusive) from rollups, with the previous range,
+        buckets by day, ISO week or month, runs started in the range, and when the account
+        runs out at its trailing 7- and 30-day burn."""
         self.touch(account_id)
-        return self._run(lambda c: reports.stats(c, account_id, start, end), read_only=True)
+        now = self.now()
+
+        def transaction(connection: Connection) -> Stats:
+            result = reports.stats(connection, account_id, start, end, group_by)
+            balance = reports.balance(connection, account_id, now, self._plan)
+            return replace(result, forecast=reports.forecast(connection, account_id, balance, now))
+
+        return self._run(transaction, read_only=True)
 
     # -- API keys and lookups ---------------------------------------------------------------
 

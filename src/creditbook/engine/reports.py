@@ -6,7 +6,8 @@ import base64
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError, ValidationError
 from creditbook.domain.grants import CUSTOMER_VISIBLE_TYPES, GrantSource, TransactionType
-from creditbook.domain.periods import PeriodCalendar, check_instant, local_date
+from creditbook.domain.periods import PeriodCalendar, check_instant, local_date, zone
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import BASE_FUNCTION
 from creditbook.domain.stats import change_percent, check_range, previous_range
@@ -22,14 +23,17 @@ from creditbook.engine.codec import card_from_body
 from creditbook.engine.results import (
     Account,
     Balance,
+    Bucket,
     Day,
     FilterCredits,
+    Forecast,
     FunctionCredits,
     Hold,
     PoolBalance,
     ResourceTotal,
     Run,
     RunBreakdown,
+    RunTotal,
     Stats,
     Total,
     Transaction,
@@ -447,58 +451,67 @@ def spend_between(connection: Connection, account_id: str, start: date, end: dat
     return Credits(int(total))
 
 
-def stats(connection: Connection, account_id: str, start: date, end: date) -> Stats:
+def _grouped(
+    connection: Connection, account_id: str, start: date, end: date, *columns: Any
+) -> list[Any]:
+    """Spend and units of the rollups in a range, grouped in SQL by `columns`."""
+    rollups = schema.rollups.c
+    statement = (
+        select(
+            *columns,
+            func.sum(rollups.amount).label("amount"),
+            func.sum(rollups.quantity).label("units"),
+        )
+        .where(rollups.account_id == account_id, rollups.day >= start, rollups.day <= end)
+        .group_by(*columns)
+    )
+    return list(connection.execute(statement).all())
+
+
+def stats(
+    connection: Connection, account_id: str, start: date, end: date, group_by: str = "day"
+) -> Stats:
+    """Spend from the daily rollups, aggregated in the database: never scans entries."""
     check_range(start, end)
+    if group_by not in BUCKETS:
+        raise ValidationError(f"group_by must be one of {', '.join(BUCKETS)}", field="group_by")
     account_row(connection, account_id)
     rollups = schema.rollups.c
-    rows = connection.execute(
-        select(schema.rollups).where(
-            rollups.account_id == account_id, rollups.day >= start, rollups.day <= end
-        )
-    ).all()
-    previous = spend_between(connection, account_id, *previous_range(start, end))
-    groups: dict[str, dict[str, list[int]]] = {
-        name: defaultdict(lambda: [0, 0])
-        for name in ("module", "service", "user_id", "function", "pool")
-    }
-    days: dict[date, list[Any]] = defaultdict(lambda: [0, defaultdict(int), defaultdict(int)])
-    resources: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    total = 0
-    for row in rows:
-        total += row.amount
-        for name, group in groups.items():
-            value = getattr(row, name)
-            if value:
-                group[value][0] += row.amount
-                group[value][1] += row.quantity
-        day = days[row.day]
-        day[0] += row.amount
-        if row.module:
-            day[1][row.module] += row.amount
-        if row.user_id:
-            day[2][row.user_id] += row.amount
-        if row.resource_id:
-            resources[(row.resource_id, row.module)][0] += row.amount
-            resources[(row.resource_id, row.module)][1] += row.quantity
-    names = _resource_names(connection, account_id, [key for key, _ in resources])
 
-    def totals(name: str) -> list[Total]:
-        items = [Total(key, Credits(a), u) for key, (a, u) in groups[name].items()]
+    def totals(column: Any) -> list[Total]:
+        items = [
+            Total(row[0], Credits(int(row.amount)), int(row.units))
+            for row in _grouped(connection, account_id, start, end, column)
+            if row[0]
+        ]
         return sorted(items, key=lambda item: (-item.amount.millicredits, item.key))
 
+    days: dict[date, list[Any]] = defaultdict(lambda: [0, {}, {}])
+    for slot, column in ((1, rollups.module), (2, rollups.user_id)):
+        for row in _grouped(connection, account_id, start, end, rollups.day, column):
+            day = days[row.day]
+            if slot == 1:
+                day[0] += int(row.amount)
+            if row[1]:
+                day[slot][row[1]] = Credits(int(row.amount))
     daily = [
-        Day(
-            day,
-            Credits(values[0]),
-            {k: Credits(v) for k, v in sorted(values[1].items())},
-            {k: Credits(v) for k, v in sorted(values[2].items())},
-        )
-        for day, values in sorted(days.items())
+        Day(day, Credits(v[0]), dict(sorted(v[1].items())), dict(sorted(v[2].items())))
+        for day, v in sorted(days.items())
     ]
+    total = Credits(sum(day.amount.millicredits for day in daily))
+    previous = spend_between(connection, account_id, *previous_range(start, end))
+    resources = [
+        row
+        for row in _grouped(connection, account_id, start, end, rollups.resource_id, rollups.module)
+        if row[0]
+    ]
+    names = _resource_names(connection, account_id, [row[0] for row in resources])
     by_resource = sorted(
         (
-            ResourceTotal(rid, names.get(rid, ""), module, Credits(a), u)
-            for (rid, module), (a, u) in resources.items()
+            ResourceTotal(
+                row[0], names.get(row[0], ""), row[1], Credits(int(row.amount)), int(row.units)
+            )
+            for row in resources
         ),
         key=lambda item: (-item.amount.millicredits, item.resource_id),
     )
@@ -506,17 +519,100 @@ def stats(connection: Connection, account_id: str, start: date, end: date) -> St
         account_id,
         start,
         end,
-        Credits(total),
+        total,
         previous,
-        change_percent(Credits(total), previous),
+        change_percent(total, previous),
         daily,
-        totals("module"),
-        totals("service"),
-        totals("user_id"),
-        totals("function"),
-        totals("pool"),
+        totals(rollups.module),
+        totals(rollups.service),
+        totals(rollups.user_id),
+        totals(rollups.function),
+        totals(rollups.pool),
         by_resource,
+        buckets=_buckets(daily, group_by),
+        by_run=_runs_in_range(connection, account_id, start, end),
     )
+
+
+BUCKETS = ("day", "week", "month")
+FORECAST_WINDOWS_DAYS = (7, 30)
+
+
+def forecast(
+    connection: Connection, account_id: str, balance: Balance, now: datetime
+) -> list[Forecast]:
+    """When the account's credits run out at its trailing 7- and 30-day burn."""
+    timezone = account_row(connection, account_id).timezone
+    today = local_date(now, timezone)
+    available = sum((max(p.available, Credits(0)) for p in balance.pools.values()), Credits(0))
+    period_end = local_date(balance.period_end_at, timezone)
+    result = []
+    for window in FORECAST_WINDOWS_DAYS:
+        spent = spend_between(connection, account_id, today - timedelta(days=window - 1), today)
+        burn = spent.to_decimal() / window
+        if burn <= 0:
+            result.append(Forecast(window, Decimal(0), None, False))
+            continue
+        days = int((available.to_decimal() / burn).to_integral_value(rounding=ROUND_FLOOR))
+        runs_out = today + timedelta(days=min(days, 36_500))
+        result.append(
+            Forecast(window, burn.quantize(Decimal("0.001")) + 0, runs_out, runs_out < period_end)
+        )
+    return result
+
+
+MAX_RUNS_IN_STATS = 100
+
+
+def bucket_start(day: date, group_by: str) -> date:
+    """The first day of the bucket `day` falls in (ISO weeks start on Monday)."""
+    if group_by == "week":
+        return day - timedelta(days=day.weekday())
+    if group_by == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _buckets(daily: list[Day], group_by: str) -> list[Bucket]:
+    sums: dict[date, int] = defaultdict(int)
+    for day in daily:
+        sums[bucket_start(day.date, group_by)] += day.amount.millicredits
+    return [Bucket(start, Credits(amount)) for start, amount in sorted(sums.items())]
+
+
+def _runs_in_range(
+    connection: Connection, account_id: str, start: date, end: date
+) -> list[RunTotal]:
+    """The runs started in the range (local dates), most expensive first."""
+    account = account_row(connection, account_id)
+    tz = zone(account.timezone)
+    begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+    finish = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    runs = schema.runs.c
+    rows = connection.execute(
+        select(
+            runs.run_id,
+            runs.rate_card_id,
+            runs.status,
+            runs.rows_kept,
+            runs.charged,
+            runs.started_at,
+        )
+        .where(runs.account_id == account_id, runs.started_at >= begin, runs.started_at < finish)
+        .order_by(runs.charged.desc(), runs.run_id)
+        .limit(MAX_RUNS_IN_STATS)
+    )
+    return [
+        RunTotal(
+            row.run_id,
+            row.rate_card_id,
+            row.status,
+            row.rows_kept,
+            Credits(row.charged),
+            row.started_at,
+        )
+        for row in rows
+    ]
 
 
 def _resource_names(connection: Connection, account_id: str, ids: list[str]) -> dict[str, str]:

@@ -237,6 +237,42 @@ class ResourceTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class Bucket:
+    """Spend of one day, ISO week (starting Monday) or month, keyed by its first day."""
+
+    start: date
+    amount: Credits
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotal:
+    run_id: str
+    rate_card_id: str
+    status: str
+    rows_kept: int
+    amount: Credits
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """When the account runs out at its trailing burn rate.
+
+    Attributes:
+        window_days: the trailing window (7 or 30 days up to today).
+        daily_burn: average spend per day over the window.
+        runs_out_on: the local date available credits reach zero at that burn (None when
+            nothing is being spent).
+        before_reset: whether that comes before the current period ends.
+    """
+
+    window_days: int
+    daily_burn: Decimal
+    runs_out_on: date | None
+    before_reset: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Spend between two local dates, inclusive, from rollups."""
 
@@ -253,6 +289,9 @@ class Stats:
     by_function: list[Total]
     by_pool: list[Total]
     by_resource: list[ResourceTotal]
+    buckets: list[Bucket] = field(default_factory=list)
+    by_run: list[RunTotal] = field(default_factory=list)
+    forecast: list[Forecast] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
