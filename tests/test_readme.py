@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from creditbook.cli import app
@@ -21,7 +27,7 @@ def test_quick_start_has_exactly_two_shell_commands() -> None:
     commands = blocks("sh")
     assert len(commands) == 2
     assert all(len(block.strip().splitlines()) == 1 for block in commands)
-    assert "creditbook demo" in commands[0]
+    assert "creditbook serve --demo" in commands[0]
     assert "pytest" in commands[1]
 
 
@@ -52,3 +58,54 @@ def test_no_machine_paths_in_docs() -> None:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = path.read_text()
         assert "/work/" not in text and "/root/" not in text, path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_first_command_serves_demo_data_a_new_user_can_curl(tmp_path: Path) -> None:
+    """The README's first command, then its curl line, as a new user would follow them."""
+    port = free_port()
+    env = {**os.environ, "CREDITBOOK_DATABASE_URL": f"sqlite:///{tmp_path}/creditbook.db"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "creditbook", "serve", "--demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert server.stdout is not None
+        key = None
+        deadline = time.monotonic() + 60
+        while key is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            match = re.search(r"CREDITBOOK_API_KEY=(cb_\S+)", line)
+            key = match.group(1) if match else None
+        assert key is not None, "the server printed no key"
+        curl_lines = [
+            line.strip() for line in README.splitlines() if line.strip().startswith("curl ")
+        ]
+        assert curl_lines
+        for line in curl_lines:
+            path = re.search(r"http://127\.0\.0\.1:8000(\S+)", line)
+            assert path is not None
+            url = f"http://127.0.0.1:{port}{path.group(1)}"
+            response = None
+            while response is None and time.monotonic() < deadline:
+                try:
+                    response = httpx.get(url, headers={"Authorization": f"Bearer {key}"})
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert response is not None and response.status_code == 200, response
+            assert response.json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
