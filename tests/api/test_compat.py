@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from creditbook import ManualClock
 from tests.api import seed_examples as seeds
 from tests.api.conftest import Api, bearer
+
+from creditbook import ManualClock
 
 
 def utc(*args: int) -> datetime:

@@ -18,13 +18,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 
 from creditbook.api.deps import Caller, LedgerDep
+from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.schemas import day_in_range
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.stats import check_range, cost_per_credit, ratio
 from creditbook.engine.results import Balance, PoolBalance
 
-router = APIRouter(tags=["compat"])
+router = APIRouter(tags=["compat"], responses=ERROR_RESPONSES)
 SEPARATE_POOLS = ("contact_views", "direct_dials")
 UNIT_MODULE = "lasso"  # the module whose units (products) the stats page details
 LOCALLEADS_MAX_LIMIT = 100
@@ -74,7 +76,9 @@ def _total(balance: Balance) -> PoolBalance:
     )
 
 
-@router.get("/v1/user/balance", operation_id="lobstr_user_balance")
+@router.get(
+    "/v1/user/balance", operation_id="lobstr_user_balance", summary="lobstr: the plan balance"
+)
 def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """lobstr: the plan, the period's credits, bonus, rollover, slots and next reset."""
     balance = ledger.balance(caller.own_account())
@@ -102,15 +106,20 @@ def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     )
 
 
-@router.get("/api/v1/credits/balance", operation_id="localleads_balance")
+@router.get(
+    "/api/v1/credits/balance", operation_id="localleads_balance", summary="LocalLeads: credits"
+)
 def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """LocalLeads: availableCredits = monthlyCredits + bonusCredits - usedCredits."""
     account_id = caller.own_account()
     balance = ledger.balance(account_id)
     pool = _total(balance)
+    # Credits reserved by open holds cannot be spent: they count as used until the hold
+    # is captured (then they are consumed) or released.
+    used = pool.consumed + pool.held
     # Everything that is not this period's allowance counts as bonus here (bonus,
     # rollover, top-ups), so the page's identity holds exactly.
-    bonus = pool.available - pool.allowance + pool.consumed
+    bonus = pool.available - pool.allowance + used
     timezone = ledger.get_account(account_id).timezone
 
     return respond(
@@ -119,7 +128,7 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
             "data": {
                 "monthlyCredits": number(pool.allowance),
                 "bonusCredits": number(bonus),
-                "usedCredits": number(pool.consumed),
+                "usedCredits": number(used),
                 "availableCredits": number(pool.available),
                 "resetDay": balance.period_start_at.astimezone(ZoneInfo(timezone)).day,
                 "lastResetAt": millis(balance.period_start_at),
@@ -128,7 +137,11 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     )
 
 
-@router.get("/api/v1/credits/transactions", operation_id="localleads_transactions")
+@router.get(
+    "/api/v1/credits/transactions",
+    operation_id="localleads_transactions",
+    summary="LocalLeads: credit history",
+)
 def localleads_transactions(
     caller: Caller,
     ledger: LedgerDep,
@@ -156,7 +169,7 @@ def localleads_transactions(
     )
 
 
-@router.get("/api/v1/credits", operation_id="clodura_credits")
+@router.get("/api/v1/credits", operation_id="clodura_credits", summary="Clodura: credits")
 def clodura_credits(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Clodura: separate contact-view and direct-dial pools, or one unified pool."""
     balance = ledger.balance(caller.own_account())
@@ -181,12 +194,27 @@ def _parse_date(name: str, value: str | None) -> date:
     if value is None or not DATE.match(value):
         raise ValidationError(f"{name} must be a date YYYY-MM-DD", field=name)
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{name} is not a valid date", field=name) from None
+    try:
+        return day_in_range(day)
+    except ValueError as error:
+        raise ValidationError(f"{name} {error}", field=name) from None
 
 
-@router.get("/credits/stats", operation_id="catalogue_stats")
+@router.get(
+    "/credits/stats",
+    operation_id="catalogue_stats",
+    summary="Catalogue: credit stats",
+    responses={
+        400: {
+            **ERROR_RESPONSES[400],
+            "description": "`invalid_period`: missing or malformed dates, from after to, "
+            "or more than 1830 days; `malformed_request`.",
+        }
+    },
+)
 def catalogue_stats(
     caller: Caller,
     ledger: LedgerDep,
