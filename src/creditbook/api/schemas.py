@@ -30,21 +30,21 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _instant_in_range(value: datetime) -> datetime:
+def instant_in_range(value: datetime) -> datetime:
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if not EARLIEST <= aware < LATEST:
         raise ValueError("must be in the years 1970 to 8999")
     return value
 
 
-def _day_in_range(value: date) -> date:
+def day_in_range(value: date) -> date:
     if not EARLIEST.date() <= value < LATEST.date():
         raise ValueError("must be in the years 1970 to 8999")
     return value
 
 
-Instant = Annotated[datetime, AfterValidator(_instant_in_range)]
-Day = Annotated[date, AfterValidator(_day_in_range)]
+Instant = Annotated[datetime, AfterValidator(instant_in_range)]
+Day = Annotated[date, AfterValidator(day_in_range)]
 # Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [116]})]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]

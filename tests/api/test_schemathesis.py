@@ -1,0 +1,220 @@
+"""Property-based tests of the API against its own OpenAPI document (schemathesis, in-process).
+
+With an operator key (an account key on the compat endpoints) every operation answers no 5xx,
+with a documented status code, content type, headers and body; operations that succeed refuse
+the same request without a key. Without a key every operation but the health check and the
+metrics answers 401.
+
+Path parameters and ids in bodies are mostly drawn from objects that exist (an account, a
+run, a charge, a key), so the operations get past "not found" and into their logic.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+from tests.api.conftest import PLAN, RATE_CARD, Api, bearer
+from tests.conftest import BACKENDS, START, truncate_all
+
+from creditbook import Ledger, ManualClock
+from creditbook.api.app import create_app
+from creditbook.settings import Settings
+from creditbook.store.database import make_engine
+
+Case = schemathesis.Case[Any]
+Operation = schemathesis.APIOperation[Any, Any, Any, Any]
+MAX_EXAMPLES = 8  # generated cases per operation (plus its documented examples)
+# One test per operation, named from the committed snapshot (test_openapi.py keeps it equal to
+# the app's document); the cases themselves come from the document the app serves.
+SNAPSHOT = Path(__file__).resolve().parents[2] / "openapi.json"
+OPERATION_IDS = [
+    operation["operationId"]
+    for operations in json.loads(SNAPSHOT.read_text(encoding="utf-8"))["paths"].values()
+    for operation in operations.values()
+]
+PUBLIC_PATHS = {"/healthz", "/metrics"}
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "ignored_auth",
+)
+HYPOTHESIS = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@dataclass
+class Seeded:
+    """Objects for the generated requests to find, by kind, and the account's own key."""
+
+    dictionaries: dict[str, list[str]]
+    account_key: str
+
+
+def seed(api: Api) -> Seeded:
+    keys = api.account("acme")
+    key_id = api.ok("POST", "/v1/accounts/acme/api_keys", json={"scope": "read"})["key_id"]
+    charge = api.ok("POST", "/v1/accounts/acme/charges", json={"amount": 5})
+    run = api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps"})
+    dictionaries = {
+        "accounts": ["acme"],
+        "plans": ["pro"],
+        "rate_cards": ["maps"],
+        "functions": ["get_phone_numbers"],
+        "runs": [run["run_id"]],
+        "charges": [charge["charge_id"]],
+        "keys": [key_id],
+    }
+    return Seeded(dictionaries, keys.write)
+
+
+def bindings(probability: float) -> dict[str, Any]:
+    def bound(dictionary: str) -> dict[str, Any]:
+        return {"dictionary": dictionary, "probability": probability}
+
+    return {
+        "path.account_id": bound("accounts"),
+        "path.plan_id": bound("plans"),
+        "path.rate_card_id": bound("rate_cards"),
+        "path.run_id": bound("runs"),
+        "path.charge_id": bound("charges"),
+        "path.key_id": bound("keys"),
+        "body.account_id": bound("accounts"),
+        "body.items[*].account_id": bound("accounts"),
+        "body.plan_id": bound("plans"),
+        "body.rate_card_id": bound("rate_cards"),
+        "body.items[*].rate_card_id": bound("rate_cards"),
+        "body.function": bound("functions"),
+    }
+
+
+def config(
+    dictionaries: dict[str, list[str]], probability: float, **extra: Any
+) -> schemathesis.Config:
+    return schemathesis.Config.from_dict(
+        {
+            "dictionaries": {name: {"values": values} for name, values in dictionaries.items()},
+            "parameters": bindings(probability),
+            # Keys are sent explicitly (or not at all), never generated from the security schemes.
+            "generation": {
+                "mode": "positive",
+                "max-examples": MAX_EXAMPLES,
+                "with-security-parameters": False,
+            },
+            "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+            **extra,
+        }
+    )
+
+
+def load(api: Api, settings: schemathesis.Config) -> OpenApiSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", api.client.app, config=settings)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One app per backend for the whole module, so state builds up across operations (the
+    `api` fixture of conftest, module-scoped)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("schemathesis") / "creditbook.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database_url")
+        engine = make_engine(url)
+        truncate_all(engine)
+        engine.dispose()
+    ledger = Ledger(make_engine(url), ManualClock(START))
+    app = create_app(ledger, Settings(rate_limit_per_s=10_000, rate_limit_burst=10_000))
+    operator = ledger.create_key(None, scope="operator").secret
+    assert operator is not None
+    try:
+        with TestClient(app) as client:
+            api = Api(client, ledger, operator)
+            api.ok("PUT", "/v1/plans/pro", json=PLAN)
+            api.ok("PUT", "/v1/rate_cards/maps", json=RATE_CARD)
+            yield api
+    finally:
+        ledger.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(service: Api) -> Seeded:
+    return seed(service)
+
+
+@pytest.fixture(scope="module")
+def operator_schema(service: Api, seeded: Seeded) -> OpenApiSchema:
+    checks: dict[str, Any] = {"enabled": False}
+    checks.update({name: {"enabled": True} for name in CHECKS})
+    return load(service, config(seeded.dictionaries, 0.8, checks=checks))
+
+
+@pytest.fixture(scope="module")
+def anonymous_schema(service: Api, seeded: Seeded) -> OpenApiSchema:
+    # Real ids only: a path that no longer matches a route would answer 404 before auth.
+    return load(service, config(seeded.dictionaries, 1.0))
+
+
+def run(
+    operation: Operation, test: Callable[[Case], None], max_examples: int = MAX_EXAMPLES
+) -> None:
+    """`test` on the operation's documented examples, then on generated cases.
+
+    Plain Hypothesis over schemathesis strategies: `schemathesis.pytest.from_fixture` (needed
+    for a per-backend app) fails under pytest 9 (it sets `Item._nodeid`, which is gone).
+    """
+    for strategy in [*operation.get_strategies_from_examples(), operation.as_strategy()]:
+
+        @settings(HYPOTHESIS, max_examples=max_examples)
+        @given(case=strategy)
+        def property_test(case: Case) -> None:
+            test(case)
+
+        property_test()
+
+
+@pytest.mark.parametrize("operation_id", OPERATION_IDS)
+def test_operation_conforms_to_the_schema(
+    service: Api, seeded: Seeded, operator_schema: OpenApiSchema, operation_id: str
+) -> None:
+    operation = operator_schema.find_operation_by_id(operation_id)
+    # The compat endpoints speak for the caller's own account: they take an account key.
+    key = seeded.account_key if "compat" in (operation.tags or []) else service.operator_key
+
+    def test(case: Case) -> None:
+        case.call_and_validate(headers=bearer(key))
+
+    run(operation, test)
+
+
+@pytest.mark.parametrize("operation_id", OPERATION_IDS)
+def test_operation_needs_a_key(anonymous_schema: OpenApiSchema, operation_id: str) -> None:
+    def test(case: Case) -> None:
+        response = case.call()
+        expected = 200 if case.path in PUBLIC_PATHS else 401
+        assert response.status_code == expected, (case.method, case.formatted_path, response.text)
+        if expected == 401:
+            assert response.json()["code"] == "unauthenticated"
+
+    # Refusal comes before any parsing, so a few cases per operation say enough.
+    run(anonymous_schema.find_operation_by_id(operation_id), test, max_examples=3)
