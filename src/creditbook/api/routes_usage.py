@@ -102,7 +102,9 @@ def create_charges_batch(
         if key is None and idempotency_key is not None:
             key = f"{idempotency_key}:{index}"
         requests.append(_request(item.account_id, item, caller, key))
-    outcome = ledger.charge_batch(requests)
+    outcome = ledger.charge_batch(
+        requests, idempotency_key=idempotency_key, scope=caller.account_id or ""
+    )
     data = [
         {
             "index": item.index,
@@ -114,7 +116,7 @@ def create_charges_batch(
         }
         for item in outcome
     ]
-    replayed = bool(outcome) and all(i.charge is not None and i.charge.replayed for i in outcome)
+    replayed = bool(outcome) and all(item.replayed for item in outcome)
     return respond({"data": data}, 200, hit_headers(replayed))
 
 

@@ -728,11 +728,28 @@ class Ledger:
             posted.created_at,
         )
 
-    def charge_batch(self, requests: Sequence[ChargeRequest]) -> list[BatchItemResult]:
+    def charge_batch(
+        self,
+        requests: Sequence[ChargeRequest],
+        *,
+        idempotency_key: str | None = None,
+        scope: str = OPERATOR_SCOPE,
+    ) -> list[BatchItemResult]:
         """Many charges in one commit. Each item succeeds or fails alone; a failed item
-        writes nothing. Idempotency keys work per item."""
+        writes nothing. Items take their own idempotency keys; `idempotency_key` covers the
+        whole batch (scoped to `scope`, the caller's account or the operator): a replay
+        returns the first results, each marked `replayed`, and a different batch under the
+        same key is refused whole."""
         if not 0 < len(requests) <= MAX_BATCH_ITEMS:
             raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
+        if idempotency_key is not None:
+            _check_text("idempotency_key", idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS)
+        batch_key = None if idempotency_key is None else f"batch:{idempotency_key}"
+        batch_hash = _hash_request(
+            "charge_batch",
+            {"items": [{**_charge_fields(r), "key": r.idempotency_key} for r in requests]},
+        )
+        stored = TypeAdapter(list[BatchItemResult])
 
         def transaction(connection: Connection) -> list[BatchItemResult]:
             now = self.now()
@@ -744,15 +761,54 @@ class Ledger:
                     locked[account_id].catch_up()
                 except NotFoundError:
                     pass
+            if batch_key is not None:
+                replay = self._replay_batch(connection, scope, batch_key, batch_hash)
+                if replay is not None:
+                    return replay
             results = [
                 self._batch_item(connection, locked, index, request)
                 for index, request in enumerate(requests)
             ]
+            if batch_key is not None:
+                connection.execute(
+                    schema.idempotency.insert(),
+                    {
+                        "account_id": scope,
+                        "key": batch_key,
+                        "operation": "charge_batch",
+                        "request_hash": batch_hash,
+                        "response": stored.dump_python(results, mode="json"),
+                        "created_at": now,
+                    },
+                )
             for tx in locked.values():
                 tx.finish()
             return results
 
         return self._run(transaction)
+
+    def _replay_batch(
+        self, connection: Connection, scope: str, key: str, request_hash: str
+    ) -> list[BatchItemResult] | None:
+        table = schema.idempotency.c
+        row = connection.execute(
+            select(table.request_hash, table.response).where(
+                table.account_id == scope, table.key == key
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != request_hash:
+            raise IdempotencyConflictError(key.removeprefix("batch:"))
+        items = TypeAdapter(list[BatchItemResult]).validate_python(row.response)
+        return [
+            replace(
+                item,
+                replayed=True,
+                charge=None if item.charge is None else replace(item.charge, replayed=True),
+            )
+            for item in items
+        ]
 
     def _batch_item(
         self,

@@ -471,24 +471,44 @@ def _grouped(
 def stats(
     connection: Connection, account_id: str, start: date, end: date, group_by: str = "day"
 ) -> Stats:
-    """Spend from the daily rollups, aggregated in the database: never scans entries."""
+    """Spend from the daily rollups, aggregated in the database: never scans entries.
+
+    Four grouped passes over the range's rollups: (day, module) and (day, user) for the
+    daily figures and the user totals, (pool, function, module, service), whose groups do
+    not grow with the range, for the other totals, and (resource, module).
+    """
     check_range(start, end)
     if group_by not in BUCKETS:
         raise ValidationError(f"group_by must be one of {', '.join(BUCKETS)}", field="group_by")
     account_row(connection, account_id)
     rollups = schema.rollups.c
 
-    def totals(column: Any) -> list[Total]:
-        items = [
-            Total(row[0], Credits(int(row.amount)), int(row.units))
-            for row in _grouped(connection, account_id, start, end, column)
-            if row[0]
-        ]
+    def totals(rows: list[Any], index: int) -> list[Total]:
+        """Spend and units per non-empty key in column `index` of grouped rows."""
+        sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for row in rows:
+            if row[index]:
+                found = sums[row[index]]
+                found[0] += int(row.amount)
+                found[1] += int(row.units)
+        items = [Total(key, Credits(amount), units) for key, (amount, units) in sums.items()]
         return sorted(items, key=lambda item: (-item.amount.millicredits, item.key))
 
+    by_day_module = _grouped(connection, account_id, start, end, rollups.day, rollups.module)
+    by_day_user = _grouped(connection, account_id, start, end, rollups.day, rollups.user_id)
+    by_kind = _grouped(
+        connection,
+        account_id,
+        start,
+        end,
+        rollups.pool,
+        rollups.function,
+        rollups.module,
+        rollups.service,
+    )
     days: dict[date, list[Any]] = defaultdict(lambda: [0, {}, {}])
-    for slot, column in ((1, rollups.module), (2, rollups.user_id)):
-        for row in _grouped(connection, account_id, start, end, rollups.day, column):
+    for slot, rows in ((1, by_day_module), (2, by_day_user)):
+        for row in rows:
             day = days[row.day]
             if slot == 1:
                 day[0] += int(row.amount)
@@ -523,11 +543,11 @@ def stats(
         previous,
         change_percent(total, previous),
         daily,
-        totals(rollups.module),
-        totals(rollups.service),
-        totals(rollups.user_id),
-        totals(rollups.function),
-        totals(rollups.pool),
+        totals(by_kind, 2),
+        totals(by_kind, 3),
+        totals(by_day_user, 1),
+        totals(by_kind, 1),
+        totals(by_kind, 0),
         by_resource,
         buckets=_buckets(daily, group_by),
         by_run=_runs_in_range(connection, account_id, start, end),

@@ -79,6 +79,7 @@ class BatchItemResult:
     charge: Charge | None = None
     error_code: str | None = None
     error_message: str | None = None
+    replayed: bool = False
 
     @property
     def ok(self) -> bool:
