@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from creditbook.api.auth import Principal
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
@@ -63,6 +63,7 @@ def _request(
     responses=INSUFFICIENT_CREDITS,
 )
 def create_charge(
+    request: Request,
     account_id: PathId,
     body: ChargeCreate,
     caller: Caller,
@@ -76,6 +77,8 @@ def create_charge(
     """
     caller.require_account(account_id, write=True)
     charge = ledger.charge(_request(account_id, body, caller, idempotency_key))
+    if not charge.replayed:
+        request.app.state.metrics.charges.inc()
     return respond(ChargeOut.of(charge), 201, hit_headers(charge.replayed))
 
 
@@ -87,7 +90,11 @@ def create_charge(
     tags=["charges"],
 )
 def create_charges_batch(
-    body: BatchCreate, caller: Caller, ledger: LedgerDep, idempotency_key: IdempotencyKey = None
+    request: Request,
+    body: BatchCreate,
+    caller: Caller,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
     """Up to 1000 charges in one commit, each succeeding or failing alone.
 
@@ -116,6 +123,8 @@ def create_charges_batch(
         }
         for item in outcome
     ]
+    accepted = sum(1 for item in outcome if item.ok and not item.replayed)
+    request.app.state.metrics.charges.inc(accepted)
     replayed = bool(outcome) and all(item.replayed for item in outcome)
     return respond({"data": data}, 200, hit_headers(replayed))
 
