@@ -12,11 +12,11 @@ the entries.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, select, update
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import InsufficientCreditsError, ValidationError
@@ -32,7 +32,7 @@ from creditbook.domain.grants import (
 from creditbook.domain.periods import Interval, PeriodCalendar, local_date
 from creditbook.domain.plans import Plan
 from creditbook.store import schema
-from creditbook.store.queries import upsert_add
+from creditbook.store.queries import upsert_add, upsert_add_many
 
 Book = Literal["grant", "hold", "issued", "spent", "expired"]
 CUSTOMER_BOOKS = ("grant", "hold")
@@ -71,6 +71,32 @@ class Attribution:
 NO_ATTRIBUTION = Attribution()
 
 
+# Hot-path statements, built once with bound parameters (SQLAlchemy then skips building the
+# expression and its cache key on every call).
+_G = schema.grants.c
+_INSERT_TRANSFER = schema.transfers.insert()
+_INSERT_ENTRIES = schema.entries.insert()
+_APPLY = {
+    table.name: update(table)
+    .where(table.c.account_id == bindparam("p_account"), id_column == bindparam("p_id"))
+    .values(remaining=table.c.remaining + bindparam("p_amount"))
+    for table, id_column in (
+        (schema.grants, schema.grants.c.grant_id),
+        (schema.holds, schema.holds.c.hold_id),
+    )
+}
+_GRANT_COLUMNS = (_G.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq, _G.remaining)
+_ALL_OPEN_GRANTS = select(*_GRANT_COLUMNS).where(
+    _G.account_id == bindparam("p_account"),
+    _G.pool == bindparam("p_pool"),
+    _G.closed_at.is_(None),
+    _G.effective_at <= bindparam("p_now"),
+)
+_OPEN_GRANTS = _ALL_OPEN_GRANTS.where(
+    (_G.remaining > 0) | (_G.source == GrantSource.OVERDRAFT.value)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     seq: int
@@ -96,6 +122,14 @@ class AccountTx:
         self._next_seq: int = row.last_seq
         self._reserved_seq: int = row.last_seq
         self._account_dirty = False
+        # Deferred mode (charges, batches): post() and rollup() collect rows that
+        # flush_all() writes together; open grants are read once per pool.
+        self.deferred = False
+        self._grant_cache: dict[str, dict[str, GrantView]] = {}
+        self._pending_transfers: list[dict[str, Any]] = []
+        self._pending_entries: list[dict[str, Any]] = []
+        self._grant_deltas: dict[str, int] = {}
+        self._rollups: dict[tuple[Any, ...], list[int]] = {}
 
     # -- sequence and account row -------------------------------------------------------
 
@@ -148,8 +182,22 @@ class AccountTx:
         transfer_id = new_id("txn_")
         at = created_at or self.now
         net = sum(line.amount for line in lines if line.book in CUSTOMER_BOOKS)
+        if self.deferred and all(line.book != "hold" for line in lines):
+            return self._post_deferred(
+                kind,
+                pool,
+                lines,
+                seq,
+                transfer_id,
+                at,
+                description,
+                attribution,
+                linked_seq,
+                quantity,
+                net,
+            )
         self.connection.execute(
-            schema.transfers.insert(),
+            _INSERT_TRANSFER,
             {
                 "account_id": self.account_id,
                 "seq": seq,
@@ -173,7 +221,7 @@ class AccountTx:
             },
         )
         self.connection.execute(
-            schema.entries.insert(),
+            _INSERT_ENTRIES,
             [
                 {
                     "account_id": self.account_id,
@@ -194,44 +242,108 @@ class AccountTx:
                 self._apply(schema.holds, schema.holds.c.hold_id, line.hold_id, line.amount)
         return Posted(seq, transfer_id, net, at)
 
+    def _post_deferred(
+        self,
+        kind: TransactionType,
+        pool: str,
+        lines: list[Line],
+        seq: int,
+        transfer_id: str,
+        at: datetime,
+        description: str,
+        attribution: Attribution,
+        linked_seq: int | None,
+        quantity: int,
+        net: int,
+    ) -> Posted:
+        self._pending_transfers.append(
+            {
+                "account_id": self.account_id,
+                "seq": seq,
+                "transfer_id": transfer_id,
+                "type": kind.value,
+                "pool": pool,
+                "amount": net,
+                "description": description,
+                "created_at": at,
+                "recorded_at": self.now,
+                "linked_seq": linked_seq,
+                "function": attribution.function,
+                "module": attribution.module,
+                "service": attribution.service,
+                "user_id": attribution.user_id,
+                "resource_id": attribution.resource_id,
+                "run_id": attribution.run_id,
+                "hold_id": attribution.hold_id,
+                "quantity": quantity,
+                "refunded": 0,
+            }
+        )
+        cached = self._grant_cache.get(pool)
+        for number, line in enumerate(lines):
+            self._pending_entries.append(
+                {
+                    "account_id": self.account_id,
+                    "seq": seq,
+                    "line": number,
+                    "book": line.book,
+                    "grant_id": line.grant_id,
+                    "hold_id": line.hold_id,
+                    "amount": line.amount,
+                }
+            )
+            if line.book != "grant":
+                continue
+            self._grant_deltas[line.grant_id] = (
+                self._grant_deltas.get(line.grant_id, 0) + line.amount
+            )
+            view = None if cached is None else cached.get(line.grant_id)
+            if cached is None or view is None:
+                self._grant_cache = {}  # a grant the cache does not know: read again
+                cached = None
+                continue
+            cached[line.grant_id] = replace(
+                view, remaining=Credits(view.remaining.millicredits + line.amount)
+            )
+        return Posted(seq, transfer_id, net, at)
+
     def _apply(self, table: Any, id_column: Any, identifier: str, amount: int) -> None:
         result = self.connection.execute(
-            update(table)
-            .where(table.c.account_id == self.account_id, id_column == identifier)
-            .values(remaining=table.c.remaining + amount)
+            _APPLY[table.name],
+            {"p_account": self.account_id, "p_id": identifier, "p_amount": amount},
         )
         assert result.rowcount == 1, f"entry names a missing row {identifier}"
 
     # -- grants ---------------------------------------------------------------------------
 
     def open_grants(self, pool: str) -> list[GrantView]:
-        grants = schema.grants.c
+        if self.deferred:
+            return self._cached_open_grants(pool)
         rows = self.connection.execute(
-            select(
-                grants.grant_id,
-                grants.source,
-                grants.priority,
-                grants.expires_at,
-                grants.created_seq,
-                grants.remaining,
-            ).where(
-                grants.account_id == self.account_id,
-                grants.pool == pool,
-                grants.closed_at.is_(None),
-                grants.effective_at <= self.now,
-                (grants.remaining > 0) | (grants.source == GrantSource.OVERDRAFT.value),
-            )
+            _OPEN_GRANTS, {"p_account": self.account_id, "p_pool": pool, "p_now": self.now}
         )
-        return [
-            GrantView(
-                row.grant_id,
-                GrantSource(row.source),
-                row.priority,
-                row.expires_at,
-                row.created_seq,
-                Credits(row.remaining),
+        return [_grant_view(row) for row in rows]
+
+    def _cached_open_grants(self, pool: str) -> list[GrantView]:
+        """Deferred mode: read a pool's open grants once; pending draws keep them current
+        (the account is locked, so nothing else changes them)."""
+        cached = self._grant_cache.get(pool)
+        if cached is None:
+            rows = self.connection.execute(
+                _ALL_OPEN_GRANTS,
+                {"p_account": self.account_id, "p_pool": pool, "p_now": self.now},
             )
-            for row in rows
+            cached = self._grant_cache[pool] = {}
+            for row in rows:
+                view = _grant_view(row)
+                delta = self._grant_deltas.get(view.grant_id, 0)
+                if delta:
+                    view = replace(view, remaining=Credits(view.remaining.millicredits + delta))
+                cached[view.grant_id] = view
+        return [
+            view
+            for view in cached.values()
+            if view.remaining.millicredits > 0 or view.source is GrantSource.OVERDRAFT
         ]
 
     def create_grant(
@@ -425,6 +537,21 @@ class AccountTx:
         charges: int,
     ) -> None:
         day: date = local_date(at, self.timezone)
+        if self.deferred:
+            key = (
+                day,
+                pool,
+                attribution.function,
+                attribution.module,
+                attribution.service,
+                attribution.user_id,
+                attribution.resource_id,
+            )
+            sums = self._rollups.setdefault(key, [0, 0, 0])
+            sums[0] += amount
+            sums[1] += quantity
+            sums[2] += charges
+            return
         upsert_add(
             self.connection,
             schema.rollups,
@@ -665,8 +792,174 @@ class AccountTx:
             self.mark_dirty()
 
 
+# -- deferred writes (charges and batches) -----------------------------------------------------
+
+_ROLLUP_KEYS = ("day", "pool", "function", "module", "service", "user_id", "resource_id")
+_TRANSFER_TYPES = (
+    ("account_id", "varchar"),
+    ("seq", "bigint"),
+    ("transfer_id", "varchar"),
+    ("type", "varchar"),
+    ("pool", "varchar"),
+    ("amount", "bigint"),
+    ("description", "text"),
+    ("created_at", "timestamp"),
+    ("recorded_at", "timestamp"),
+    ("linked_seq", "bigint"),
+    ("function", "varchar"),
+    ("module", "varchar"),
+    ("service", "varchar"),
+    ("user_id", "varchar"),
+    ("resource_id", "varchar"),
+    ("run_id", "varchar"),
+    ("hold_id", "varchar"),
+    ("quantity", "bigint"),
+    ("refunded", "bigint"),
+)
+_ENTRY_TYPES = (
+    ("account_id", "varchar"),
+    ("seq", "bigint"),
+    ("line", "integer"),
+    ("book", "varchar"),
+    ("grant_id", "varchar"),
+    ("hold_id", "varchar"),
+    ("amount", "bigint"),
+)
+_ROLLUP_TYPES = (
+    ("account_id", "varchar"),
+    ("day", "date"),
+    ("pool", "varchar"),
+    ("function", "varchar"),
+    ("module", "varchar"),
+    ("service", "varchar"),
+    ("user_id", "varchar"),
+    ("resource_id", "varchar"),
+    ("amount", "bigint"),
+    ("quantity", "bigint"),
+    ("charges", "bigint"),
+)
+
+
+def _unnest(prefix: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"%({prefix}_{name})s::{kind}[]" for name, kind in columns)
+    return names, f"SELECT * FROM unnest({arrays})"
+
+
+def _postgres_flush_sql() -> str:
+    """Every deferred write in one statement: one round trip however many charges."""
+    t_names, t_select = _unnest("t", _TRANSFER_TYPES)
+    e_names, e_select = _unnest("e", _ENTRY_TYPES)
+    r_names, r_select = _unnest("r", _ROLLUP_TYPES)
+    r_keys = ", ".join(name for name, _ in _ROLLUP_TYPES[:8])
+    return (
+        f"WITH t AS (INSERT INTO transfers ({t_names}) {t_select}),"
+        f" e AS (INSERT INTO entries ({e_names}) {e_select}),"
+        " g AS (UPDATE grants SET remaining = grants.remaining + d.amount"
+        " FROM unnest(%(g_account_id)s::varchar[], %(g_grant_id)s::varchar[],"
+        " %(g_amount)s::bigint[]) AS d(account_id, grant_id, amount)"
+        " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
+        " RETURNING 1),"
+        f" r AS (INSERT INTO rollups ({r_names}) {r_select}"
+        f" ON CONFLICT ({r_keys}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+        " quantity = rollups.quantity + excluded.quantity,"
+        " charges = rollups.charges + excluded.charges)"
+        " SELECT count(*) FROM g"
+    )
+
+
+_POSTGRES_FLUSH = _postgres_flush_sql()
+
+
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def flush_all(txs: list[AccountTx]) -> None:
+    """Write what deferred transactions collected and leave deferred mode: on PostgreSQL in
+    one statement, on SQLite one executemany per table."""
+    if not txs:
+        return
+    connection = txs[0].connection
+    transfers = [row for tx in txs for row in tx._pending_transfers]
+    entries = [row for tx in txs for row in tx._pending_entries]
+    deltas = [
+        (tx.account_id, grant_id, amount)
+        for tx in txs
+        for grant_id, amount in tx._grant_deltas.items()
+        if amount
+    ]
+    rollups = [
+        {
+            "account_id": tx.account_id,
+            **dict(zip(_ROLLUP_KEYS, key, strict=True)),
+            "amount": sums[0],
+            "quantity": sums[1],
+            "charges": sums[2],
+        }
+        for tx in txs
+        for key, sums in tx._rollups.items()
+    ]
+    for tx in txs:
+        tx._pending_transfers = []
+        tx._pending_entries = []
+        tx._grant_deltas = {}
+        tx._rollups = {}
+        tx._grant_cache = {}
+        tx.deferred = False
+    if not transfers:
+        return
+    if connection.dialect.name == "postgresql":
+        params: dict[str, Any] = {}
+        for prefix, columns, rows in (
+            ("t", _TRANSFER_TYPES, transfers),
+            ("e", _ENTRY_TYPES, entries),
+            ("r", _ROLLUP_TYPES, rollups),
+        ):
+            for name, _ in columns:
+                params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+        params["g_account_id"] = [delta[0] for delta in deltas]
+        params["g_grant_id"] = [delta[1] for delta in deltas]
+        params["g_amount"] = [delta[2] for delta in deltas]
+        updated = connection.exec_driver_sql(_POSTGRES_FLUSH, params).scalar_one()
+        assert updated == len(deltas), "an entry names a missing grant"
+        return
+    connection.execute(_INSERT_TRANSFER, transfers)
+    connection.execute(_INSERT_ENTRIES, entries)
+    if deltas:
+        result = connection.execute(
+            _APPLY["grants"],
+            [{"p_account": a, "p_id": g, "p_amount": amount} for a, g, amount in deltas],
+        )
+        assert result.rowcount in (-1, len(deltas)), "an entry names a missing grant"
+    if rollups:
+        upsert_add_many(connection, schema.rollups, ("account_id", *_ROLLUP_KEYS), rollups)
+
+
+def _grant_view(row: Any) -> GrantView:
+    return GrantView(
+        row.grant_id,
+        GrantSource(row.source),
+        row.priority,
+        row.expires_at,
+        row.created_seq,
+        Credits(row.remaining),
+    )
+
+
 def draws_total(lines: list[Line]) -> int:
     return -sum(line.amount for line in lines)
 
 
-__all__ = ["AccountTx", "Attribution", "Draw", "Line", "Posted", "draws_total", "new_id"]
+__all__ = [
+    "AccountTx",
+    "Attribution",
+    "Draw",
+    "Line",
+    "Posted",
+    "draws_total",
+    "flush_all",
+    "new_id",
+]
