@@ -838,8 +838,8 @@ class LedgerMachine(RuleBasedStateMachine):
         holds = list(account.holds.values())  # in the order placed: ids are random
         return [h for h in holds if of_runs or not h.run_id]
 
-    # Capturing a run's hold directly is left out: see
-    # test_capturing_a_run_hold_keeps_the_run_consistent below (a known engine gap).
+    # A run's hold is settled through the run: capturing it directly is refused (see
+    # test_a_run_s_hold_is_settled_by_its_results_not_captured below).
     @precondition(lambda self: bool(self.with_holds(of_runs=False)))
     @rule(data=st.data(), release_rest=st.booleans(), keyed=st.booleans())
     def capture(self, data: st.DataObject, release_rest: bool, keyed: bool) -> None:
@@ -1316,15 +1316,17 @@ def test_engine_agrees_with_the_model(database_url: str, tmp_path: Path) -> None
     run_state_machine_as_test(lambda: LedgerMachine(databases), settings=MACHINE_SETTINGS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: capture() of a run's hold bills the run (run_id on the deduction) "
-    "without a run line or runs.charged, so verify() reports a difference",
-)
-def test_capturing_a_run_hold_keeps_the_run_consistent(ledger: Ledger) -> None:
+def test_a_run_s_hold_is_settled_by_its_results_not_captured(ledger: Ledger) -> None:
+    """A run's hold is billed through the run (results, finish); capturing it directly
+    would bill the run behind its breakdown's back, so it is refused and changes nothing."""
     ledger.put_plan(Plan("plan", allowances={"credits": Credits.of(100)}))
     ledger.put_rate_card(RateCard("card", Credits.of(1)))
     account_id = ledger.open_account("plan").account_id
     run = ledger.start_run(account_id, "card", hold=Credits.of(10))
-    ledger.capture(account_id, run.hold_id, Credits.of(3))
+    with pytest.raises(StateError):
+        ledger.capture(account_id, run.hold_id, Credits.of(3))
+    assert ledger.get_hold(account_id, run.hold_id).remaining == Credits.of(10)
+    ledger.report_results(account_id, run.run_id, rows_kept=3)
+    assert ledger.finish_run(account_id, run.run_id).charged == Credits.of(3)
+    assert ledger.balance(account_id).pools["credits"].available == Credits.of(97)
     assert ledger.verify().ok, ledger.verify().differences

@@ -1080,6 +1080,12 @@ class Ledger:
 
         def body(tx: AccountTx) -> Charge:
             hold = self._active_hold(tx, hold_id)
+            if hold.run_id:
+                # The run bills its hold through results, so its breakdown stays whole.
+                raise StateError(
+                    f"hold {hold_id} belongs to run {hold.run_id}: report "
+                    "results to the run instead"
+                )
             if amount.millicredits > hold.remaining:
                 raise InsufficientCreditsError(hold.pool, amount.millicredits, hold.remaining)
             lines = tx.plan_draws(hold.pool, amount, partial=False, hold_id=hold_id)
