@@ -54,8 +54,9 @@ class Api:
     def account(self, account_id: str, plan_id: str = "pro") -> AccountKeys:
         self.ok("POST", "/v1/accounts", json={"plan_id": plan_id, "account_id": account_id})
         keys = {
-            scope: self.ok("POST", f"/v1/accounts/{account_id}/api_keys",
-                           json={"scope": scope})["secret"]
+            scope: self.ok("POST", f"/v1/accounts/{account_id}/api_keys", json={"scope": scope})[
+                "secret"
+            ]
             for scope in ("write", "read")
         }
         return AccountKeys(account_id, keys["write"], keys["read"])
