@@ -7,7 +7,7 @@ without a row fails `test_every_endpoint_has_a_row`. Rules:
 - a revoked key: 403 `key_revoked`;
 - a read key on a write endpoint, any account key on an operator endpoint: 403 `forbidden`;
 - another account's key on A's object: 404, byte for byte the answer for a missing object;
-- the operator: 2xx everywhere, except on the compat endpoints (the seeds' paths), which
+- the operator: 2xx everywhere, except on the compat endpoints (the vendors' paths), which
   speak for the caller's own account and so need an account key (the operator gets 403).
 """
 

@@ -1,4 +1,4 @@
-"""The seeds' endpoints answer exactly as their pages show, set up through the native API."""
+"""The vendor endpoints answer exactly as their pages show, set up through the native API."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The OpenAPI document: committed snapshot and reference are current, ids are sane, and every
-native route of the design (DESIGN.md §5) is there."""
+native route of the API contract (docs/http.md) is there."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DESIGN = ROOT.parent / "shared" / "DESIGN.md"
 METHODS = ("get", "put", "post", "patch", "delete")
 
-# DESIGN.md §5, the native API (operator, then operator or the account's own key).
+# The native API contract (operator, then operator or the account's own key).
 NATIVE_ROUTES = {
     ("PUT", "/v1/plans/{plan_id}"),
     ("GET", "/v1/plans"),
@@ -117,22 +116,3 @@ def test_every_operation_is_documented(schema: dict[str, Any]) -> None:
 
 def test_every_native_route_of_the_design_exists(schema: dict[str, Any]) -> None:
     assert sorted(NATIVE_ROUTES - routes(schema)) == []
-
-
-def design_routes(text: str) -> set[tuple[str, str]]:
-    """Method and path of every route in the code blocks of DESIGN.md §5."""
-    section = text.split("\n## 5.", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)
-    found = set()
-    verbs = r"(?:GET|PUT|POST|PATCH|DELETE)"
-    for block in blocks:
-        for methods, path in re.findall(rf"\b({verbs}(?:\|{verbs})*)\s+(/[^\s\[?]+)", block):
-            found |= {(method, path) for method in methods.split("|")}
-    return found
-
-
-@pytest.mark.skipif(not DESIGN.exists(), reason="shared/DESIGN.md is not beside the repository")
-def test_design_document_lists_no_missing_route(schema: dict[str, Any]) -> None:
-    listed = design_routes(DESIGN.read_text(encoding="utf-8"))
-    assert listed >= NATIVE_ROUTES, "the design's native routes changed: update NATIVE_ROUTES"
-    assert sorted(listed - routes(schema)) == []

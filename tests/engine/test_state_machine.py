@@ -1,4 +1,4 @@
-"""The engine against a model, step by step, on SQLite and PostgreSQL (DESIGN.md §3, 1-7).
+"""The engine against a model, step by step, on SQLite and PostgreSQL (invariants 1-7).
 
 Hypothesis drives two accounts — one on a monthly unified plan, one on a daily plan with two
 pools, each with a drawn overdraft limit, rollover policy, time zone and opening instant —

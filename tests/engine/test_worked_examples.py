@@ -1,4 +1,4 @@
-"""The seeds' own numbers, reproduced by the engine, one story per test."""
+"""The vendor pages' own numbers, reproduced by the engine, one story per test."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def test_stats_period_4200_against_3800_is_plus_10_5_percent(
         "Summer catalog",
         Credits.of(3000),
     )
-    # The seed's figures: 3000 credits over 450 products, 1000 EUR for 50000 credits.
+    # The stats page's figures: 3000 credits over 450 products, 1000 EUR for 50000 credits.
     assert ratio(Credits.of(3000), 450) == Decimal("6.67")
     assert cost_per_credit(Decimal(1000), Credits.of(50000)) == Decimal("0.02")
     assert ledger.verify().ok

@@ -1,4 +1,4 @@
-"""The seeds' credit endpoints, in each vendor's exact shape (account keys).
+"""The vendor pages' credit endpoints, in each vendor's exact shape (account keys).
 
 - lobstr:      GET /v1/user/balance            (GET /v1/runs/{run_hash}/credits is shared
                                                  with the native API)
