@@ -77,7 +77,7 @@ def principal(
     token = token_of(request)
     if token is None:
         raise AuthenticationError("missing API key")
-    ledger = ledger_of(request)
+    ledger: Ledger = request.app.state.ledger
     try:
         caller = Principal(ledger.authenticate(token))
     except CreditbookError as error:
