@@ -424,3 +424,21 @@ def test_estimate_quotes_and_says_if_affordable(ledger: Ledger, account: str) ->
     assert affordable == {"credits": False}
     quote, affordable = ledger.estimate(account, "maps", rows=10)
     assert (quote.total, affordable) == (Credits.of(40), {"credits": True})
+
+
+def test_current_balance_from_stored_balances_equals_the_replayed_one(
+    ledger: Ledger, account: str, clock: ManualClock
+) -> None:
+    ledger.grant(
+        account, Credits.of(12), source="bonus", expires_at=clock.now() + timedelta(days=50)
+    )
+    ledger.hold(account, Credits.of(30))
+    ledger.charge(account_id=account, amount=Credits.of("7.5"))
+    clock.advance(days=33)
+    ledger.charge(account_id=account, amount=Credits.of(4))
+    now = clock.now()
+    stored = ledger.balance(account)
+    replayed = ledger.balance(account, at=now)
+    assert stored.pools == replayed.pools
+    # the hold timed out and gave the bonus back; the new period's charge took 4 of it
+    assert stored.pools["credits"].by_source["bonus"] == Credits.of(8)

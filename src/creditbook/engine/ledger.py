@@ -1457,7 +1457,10 @@ class Ledger:
         """Credits per pool now, or as they were at a past instant."""
         self.touch(account_id)
         when = self.now() if at is None else check_instant("at", at)
-        return self._run(lambda c: reports.balance(c, account_id, when, self._plan), read_only=True)
+        return self._run(
+            lambda c: reports.balance(c, account_id, when, self._plan, replay=at is not None),
+            read_only=True,
+        )
 
     def transactions(
         self,

@@ -216,14 +216,25 @@ def run_breakdown(connection: Connection, account_id: str, run_id: str) -> RunBr
 
 
 def balance(
-    connection: Connection, account_id: str, at: datetime, load_plan: PlanLoader
+    connection: Connection,
+    account_id: str,
+    at: datetime,
+    load_plan: PlanLoader,
+    *,
+    replay: bool = False,
 ) -> Balance:
+    """The balance now from the materialised grants and holds, or with `replay` as it was
+    at a past instant, replayed from the entries."""
     row = account_row(connection, account_id)
     plan = load_plan(connection, row.plan_id)
     calendar = PeriodCalendar(plan.interval, row.anchor_at, row.timezone)
     period = calendar.period_at(at) if at >= row.anchor_at else calendar.period(0)
-    by_source, rollover_expiry = _grant_totals(connection, account_id, at)
-    held = _held(connection, account_id, at)
+    if replay:
+        by_source, rollover_expiry = _grant_totals(connection, account_id, at)
+        held = _held(connection, account_id, at)
+    else:
+        by_source, rollover_expiry = _open_grant_totals(connection, account_id, at)
+        held = _open_holds(connection, account_id)
     consumed = _consumed(connection, account_id, period.start_at, at)
     pools: dict[str, PoolBalance] = {}
     for pool in sorted(set(plan.pools) | set(by_source) | set(held)):
@@ -235,7 +246,11 @@ def balance(
             held=held.get(pool, Credits(0)),
             allowance=plan.allowance(pool),
             consumed=consumed.get(pool, Credits(0)),
-            by_source={s: a for s, a in sorted(sources.items()) if s != "overdraft"},
+            # The overdraft grant shows only when it holds credits (a refund after its debt
+            # was settled); its headroom is not credits.
+            by_source={
+                s: a for s, a in sorted(sources.items()) if s != "overdraft" or a.is_positive()
+            },
             rollover_expires_at=rollover_expiry.get(pool),
             overdraft_limit=plan.overdraft,
         )
@@ -253,6 +268,41 @@ def balance(
         plan.slots,
         row.has_unpaid_bill,
     )
+
+
+def _open_grant_totals(
+    connection: Connection, account_id: str, at: datetime
+) -> tuple[dict[str, dict[str, Credits]], dict[str, datetime]]:
+    """Spendable credits per pool and source from the grants' materialised balances."""
+    grants = schema.grants.c
+    rows = connection.execute(
+        select(grants.pool, grants.source, grants.remaining, grants.expires_at).where(
+            grants.account_id == account_id,
+            grants.closed_at.is_(None),
+            grants.effective_at <= at,
+            grants.remaining != 0,
+        )
+    )
+    totals: dict[str, dict[str, Credits]] = defaultdict(dict)
+    rollover_expiry: dict[str, datetime] = {}
+    for row in rows:
+        sources = totals[row.pool]
+        sources[row.source] = sources.get(row.source, Credits(0)) + Credits(row.remaining)
+        if row.source == GrantSource.ROLLOVER.value and row.expires_at is not None:
+            current = rollover_expiry.get(row.pool)
+            if current is None or row.expires_at < current:
+                rollover_expiry[row.pool] = row.expires_at
+    return totals, rollover_expiry
+
+
+def _open_holds(connection: Connection, account_id: str) -> dict[str, Credits]:
+    holds = schema.holds.c
+    rows = connection.execute(
+        select(holds.pool, func.sum(holds.remaining).label("held"))
+        .where(holds.account_id == account_id, holds.status == "active")
+        .group_by(holds.pool)
+    )
+    return {row.pool: Credits(int(row.held)) for row in rows if int(row.held)}
 
 
 def _grant_totals(
