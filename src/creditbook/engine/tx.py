@@ -182,59 +182,45 @@ class AccountTx:
         transfer_id = new_id("txn_")
         at = created_at or self.now
         net = sum(line.amount for line in lines if line.book in CUSTOMER_BOOKS)
-        if self.deferred and all(line.book != "hold" for line in lines):
-            return self._post_deferred(
-                kind,
-                pool,
-                lines,
-                seq,
-                transfer_id,
-                at,
-                description,
-                attribution,
-                linked_seq,
-                quantity,
-                net,
-            )
-        self.connection.execute(
-            _INSERT_TRANSFER,
+        transfer = {
+            "account_id": self.account_id,
+            "seq": seq,
+            "transfer_id": transfer_id,
+            "type": kind.value,
+            "pool": pool,
+            "amount": net,
+            "description": description,
+            "created_at": at,
+            "recorded_at": self.now,
+            "linked_seq": linked_seq,
+            "function": attribution.function,
+            "module": attribution.module,
+            "service": attribution.service,
+            "user_id": attribution.user_id,
+            "resource_id": attribution.resource_id,
+            "run_id": attribution.run_id,
+            "hold_id": attribution.hold_id,
+            "quantity": quantity,
+            "refunded": 0,
+        }
+        entries = [
             {
                 "account_id": self.account_id,
                 "seq": seq,
-                "transfer_id": transfer_id,
-                "type": kind.value,
-                "pool": pool,
-                "amount": net,
-                "description": description,
-                "created_at": at,
-                "recorded_at": self.now,
-                "linked_seq": linked_seq,
-                "function": attribution.function,
-                "module": attribution.module,
-                "service": attribution.service,
-                "user_id": attribution.user_id,
-                "resource_id": attribution.resource_id,
-                "run_id": attribution.run_id,
-                "hold_id": attribution.hold_id,
-                "quantity": quantity,
-                "refunded": 0,
-            },
-        )
-        self.connection.execute(
-            _INSERT_ENTRIES,
-            [
-                {
-                    "account_id": self.account_id,
-                    "seq": seq,
-                    "line": number,
-                    "book": line.book,
-                    "grant_id": line.grant_id,
-                    "hold_id": line.hold_id,
-                    "amount": line.amount,
-                }
-                for number, line in enumerate(lines)
-            ],
-        )
+                "line": number,
+                "book": line.book,
+                "grant_id": line.grant_id,
+                "hold_id": line.hold_id,
+                "amount": line.amount,
+            }
+            for number, line in enumerate(lines)
+        ]
+        if self.deferred and all(line.book != "hold" for line in lines):
+            return self._post_deferred(
+                pool, lines, transfer, entries, Posted(seq, transfer_id, net, at)
+            )
+        self.connection.execute(_INSERT_TRANSFER, transfer)
+        self.connection.execute(_INSERT_ENTRIES, entries)
         for line in lines:
             if line.book == "grant":
                 self._apply(schema.grants, schema.grants.c.grant_id, line.grant_id, line.amount)
@@ -244,54 +230,16 @@ class AccountTx:
 
     def _post_deferred(
         self,
-        kind: TransactionType,
         pool: str,
         lines: list[Line],
-        seq: int,
-        transfer_id: str,
-        at: datetime,
-        description: str,
-        attribution: Attribution,
-        linked_seq: int | None,
-        quantity: int,
-        net: int,
+        transfer: dict[str, Any],
+        entries: list[dict[str, Any]],
+        posted: Posted,
     ) -> Posted:
-        self._pending_transfers.append(
-            {
-                "account_id": self.account_id,
-                "seq": seq,
-                "transfer_id": transfer_id,
-                "type": kind.value,
-                "pool": pool,
-                "amount": net,
-                "description": description,
-                "created_at": at,
-                "recorded_at": self.now,
-                "linked_seq": linked_seq,
-                "function": attribution.function,
-                "module": attribution.module,
-                "service": attribution.service,
-                "user_id": attribution.user_id,
-                "resource_id": attribution.resource_id,
-                "run_id": attribution.run_id,
-                "hold_id": attribution.hold_id,
-                "quantity": quantity,
-                "refunded": 0,
-            }
-        )
+        self._pending_transfers.append(transfer)
+        self._pending_entries.extend(entries)
         cached = self._grant_cache.get(pool)
-        for number, line in enumerate(lines):
-            self._pending_entries.append(
-                {
-                    "account_id": self.account_id,
-                    "seq": seq,
-                    "line": number,
-                    "book": line.book,
-                    "grant_id": line.grant_id,
-                    "hold_id": line.hold_id,
-                    "amount": line.amount,
-                }
-            )
+        for line in lines:
             if line.book != "grant":
                 continue
             self._grant_deltas[line.grant_id] = (
@@ -305,7 +253,7 @@ class AccountTx:
             cached[line.grant_id] = replace(
                 view, remaining=Credits(view.remaining.millicredits + line.amount)
             )
-        return Posted(seq, transfer_id, net, at)
+        return posted
 
     def _apply(self, table: Any, id_column: Any, identifier: str, amount: int) -> None:
         result = self.connection.execute(
