@@ -225,6 +225,9 @@ class AccountModel:
     keyed: list[Keyed] = field(default_factory=list)
     history: list[Any] = field(default_factory=list, repr=False)  # newest first
     known: set[str] = field(default_factory=set, repr=False)
+    # Refund id -> credits taken back from its charge: what stats and `consumed` count,
+    # even where some of them expired again instead of coming back.
+    refunded: dict[str, int] = field(default_factory=dict, repr=False)
     expected: list[Expected] = field(default_factory=list)
     # (pool, credits held) of holds given back after a grant they drew from may have closed:
     # a RELEASE of what returns and an EXPIRY of the rest, or just one of them.
@@ -776,6 +779,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             assert 0 <= returned <= wanted
         charge.refunded += wanted
+        account.refunded[refund.refund_id] = wanted
         account.available[charge.pool] += returned
         account.expected.append((TransactionType.REFUND, charge.pool, returned))
         if key is not None:
@@ -1188,13 +1192,16 @@ class LedgerMachine(RuleBasedStateMachine):
                 sum(t.amount.millicredits for t in mine if t.type in CUSTOMER_VISIBLE_TYPES)
                 == total
             ), "the customer's history does not explain the balance"
+            # Net spend as the stats count it: a refund takes back its whole amount.
             spent = sum(
-                t.amount.millicredits
+                -t.amount.millicredits
+                if t.type is TransactionType.DEDUCTION
+                else -account.refunded[t.transaction_id]
                 for t in mine
                 if t.type in (TransactionType.DEDUCTION, TransactionType.REFUND)
                 and t.created_at >= balance.period_start_at
             )
-            assert got.consumed == Credits(-spent)
+            assert got.consumed == Credits(spent)
             self.check_time(account, pool, mine, index)
             self.check_sources(account, pool, got, mine, index)
 

@@ -100,8 +100,7 @@ class PeriodCalendar:
             day = add_months_clamped(local.year, local.month, local.day, index)
             wall = datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=tz)
         else:
-            day = local.date() + timedelta(days=index)
-            wall = datetime.combine(day, time(0), tzinfo=tz)
+            return local_midnight(local.date() + timedelta(days=index), self.timezone)
         return wall.astimezone(UTC)
 
     def period(self, index: int) -> Period:
@@ -131,6 +130,11 @@ class PeriodCalendar:
 def local_date(instant: datetime, timezone: str) -> date:
     """The calendar date of `instant` in `timezone` (stats and rollups are per local day)."""
     return require_aware(instant).astimezone(zone(timezone)).date()
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """First instant (UTC) of the local calendar date `day` in `timezone`."""
+    return datetime.combine(day, time(0), tzinfo=zone(timezone)).astimezone(UTC)
 
 
 def check_instant(name: str, instant: datetime) -> datetime:

@@ -15,7 +15,13 @@ from sqlalchemy import Connection, and_, case, func, select
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError, ValidationError
 from creditbook.domain.grants import CUSTOMER_VISIBLE_TYPES, GrantSource, TransactionType
-from creditbook.domain.periods import PeriodCalendar, check_instant, local_date, zone
+from creditbook.domain.periods import (
+    PeriodCalendar,
+    check_instant,
+    local_date,
+    local_midnight,
+    zone,
+)
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import BASE_FUNCTION
 from creditbook.domain.stats import change_percent, check_range, previous_range
@@ -235,7 +241,7 @@ def balance(
     else:
         by_source, rollover_expiry = _open_grant_totals(connection, account_id, at)
         held = _open_holds(connection, account_id)
-    consumed = _consumed(connection, account_id, period.start_at, at)
+    consumed = _consumed(connection, account_id, row.timezone, period.start_at, at)
     pools: dict[str, PoolBalance] = {}
     for pool in sorted(set(plan.pools) | set(by_source) | set(held)):
         sources = by_source.get(pool, {})
@@ -366,21 +372,67 @@ def _held(connection: Connection, account_id: str, at: datetime) -> dict[str, Cr
 
 
 def _consumed(
-    connection: Connection, account_id: str, start: datetime, at: datetime
+    connection: Connection, account_id: str, timezone: str, start: datetime, at: datetime
 ) -> dict[str, Credits]:
-    """Net spend (charges less refunds) per pool in [start, at]."""
-    transfers = schema.transfers.c
+    """Net spend (charges less refunds) per pool in [start, at]: the daily rollups for the
+    local days wholly inside, the spent book of the transfers only for the partial days at
+    either end. Both read the same figure, so the split never shows."""
+    first = local_date(start, timezone)
+    if local_midnight(first, timezone) < start:
+        first += timedelta(days=1)
+    last = local_date(at, timezone) - timedelta(days=1)
+    totals: dict[str, int] = defaultdict(int)
+    if first > last:
+        _add_spent(totals, connection, account_id, start, at, inclusive=True)
+    else:
+        rollups = schema.rollups.c
+        for row in connection.execute(
+            select(rollups.pool, func.sum(rollups.amount).label("net"))
+            .where(rollups.account_id == account_id, rollups.day >= first, rollups.day <= last)
+            .group_by(rollups.pool)
+        ):
+            totals[row.pool] += int(row.net)
+        _add_spent(totals, connection, account_id, start, local_midnight(first, timezone))
+        last_end = local_midnight(last + timedelta(days=1), timezone)
+        _add_spent(totals, connection, account_id, last_end, at, inclusive=True)
+    return {pool: Credits(net) for pool, net in totals.items()}
+
+
+def _add_spent(
+    totals: dict[str, int],
+    connection: Connection,
+    account_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    inclusive: bool = False,
+) -> None:
+    """Add the spent book of deductions and refunds posted in [start, end) (or [start, end])."""
+    if end < start or (end == start and not inclusive):
+        return
+    entries, transfers = schema.entries.c, schema.transfers.c
+    upper = transfers.created_at <= end if inclusive else transfers.created_at < end
     rows = connection.execute(
-        select(transfers.pool, func.sum(transfers.amount).label("net"))
+        select(transfers.pool, func.sum(entries.amount).label("net"))
+        .select_from(schema.transfers)
+        .join(
+            schema.entries,
+            and_(
+                entries.account_id == transfers.account_id,
+                entries.seq == transfers.seq,
+                entries.book == "spent",
+            ),
+        )
         .where(
             transfers.account_id == account_id,
             transfers.type.in_(SPEND_TYPES),
             transfers.created_at >= start,
-            transfers.created_at <= at,
+            upper,
         )
         .group_by(transfers.pool)
     )
-    return {row.pool: Credits(-int(row.net)) for row in rows}
+    for row in rows:
+        totals[row.pool] += int(row.net)
 
 
 # -- history ----------------------------------------------------------------------------------
@@ -523,9 +575,9 @@ def stats(
 ) -> Stats:
     """Spend from the daily rollups, aggregated in the database: never scans entries.
 
-    Four grouped passes over the range's rollups: (day, module) and (day, user) for the
-    daily figures and the user totals, (pool, function, module, service), whose groups do
-    not grow with the range, for the other totals, and (resource, module).
+    Four grouped passes over the range's rollups: (day, module, function) and (day, user)
+    for the daily figures and the user totals, (pool, function, module, service), whose
+    groups do not grow with the range, for the other totals, and (resource, module).
     """
     check_range(start, end)
     if group_by not in BUCKETS:
@@ -544,7 +596,9 @@ def stats(
         items = [Total(key, Credits(amount), units) for key, (amount, units) in sums.items()]
         return sorted(items, key=lambda item: (-item.amount.millicredits, item.key))
 
-    by_day_module = _grouped(connection, account_id, start, end, rollups.day, rollups.module)
+    by_day_module = _grouped(
+        connection, account_id, start, end, rollups.day, rollups.module, rollups.function
+    )
     by_day_user = _grouped(connection, account_id, start, end, rollups.day, rollups.user_id)
     by_kind = _grouped(
         connection,
@@ -556,16 +610,24 @@ def stats(
         rollups.module,
         rollups.service,
     )
-    days: dict[date, list[Any]] = defaultdict(lambda: [0, {}, {}])
-    for slot, rows in ((1, by_day_module), (2, by_day_user)):
-        for row in rows:
-            day = days[row.day]
-            if slot == 1:
-                day[0] += int(row.amount)
-            if row[1]:
-                day[slot][row[1]] = Credits(int(row.amount))
+    # Per day: [total, by module, by user, by function] in millicredits.
+    days: dict[date, list[Any]] = defaultdict(lambda: [0, defaultdict(int), {}, defaultdict(int)])
+    for row in by_day_module:
+        day = days[row.day]
+        day[0] += int(row.amount)
+        if row.module:
+            day[1][row.module] += int(row.amount)
+        if row.function:
+            day[3][row.function] += int(row.amount)
+    for row in by_day_user:
+        if row.user_id:
+            days[row.day][2][row.user_id] = int(row.amount)
+
+    def credits_of(sums: dict[str, int]) -> dict[str, Credits]:
+        return {key: Credits(amount) for key, amount in sorted(sums.items())}
+
     daily = [
-        Day(day, Credits(v[0]), dict(sorted(v[1].items())), dict(sorted(v[2].items())))
+        Day(day, Credits(v[0]), credits_of(v[1]), credits_of(v[2]), credits_of(v[3]))
         for day, v in sorted(days.items())
     ]
     total = Credits(sum(day.amount.millicredits for day in daily))

@@ -222,10 +222,14 @@ class Total:
 
 @dataclass(frozen=True, slots=True)
 class Day:
+    """Spend of one local day. `by_function` counts charges made with a function name
+    (a rate card's `base` or an enrichment); raw-credit charges appear only in `amount`."""
+
     date: date
     amount: Credits
     by_module: dict[str, Credits]
     by_user: dict[str, Credits]
+    by_function: dict[str, Credits] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
