@@ -220,6 +220,22 @@ def create_api_key(
     return respond(KeyOut.issued(issued), 201, hit_headers(issued.replayed))
 
 
+@router.get(
+    "/api_keys/current",
+    operation_id="get_current_api_key",
+    summary="The calling key",
+    response_model=KeyOut,
+    tags=["keys"],
+)
+def get_current_api_key(caller: Caller) -> ExactJSONResponse:
+    """The key this request is signed with, without its secret: its account (none for an
+    operator key), scope and user. Clients use it to find an account key's own account.
+
+    Any key.
+    """
+    return respond(KeyOut.of(caller.key))
+
+
 @router.delete(
     "/api_keys/{key_id}",
     operation_id="revoke_api_key",

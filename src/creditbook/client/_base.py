@@ -1,0 +1,269 @@
+"""What the sync and async clients share: configuration, requests, retries, decoding.
+
+Nothing here does I/O; `Client` and `AsyncClient` send what this builds and sleep for as
+long as this says.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+import simplejson
+from pydantic import BaseModel
+
+from creditbook import __version__
+from creditbook.client.errors import CreditbookAPIError, error_from_response
+from creditbook.client.models import KeyOut
+
+API_KEY_ENV = "CREDITBOOK_API_KEY"
+BASE_URL_ENV = "CREDITBOOK_BASE_URL"
+ACCOUNT_ID_ENV = "CREDITBOOK_ACCOUNT_ID"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_RETRIES = 2
+# Limits: a call never tries more than 1 + MAX_RETRIES_LIMIT times, never waits longer
+# than MAX_RETRY_DELAY_S between tries on its own, and honours a server's Retry-After only
+# up to MAX_RETRY_AFTER_S (a longer wait is the caller's decision: it gets RateLimitError).
+MAX_RETRIES_LIMIT = 10
+INITIAL_RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 8.0
+MAX_RETRY_AFTER_S = 60.0
+PAGE_LIMIT_MAX = 100  # the API caps `limit` at 100
+RETRYABLE_STATUSES = frozenset({408, 429})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HIT_HEADER = "Idempotency-Hit"
+USER_AGENT = f"creditbook-python/{__version__}"
+
+# Credits in a request: an exact decimal, an int, or a decimal string ("2.5").
+AmountInput = Decimal | int | str
+# Instants and days in a request: datetime / date objects, or RFC 3339 / ISO text.
+InstantInput = datetime | str
+DayInput = date | str
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one call (and all of its retries)."""
+    return f"cb-py-{uuid.uuid4().hex}"
+
+
+def rfc3339(instant: datetime) -> str:
+    """UTC with a `Z`; a naive datetime is taken as UTC, as the server does."""
+    aware = instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python", exclude_unset=True)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def encode_json(body: Any) -> bytes:
+    """JSON with Decimal as exact numbers (`2.5`, never a float's `2.4999…`)."""
+    text: str = simplejson.dumps(
+        body, use_decimal=True, default=_json_default, separators=(",", ":")
+    )
+    return text.encode()
+
+
+def query_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def fields(values: Mapping[str, Any], *skip: str) -> dict[str, Any]:
+    """A body from a method's keyword arguments: the ones given, less `skip`.
+
+    Every optional body field of the API defaults to what None means, so None is left out
+    and the server applies its default.
+    """
+    return {
+        name: value
+        for name, value in values.items()
+        if value is not None and name != "self" and name not in skip
+    }
+
+
+def path(template: str, **ids: str) -> str:
+    """`/v1/runs/{run_id}` with each id percent-encoded (an id never changes the route)."""
+    return template.format(**{name: quote(value, safe="") for name, value in ids.items()})
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds: a number of seconds, or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, moment.timestamp() - current)
+
+
+def backoff_delay(retry: int, jitter: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, initial × 2^retry)]."""
+    ceiling = min(MAX_RETRY_DELAY_S, INITIAL_RETRY_DELAY_S * 2.0**retry)
+    return ceiling * jitter()
+
+
+def is_retryable(status_code: int) -> bool:
+    return status_code in RETRYABLE_STATUSES or status_code >= 500
+
+
+def retry_delay(retry: int, response: httpx.Response | None) -> float | None:
+    """How long to wait before retry number `retry` (0-based), or None not to retry.
+
+    `response` is None after a transport failure (always retryable: every write carries an
+    idempotency key, so a retry never applies a change twice).
+    """
+    if response is None:
+        return backoff_delay(retry)
+    if not is_retryable(response.status_code):
+        return None
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if retry_after is None:
+        return backoff_delay(retry)
+    if retry_after > MAX_RETRY_AFTER_S:
+        return None
+    return retry_after
+
+
+def error_for(response: httpx.Response) -> CreditbookAPIError:
+    return error_from_response(response, parse_retry_after(response.headers.get("Retry-After")))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A client's settings, resolved from arguments and then the environment.
+
+    Attributes:
+        api_key: sent as `Authorization: Bearer <key>`; None sends no key (health only).
+        base_url: the server, without a trailing slash.
+        account_id: the account that account-scoped calls use when they name none; None:
+            the key's own account, asked of the server once (an operator key has none).
+        timeout: httpx timeout for each try.
+        max_retries: retries after the first try (0 turns retries off).
+        headers: extra headers sent with every request.
+    """
+
+    api_key: str | None
+    base_url: str
+    account_id: str | None
+    timeout: httpx.Timeout
+    max_retries: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        account_id: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+        headers: Mapping[str, str] | None,
+    ) -> Config:
+        if not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+            raise ValueError(f"max_retries must be 0 to {MAX_RETRIES_LIMIT}, not {max_retries}")
+        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        if isinstance(timeout, httpx.Timeout):
+            resolved_timeout = timeout
+        else:
+            resolved_timeout = httpx.Timeout(DEFAULT_TIMEOUT_S if timeout is None else timeout)
+        return cls(
+            api_key=api_key or os.environ.get(API_KEY_ENV) or None,
+            base_url=url.rstrip("/"),
+            account_id=account_id or os.environ.get(ACCOUNT_ID_ENV) or None,
+            timeout=resolved_timeout,
+            max_retries=max_retries,
+            headers=dict(headers or {}),
+        )
+
+    def default_headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers.update(self.headers)
+        return headers
+
+
+def own_account(key: KeyOut) -> str:
+    """The account of an account key; an operator key has none, so calls must name one."""
+    if key.account_id is None:
+        raise ValueError(
+            "account_id is required with an operator key: pass it to the call, or set it "
+            f"once with Client(account_id=...) or {ACCOUNT_ID_ENV}"
+        )
+    return key.account_id
+
+
+@dataclass(frozen=True)
+class Call(Generic[ModelT]):
+    """One API operation, ready to send: method, path, query, body and response model."""
+
+    method: str
+    path: str
+    model: type[ModelT]
+    params: dict[str, Any] | None = None
+    body: Any = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method == "POST" and self.idempotency_key is None:
+            # One key per call, reused by all its retries: the server answers a retry of a
+            # write it already applied with the stored result instead of applying it again.
+            object.__setattr__(self, "idempotency_key", new_idempotency_key())
+
+    def headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = self.idempotency_key
+        if self.body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def content(self) -> bytes | None:
+        return None if self.body is None else encode_json(self.body)
+
+    def query(self) -> dict[str, Any] | None:
+        if not self.params:
+            return None
+        return {
+            name: [query_value(v) for v in value]
+            if isinstance(value, list | tuple)
+            else query_value(value)
+            for name, value in self.params.items()
+            if value is not None
+        }
+
+    def parse(self, response: httpx.Response) -> ModelT:
+        return self.model.model_validate_json(response.content)

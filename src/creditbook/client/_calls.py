@@ -1,0 +1,191 @@
+"""Each API operation as a `Call`: its method, path, query, body and response model.
+
+The sync and async resources build their calls here, so both speak the same API.
+Bodies arrive as dicts of the fields the caller gave (see `_base.fields`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from creditbook.api.schemas import (
+    AccountList,
+    AccountOut,
+    BalanceOut,
+    BatchOut,
+    ChargeOut,
+    EstimateOut,
+    GrantOut,
+    HealthOut,
+    KeyOut,
+    PlanList,
+    PlanOut,
+    RateCardList,
+    RateCardOut,
+    RefundOut,
+    RunCreditsOut,
+    RunList,
+    RunOut,
+    StatsOut,
+    TransactionList,
+    VerifyOut,
+)
+from creditbook.client._base import PAGE_LIMIT_MAX, Call, DayInput, InstantInput, path
+
+Body = dict[str, Any]
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= PAGE_LIMIT_MAX:
+        raise ValueError(f"limit must be 1 to {PAGE_LIMIT_MAX}, not {limit}")
+    return limit
+
+
+# -- plans and rate cards -------------------------------------------------------------------
+
+
+def put_plan(plan_id: str, body: Body) -> Call[PlanOut]:
+    return Call("PUT", path("/v1/plans/{plan_id}", plan_id=plan_id), PlanOut, body=body)
+
+
+def list_plans() -> Call[PlanList]:
+    return Call("GET", "/v1/plans", PlanList)
+
+
+def put_rate_card(rate_card_id: str, body: Body) -> Call[RateCardOut]:
+    url = path("/v1/rate_cards/{rate_card_id}", rate_card_id=rate_card_id)
+    return Call("PUT", url, RateCardOut, body=body)
+
+
+def list_rate_cards() -> Call[RateCardList]:
+    return Call("GET", "/v1/rate_cards", RateCardList)
+
+
+# -- accounts and keys ----------------------------------------------------------------------
+
+
+def create_account(body: Body, idempotency_key: str | None) -> Call[AccountOut]:
+    return Call("POST", "/v1/accounts", AccountOut, body=body, idempotency_key=idempotency_key)
+
+
+def list_accounts(limit: int, cursor: str | None) -> Call[AccountList]:
+    params = {"limit": check_limit(limit), "cursor": cursor}
+    return Call("GET", "/v1/accounts", AccountList, params=params)
+
+
+def get_account(account_id: str) -> Call[AccountOut]:
+    return Call("GET", path("/v1/accounts/{account_id}", account_id=account_id), AccountOut)
+
+
+def update_account(account_id: str, body: Body) -> Call[AccountOut]:
+    url = path("/v1/accounts/{account_id}", account_id=account_id)
+    return Call("PATCH", url, AccountOut, body=body)
+
+
+def create_key(account_id: str, body: Body, idempotency_key: str | None) -> Call[KeyOut]:
+    url = path("/v1/accounts/{account_id}/api_keys", account_id=account_id)
+    return Call("POST", url, KeyOut, body=body, idempotency_key=idempotency_key)
+
+
+def current_key() -> Call[KeyOut]:
+    return Call("GET", "/v1/api_keys/current", KeyOut)
+
+
+def revoke_key(key_id: str) -> Call[KeyOut]:
+    return Call("DELETE", path("/v1/api_keys/{key_id}", key_id=key_id), KeyOut)
+
+
+# -- grants, charges, refunds, estimates ----------------------------------------------------
+
+
+def create_grant(account_id: str, body: Body, idempotency_key: str | None) -> Call[GrantOut]:
+    url = path("/v1/accounts/{account_id}/grants", account_id=account_id)
+    return Call("POST", url, GrantOut, body=body, idempotency_key=idempotency_key)
+
+
+def create_charge(account_id: str, body: Body, idempotency_key: str | None) -> Call[ChargeOut]:
+    url = path("/v1/accounts/{account_id}/charges", account_id=account_id)
+    return Call("POST", url, ChargeOut, body=body, idempotency_key=idempotency_key)
+
+
+def charge_batch(items: list[Any], idempotency_key: str | None) -> Call[BatchOut]:
+    body = {"items": items}
+    return Call("POST", "/v1/charges/batch", BatchOut, body=body, idempotency_key=idempotency_key)
+
+
+def refund_charge(charge_id: str, body: Body, idempotency_key: str | None) -> Call[RefundOut]:
+    url = path("/v1/charges/{charge_id}/refund", charge_id=charge_id)
+    return Call("POST", url, RefundOut, body=body, idempotency_key=idempotency_key)
+
+
+def create_estimate(account_id: str, body: Body, idempotency_key: str | None) -> Call[EstimateOut]:
+    url = path("/v1/accounts/{account_id}/estimates", account_id=account_id)
+    return Call("POST", url, EstimateOut, body=body, idempotency_key=idempotency_key)
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def start_run(body: Body, idempotency_key: str | None) -> Call[RunOut]:
+    return Call("POST", "/v1/runs", RunOut, body=body, idempotency_key=idempotency_key)
+
+
+def report_results(run_id: str, body: Body, idempotency_key: str | None) -> Call[RunOut]:
+    url = path("/v1/runs/{run_id}/results", run_id=run_id)
+    return Call("POST", url, RunOut, body=body, idempotency_key=idempotency_key)
+
+
+def finish_run(run_id: str, idempotency_key: str | None) -> Call[RunOut]:
+    url = path("/v1/runs/{run_id}/finish", run_id=run_id)
+    return Call("POST", url, RunOut, idempotency_key=idempotency_key)
+
+
+def list_runs(account_id: str, limit: int) -> Call[RunList]:
+    url = path("/v1/accounts/{account_id}/runs", account_id=account_id)
+    return Call("GET", url, RunList, params={"limit": check_limit(limit)})
+
+
+def get_run(run_id: str) -> Call[RunOut]:
+    return Call("GET", path("/v1/runs/{run_id}", run_id=run_id), RunOut)
+
+
+def run_credits(run_id: str) -> Call[RunCreditsOut]:
+    return Call("GET", path("/v1/runs/{run_id}/credits", run_id=run_id), RunCreditsOut)
+
+
+# -- reports, ledger, service ---------------------------------------------------------------
+
+
+def balance(account_id: str, at: InstantInput | None) -> Call[BalanceOut]:
+    url = path("/v1/accounts/{account_id}/balance", account_id=account_id)
+    return Call("GET", url, BalanceOut, params={"at": at})
+
+
+def transactions(account_id: str, params: dict[str, Any]) -> Call[TransactionList]:
+    check_limit(params["limit"])
+    url = path("/v1/accounts/{account_id}/transactions", account_id=account_id)
+    return Call("GET", url, TransactionList, params=params)
+
+
+def stats(account_id: str, start: DayInput, end: DayInput, group_by: str) -> Call[StatsOut]:
+    url = path("/v1/accounts/{account_id}/stats", account_id=account_id)
+    params = {"from": start, "to": end, "group_by": group_by}
+    return Call("GET", url, StatsOut, params=params)
+
+
+def period(given: Any, start: DayInput | None, end: DayInput | None) -> tuple[DayInput, DayInput]:
+    """`from`/`to` of a stats call: keywords, or a `{"from": ..., "to": ...}` mapping."""
+    if given is not None:
+        start = given.get("from", start)
+        end = given.get("to", end)
+    if start is None or end is None:
+        raise ValueError("stats needs both dates: from_ and to (or {'from': ..., 'to': ...})")
+    return start, end
+
+
+def verify_ledger(account_id: str | None) -> Call[VerifyOut]:
+    return Call("POST", "/v1/ledger/verify", VerifyOut, params={"account_id": account_id})
+
+
+def health() -> Call[HealthOut]:
+    return Call("GET", "/healthz", HealthOut)
