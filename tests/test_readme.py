@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from creditbook.cli import app
 
@@ -109,3 +111,24 @@ def test_first_command_serves_demo_data_a_new_user_can_curl(tmp_path: Path) -> N
         server.wait(timeout=30)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_terminal_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "From the terminal" lines, in order, in local mode on a new SQLite file."""
+    (block,) = blocks("shell")
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    assert lines and all(line.startswith("creditbook ") for line in lines)
+    for name in ("BASE_URL", "API_KEY", "DATABASE_URL", "ACCOUNT_ID", "PROFILE"):
+        monkeypatch.delenv(f"CREDITBOOK_{name}", raising=False)
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    outputs = []
+    for line in lines:
+        result = CliRunner().invoke(app, shlex.split(line)[1:])
+        assert result.exit_code == 0, (line, result.output)
+        outputs.append(result.stdout)
+    assert (tmp_path / "books.db").exists() and (tmp_path / "acme.csv").exists()
+    balance = outputs[lines.index("creditbook balance acme")]
+    assert "1010" in balance  # 1000 allowance + 250 bonus - 40 phone numbers × 6
+    assert "ok" in outputs[-1]

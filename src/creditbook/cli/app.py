@@ -1,0 +1,57 @@
+"""The `creditbook` command: its commands and sub-commands, assembled.
+
+Every command is written once over `creditbook.cli.backend.Backend` and runs on a database
+(local mode) or against a server (remote mode); see `creditbook.cli.target` for how the
+target is chosen and `creditbook.cli.errors` for the exit codes.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from creditbook.cli import accounts, admin, reports
+
+HELP = """creditbook: the credits ledger of an API business.
+
+Local mode works on a database (--database-url, CREDITBOOK_DATABASE_URL); remote mode calls
+a server (--base-url or CREDITBOOK_BASE_URL, key in CREDITBOOK_API_KEY), or a --profile of
+the config file. Exit codes: 0 ok, 1 failure, 2 usage or validation, 3 not found,
+4 insufficient credits, 5 authentication or permission, 6 conflict, 7 cannot connect,
+8 rate limited."""
+
+app = typer.Typer(
+    help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown"
+)
+accounts_app = typer.Typer(
+    help="List, open and show accounts.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+keys_app = typer.Typer(
+    help="Issue and revoke API keys.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+runs_app = typer.Typer(
+    help="List and show runs.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+
+app.command()(admin.init)
+app.command()(admin.apply)
+accounts_app.command("list")(accounts.accounts_list)
+accounts_app.command("create")(accounts.accounts_create)
+accounts_app.command("show")(accounts.accounts_show)
+app.add_typer(accounts_app, name="accounts")
+keys_app.command("create")(admin.keys_create)
+keys_app.command("revoke")(admin.keys_revoke)
+app.add_typer(keys_app, name="keys")
+app.command()(accounts.grant)
+app.command()(accounts.charge)
+runs_app.command("list")(accounts.runs_list)
+runs_app.command("show")(accounts.runs_show)
+app.add_typer(runs_app, name="runs")
+app.command()(reports.balance)
+app.command()(reports.transactions)
+app.command()(reports.export)
+app.command()(reports.stats)
+app.command()(admin.verify)
+app.command()(admin.tick)
+app.command()(admin.migrate)
+app.command()(admin.demo)
+app.command()(admin.serve)

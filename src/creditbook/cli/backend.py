@@ -1,0 +1,110 @@
+"""The seam between commands and where they run: one interface, two backends.
+
+A command is written once against `Backend`. `LocalBackend` calls the `Ledger` on a
+database; `RemoteBackend` calls a server through the SDK. Both take the API's request models
+(`creditbook.api.schemas`) — so input is validated the same way in both modes — and both
+return the API's JSON shapes as plain dicts (exact Decimals, RFC 3339 strings), so output
+is the same too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from creditbook.api.schemas import (
+    AccountCreate,
+    ChargeCreate,
+    GrantCreate,
+    KeyCreate,
+    PlanBody,
+    RateCardBody,
+)
+from creditbook.cli.target import Target
+
+Json = dict[str, Any]
+# The API's page size cap: every paged walk asks for full pages.
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    """One page request of an account's history.
+
+    Attributes:
+        limit: page size, 1..100.
+        cursor: the `next_cursor` of the previous page.
+        types: transaction types to list (empty: the customer-visible ones).
+        since, until: inclusive bounds on the creation time.
+    """
+
+    limit: int = 50
+    cursor: str | None = None
+    types: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Backend(Protocol):
+    mode: str
+
+    def own_account(self) -> str | None:
+        """The account of the key in use (remote, account key); None otherwise."""
+        ...
+
+    def list_plans(self) -> list[Json]: ...
+    def put_plan(self, plan_id: str, body: PlanBody) -> Json: ...
+    def list_rate_cards(self) -> list[Json]: ...
+    def put_rate_card(self, rate_card_id: str, body: RateCardBody) -> Json: ...
+    def list_accounts(self) -> Iterator[Json]: ...
+    def create_account(self, body: AccountCreate, idempotency_key: str | None) -> Json: ...
+    def get_account(self, account_id: str) -> Json: ...
+    def create_key(self, account_id: str | None, body: KeyCreate) -> Json: ...
+    def revoke_key(self, key_id: str) -> Json: ...
+    def grant(self, account_id: str, body: GrantCreate, idempotency_key: str | None) -> Json: ...
+    def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json: ...
+    def list_runs(self, account_id: str, limit: int) -> list[Json]: ...
+    def get_run(self, run_id: str) -> Json: ...
+    def run_credits(self, run_id: str) -> Json: ...
+    def balance(self, account_id: str, at: datetime | None) -> Json: ...
+    def transactions(self, account_id: str, query: TransactionFilter) -> Json: ...
+    def stats(self, account_id: str, start: date, end: date, group_by: str) -> Json: ...
+    def verify(self, account_id: str | None) -> Json: ...
+
+
+def iter_transactions(
+    backend: Backend, account_id: str, query: TransactionFilter
+) -> Iterator[Json]:
+    """Every transaction from `query.cursor` on, newest first, one page in memory at a time."""
+    page_query = replace(query, limit=PAGE_SIZE)
+    while True:
+        page = backend.transactions(account_id, page_query)
+        yield from page["data"]
+        if not page["has_more"] or not page["next_cursor"]:
+            return
+        page_query = replace(page_query, cursor=page["next_cursor"])
+
+
+@contextmanager
+def open_backend(target: Target) -> Iterator[Backend]:
+    """The backend of a target, closed (connections released) when the command ends."""
+    if target.is_remote:
+        from creditbook.cli.remote import RemoteBackend
+
+        remote = RemoteBackend.connect(target)
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
+    from creditbook.cli.local import LocalBackend
+
+    assert target.database_url is not None
+    local = LocalBackend.open(target.database_url)
+    try:
+        yield local
+    finally:
+        local.close()

@@ -1,0 +1,210 @@
+"""Remote mode: commands call a creditbook server through the Python SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from creditbook.api.schemas import (
+    AccountCreate,
+    ChargeCreate,
+    GrantCreate,
+    KeyCreate,
+    PlanBody,
+    RateCardBody,
+)
+from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
+from creditbook.cli.errors import CliError, usage
+from creditbook.cli.output import as_json, plain
+from creditbook.cli.target import Target
+from creditbook.client import Client
+from creditbook.client.errors import APIConnectionError, CreditbookAPIError
+
+T = TypeVar("T")
+# The CLI waits this long for one answer; the SDK retries connection errors and 5xx.
+TIMEOUT_S = 60.0
+# Statuses whose body may carry no `code` (the lobstr-shaped 404 of a run's credits).
+CODES_BY_STATUS = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    402: "insufficient_credits",
+    403: "forbidden",
+    404: "not_found",
+    409: "invalid_state",
+    422: "validation_error",
+    429: "rate_limited",
+}
+# Tests set this to talk to an in-process app; None: real HTTP.
+TRANSPORT: httpx.BaseTransport | None = None
+
+
+def _body(model: Any) -> dict[str, Any]:
+    """A request model as keyword arguments: top-level None left out (the server's default
+    is the same), nested values kept as they are (`rollover.expires_after_periods: null`
+    means never)."""
+    return {key: value for key, value in model.model_dump().items() if value is not None}
+
+
+def call(operation: Callable[[], T]) -> T:
+    """Run one SDK call; its failures become CliErrors with the server's code."""
+    try:
+        return operation()
+    except APIConnectionError as error:
+        raise CliError("connection_error", error.message) from None
+    except CreditbookAPIError as error:
+        code = error.code or CODES_BY_STATUS.get(error.status_code or 0, "error")
+        suffix = f" (request {error.request_id})" if error.request_id else ""
+        raise CliError(code, f"{error.message}{suffix}") from None
+    except ValueError as error:
+        raise usage(str(error)) from None
+
+
+@dataclass
+class RemoteBackend:
+    """The Backend over the SDK's `Client` (see `creditbook.cli.backend`)."""
+
+    client: Client
+    mode: str = "remote"
+
+    @classmethod
+    def connect(cls, target: Target) -> RemoteBackend:
+        assert target.base_url is not None
+        client = Client(
+            api_key=target.api_key,
+            base_url=target.base_url,
+            account_id=target.account,
+            timeout=TIMEOUT_S,
+            transport=TRANSPORT,
+        )
+        return cls(client)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def own_account(self) -> str | None:
+        return call(lambda: self.client.keys.current()).account_id
+
+    # -- pricing ----------------------------------------------------------------------------
+
+    def list_plans(self) -> list[Json]:
+        return call(lambda: [plain(plan) for plan in self.client.plans.list()])
+
+    def put_plan(self, plan_id: str, body: PlanBody) -> Json:
+        return as_json(call(lambda: self.client.plans.put(plan_id, **_body(body))))
+
+    def list_rate_cards(self) -> list[Json]:
+        return call(lambda: [plain(card) for card in self.client.rate_cards.list()])
+
+    def put_rate_card(self, rate_card_id: str, body: RateCardBody) -> Json:
+        return as_json(call(lambda: self.client.rate_cards.put(rate_card_id, **_body(body))))
+
+    # -- accounts and keys ------------------------------------------------------------------
+
+    def list_accounts(self) -> Iterator[Json]:
+        pager = call(lambda: self.client.accounts.list(limit=PAGE_SIZE))
+        pages = pager.pages()
+        while True:
+            page = call(lambda: next(pages, None))
+            if page is None:
+                return
+            yield from (plain(account) for account in page.data)
+
+    def create_account(self, body: AccountCreate, idempotency_key: str | None) -> Json:
+        return as_json(
+            call(
+                lambda: self.client.accounts.create(**_body(body), idempotency_key=idempotency_key)
+            )
+        )
+
+    def get_account(self, account_id: str) -> Json:
+        return as_json(call(lambda: self.client.accounts.get(account_id)))
+
+    def create_key(self, account_id: str | None, body: KeyCreate) -> Json:
+        if account_id is None:
+            raise usage(
+                "operator keys are issued on the database only (local mode): "
+                "`creditbook keys create --operator --database-url URL`"
+            )
+        return as_json(
+            call(
+                lambda: self.client.keys.create(
+                    account_id, scope=body.scope, user_id=body.user_id, name=body.name
+                )
+            )
+        )
+
+    def revoke_key(self, key_id: str) -> Json:
+        return as_json(call(lambda: self.client.keys.revoke(key_id)))
+
+    # -- credits ----------------------------------------------------------------------------
+
+    def grant(self, account_id: str, body: GrantCreate, idempotency_key: str | None) -> Json:
+        return as_json(
+            call(
+                lambda: self.client.grants.create(
+                    account_id, **_body(body), idempotency_key=idempotency_key
+                )
+            )
+        )
+
+    def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json:
+        return as_json(
+            call(
+                lambda: self.client.charges.create(
+                    account_id, **_body(body), idempotency_key=idempotency_key
+                )
+            )
+        )
+
+    # -- runs and reports -------------------------------------------------------------------
+
+    def list_runs(self, account_id: str, limit: int) -> list[Json]:
+        return call(lambda: [plain(run) for run in self.client.runs.list(account_id, limit=limit)])
+
+    def get_run(self, run_id: str) -> Json:
+        return as_json(call(lambda: self.client.runs.get(run_id)))
+
+    def run_credits(self, run_id: str) -> Json:
+        return as_json(call(lambda: self.client.runs.credits(run_id)))
+
+    def balance(self, account_id: str, at: datetime | None) -> Json:
+        return as_json(call(lambda: self.client.credits.balance(account_id, at=at)))
+
+    def transactions(self, account_id: str, query: TransactionFilter) -> Json:
+        pager = call(
+            lambda: self.client.credits.transactions(
+                account_id,
+                type=list(query.types) or None,
+                since=query.since,
+                until=query.until,
+                limit=query.limit,
+            )
+        )
+        # The SDK's pager starts at the first page; a page from a given cursor is its fetch.
+        page = call(
+            lambda: pager.first_page() if query.cursor is None else pager._fetch(query.cursor)
+        )
+        return {
+            "data": [plain(item) for item in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+
+    def stats(self, account_id: str, start: date, end: date, group_by: str) -> Json:
+        return as_json(
+            call(
+                lambda: self.client.credits.stats(
+                    from_=start,
+                    to=end,
+                    account_id=account_id,
+                    group_by=group_by,  # type: ignore[arg-type]
+                )
+            )
+        )
+
+    def verify(self, account_id: str | None) -> Json:
+        return as_json(call(lambda: self.client.ledger.verify(account_id=account_id)))

@@ -1,0 +1,99 @@
+"""Expected failures: one `error: <code>: <message>` line on stderr and a meaningful exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.cli.conftest import Mode, Server, free_port, invoke, one_error_line
+
+from creditbook.cli.errors import EXIT_CODES
+
+
+def test_not_found_exits_3(mode: Mode, acme: str) -> None:
+    for args in (("balance", "nobody"), ("accounts", "show", "nobody"), ("runs", "show", "r0")):
+        result = mode.run(*args)
+        assert result.exit_code == 3, (args, result.stderr)
+        assert one_error_line(result).startswith("error: not_found: ")
+
+
+def test_insufficient_credits_exits_4_and_charges_nothing(mode: Mode, acme: str) -> None:
+    result = mode.run("charge", acme, "100.001")
+    assert result.exit_code == 4
+    assert one_error_line(result).startswith("error: insufficient_credits: ")
+    assert mode.json("balance", acme)["pools"]["credits"]["available"] == 100
+    partial = mode.json("charge", acme, "150", "--partial")
+    assert partial["amount"] == 100
+
+
+def test_conflicts_exit_6(mode: Mode, acme: str) -> None:
+    mode.ok("charge", acme, "1", "--idempotency-key", "job-1")
+    replay = mode.json("charge", acme, "1", "--idempotency-key", "job-1")
+    assert mode.json("balance", acme)["pools"]["credits"]["available"] == 99
+    assert replay["amount"] == 1
+    result = mode.run("charge", acme, "2", "--idempotency-key", "job-1")
+    assert result.exit_code == 6
+    assert one_error_line(result).startswith("error: idempotency_key_conflict: ")
+    exists = mode.run("accounts", "create", "--plan", "starter", "--id", acme)
+    assert exists.exit_code == 6
+
+
+def test_validation_and_usage_exit_2(mode: Mode, acme: str) -> None:
+    for args in (
+        ("charge", acme, "0.0001"),
+        ("charge", acme, "lots"),
+        ("charge", acme),
+        ("grant", acme, "5", "--source", "gift"),
+        ("accounts", "create", "--plan", "starter", "--id", "Not An Id"),
+        ("balance", acme, "--at", "yesterday"),
+    ):
+        result = mode.run(*args)
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        line = one_error_line(result)
+        assert line.startswith(("error: validation_error: ", "error: usage: ")), line
+
+
+def test_bad_keys_exit_5(server: Server, acme_remote: None) -> None:
+    base = ("--base-url", server.url)
+    unknown = invoke("balance", "acme", *base, env={"CREDITBOOK_API_KEY": "cb_nope"})
+    assert unknown.exit_code == 5
+    assert one_error_line(unknown).startswith("error: unauthenticated: ")
+    missing = invoke("balance", "acme", *base)
+    assert missing.exit_code == 5
+    operator = {"CREDITBOOK_API_KEY": server.operator_key}
+    issued = invoke("keys", "create", "--account", "acme", *base, "--json", env=operator)
+    secret = issued.stdout.split('"secret": "')[1].split('"')[0]
+    reader = {"CREDITBOOK_API_KEY": secret}
+    assert invoke("balance", "acme", *base, env=reader).exit_code == 0
+    forbidden = invoke("charge", "acme", "1", *base, env=reader)
+    assert forbidden.exit_code == 5
+    assert one_error_line(forbidden).startswith("error: forbidden: ")
+    key_id = issued.stdout.split('"key_id": "')[1].split('"')[0]
+    assert invoke("keys", "revoke", key_id, *base, env=operator).exit_code == 0
+    revoked = invoke("balance", "acme", *base, env=reader)
+    assert revoked.exit_code == 5
+    assert one_error_line(revoked).startswith("error: key_revoked: ")
+
+
+@pytest.fixture
+def acme_remote(server: Server, pricing_file: Path) -> None:
+    env = {"CREDITBOOK_API_KEY": server.operator_key}
+    base = ("--base-url", server.url)
+    assert invoke("apply", str(pricing_file), *base, env=env).exit_code == 0
+    created = invoke("accounts", "create", "--plan", "starter", "--id", "acme", *base, env=env)
+    assert created.exit_code == 0, created.stderr
+
+
+def test_unreachable_server_exits_7() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = invoke("balance", "acme", "--base-url", url, env={"CREDITBOOK_API_KEY": "cb_x"})
+    assert result.exit_code == 7
+    assert one_error_line(result).startswith("error: connection_error: ")
+
+
+def test_exit_codes_are_distinct_per_kind() -> None:
+    assert EXIT_CODES["not_found"] == 3
+    assert EXIT_CODES["insufficient_credits"] == 4
+    assert {EXIT_CODES[c] for c in ("unauthenticated", "key_revoked", "forbidden")} == {5}
+    assert EXIT_CODES["idempotency_key_conflict"] == 6
+    assert EXIT_CODES["connection_error"] == 7
