@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     redis_url: when set, rate limits are shared by every process through this Redis.
     rate_limit_per_s, rate_limit_burst: the default per-key limit (plans may override).
     max_body_bytes: larger request bodies are refused with 413.
+    session_secret: signs the dashboard's session cookies; give every process the same one
+        (unset: a random secret per process, so sessions end when it restarts).
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -24,3 +26,4 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    session_secret: SecretStr | None = Field(default=None, min_length=16)

@@ -21,10 +21,11 @@ from typing import Any
 import httpx2
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from tests.api.conftest import AccountKeys, Api
 
 from creditbook import Credits
+from creditbook.dashboard import MOUNT_PATH as DASHBOARD
 from creditbook.engine.keys import new_token
 
 A = "acct-a"
@@ -40,6 +41,7 @@ OPERATOR_ONLY_CREATE = (201, 403, 403, 403, 403, 401, 401)
 READ = (200, 200, 200, 404, 403, 401, 401)
 WRITE = (200, 200, 403, 404, 403, 401, 401)
 WRITE_CREATE = (201, 201, 403, 404, 403, 401, 401)
+ANY_KEY = (200, 200, 200, 200, 403, 401, 401)
 ACCOUNT_KEY = (403, 200, 200, 200, 403, 401, 401)  # compat: B's key reads B's own account
 
 # Callers: operator key; A's write key; A's read key; B's write key ("other"); A's revoked
@@ -62,6 +64,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET",    "/v1/accounts/{account_id}"):             READ,
     ("PATCH",  "/v1/accounts/{account_id}"):             OPERATOR_ONLY,
     ("POST",   "/v1/accounts/{account_id}/api_keys"):    OPERATOR_ONLY_CREATE,
+    ("GET",    "/v1/api_keys/current"):                  ANY_KEY,
     ("DELETE", "/v1/api_keys/{key_id}"):                 OPERATOR_ONLY,
     ("POST",   "/v1/accounts/{account_id}/grants"):      OPERATOR_ONLY_CREATE,
     ("POST",   "/v1/charges/{charge_id}/refund"):        OPERATOR_ONLY_CREATE,
@@ -236,6 +239,7 @@ BUILDERS: dict[tuple[str, str], Callable[[World, bool], Call]] = {
     ("GET", "/v1/accounts/{account_id}"): _account_call(""),
     ("PATCH", "/v1/accounts/{account_id}"): _account_call("", {"name": "Renamed"}),
     ("POST", "/v1/accounts/{account_id}/api_keys"): _account_call("/api_keys", {"scope": "read"}),
+    ("GET", "/v1/api_keys/current"): _fixed("/v1/api_keys/current"),
     ("DELETE", "/v1/api_keys/{key_id}"): _revoke,
     ("POST", "/v1/accounts/{account_id}/grants"): _account_call("/grants", {"amount": 5}),
     ("POST", "/v1/charges/{charge_id}/refund"): _refund,
@@ -272,6 +276,8 @@ def endpoints(app: FastAPI) -> list[tuple[str, str]]:
     found = []
     for route in iter_route_contexts(app.routes):  # included routers flattened, with prefixes
         kind = route.original_route
+        if isinstance(kind, Mount) and kind.path == DASHBOARD:
+            continue  # signs in with a session cookie, not a key: tests/dashboard
         assert isinstance(kind, APIRoute | Route), f"a route of another kind: {kind!r}"
         assert route.path is not None and route.methods
         for method in sorted(route.methods - {"HEAD"}):

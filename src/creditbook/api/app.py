@@ -17,6 +17,7 @@ from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import HealthOut
+from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
 
@@ -62,6 +63,9 @@ def create_app(
     app.include_router(routes_usage.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_compat.router)
+    # The web dashboard: HTML pages with session sign-in, outside the API's OpenAPI schema.
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else None
+    app.mount(MOUNT_PATH, create_dashboard(service_ledger, secret=secret))
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
 
     @app.get(

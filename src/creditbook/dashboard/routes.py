@@ -1,0 +1,353 @@
+"""The dashboard's pages. Each reads its figures from the ledger (see figures.py) and
+renders a template; none writes to the ledger."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from creditbook.dashboard import figures
+from creditbook.dashboard.pages import (
+    SIGN_IN_REASONS,
+    Viewer,
+    dashboard_of,
+    optional_viewer,
+    page,
+    viewer,
+)
+from creditbook.dashboard.session import CSRF_FIELD, tokens_match
+from creditbook.domain.errors import (
+    AuthenticationError,
+    KeyRevokedError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from creditbook.domain.periods import local_date
+from creditbook.engine.results import Transaction
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[Viewer, Depends(viewer)]
+MAX_FORM_BYTES = 16 * 1024
+MAX_KEY_CHARS = 200
+MAX_PAGE = 1_000_000
+CSV_COLUMNS = (
+    "transaction_id",
+    "created_at",
+    "type",
+    "pool",
+    "amount",
+    "description",
+    "function",
+    "run_id",
+    "user_id",
+    "linked_transaction_id",
+)
+# A spreadsheet would run a cell that starts with one of these as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An urlencoded form body (the dashboard's only kind): first value of each field."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise ValidationError("the form is too large")
+    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=20)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def same_origin(request: Request) -> bool:
+    """A POST whose Origin, when the browser sends one, names this host (`null` does not)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # no Origin header: the CSRF token alone guards the form
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def safe_next(base: str, target: str | None) -> str | None:
+    """Only a path inside the dashboard: never another site (`//evil`, `/\\evil`)."""
+    if not target or not target.startswith(f"{base}/") or "//" in target or "\\" in target:
+        return None
+    return target
+
+
+# -- sign-in and sign-out -------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, signed_in: SignedIn) -> Response:
+    return RedirectResponse(f"{dashboard_of(request).mount_path}{signed_in.home}", 303)
+
+
+def login_page(
+    request: Request, *, next_url: str | None, message: str, error: str, status: int
+) -> Response:
+    sessions = dashboard_of(request).sessions
+    token = sessions.login_token(request)
+    context = {"next": next_url or "", "message": message, "error": error, "login_csrf": token}
+    response = page(request, "login.html", context, viewer=None, status=status)
+    sessions.remember_login_token(response, request, token)
+    return response
+
+
+@router.get("/login")
+def login_form(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+    reason: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    state = dashboard_of(request)
+    signed_in = optional_viewer(request)
+    if signed_in is not None:
+        target = safe_next(state.mount_path, next) or f"{state.mount_path}{signed_in.home}"
+        return RedirectResponse(target, 303)
+    message = SIGN_IN_REASONS.get(reason or "", "")
+    return login_page(request, next_url=next, message=message, error="", status=200)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    state = dashboard_of(request)
+    form = await form_of(request)
+    next_url = safe_next(state.mount_path, form.get("next"))
+    if not same_origin(request) or not state.sessions.login_token_matches(
+        request, form.get(CSRF_FIELD)
+    ):
+        error = "The sign-in form had expired. Please try again."
+        return login_page(request, next_url=next_url, message="", error=error, status=403)
+    token = form.get("api_key", "").strip()
+    if not token:
+        error = "Enter an API key."
+        return login_page(request, next_url=next_url, message="", error=error, status=400)
+    try:
+        if len(token) > MAX_KEY_CHARS:
+            raise AuthenticationError("key too long")
+        key = state.ledger.authenticate(token)
+    except AuthenticationError:
+        error = "That API key is not valid. Check it and try again."
+        return login_page(request, next_url=next_url, message="", error=error, status=401)
+    except KeyRevokedError:
+        error = "That API key has been revoked."
+        return login_page(request, next_url=next_url, message="", error=error, status=403)
+    home = f"{state.mount_path}/accounts"
+    if key.account_id is not None:
+        home = f"{home}/{key.account_id}"
+    response = RedirectResponse(next_url or home, 303)
+    state.sessions.start(response, request, key.key_id)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, signed_in: SignedIn) -> Response:
+    state = dashboard_of(request)
+    form = await form_of(request)
+    if not same_origin(request) or not tokens_match(
+        signed_in.session.csrf_token, form.get(CSRF_FIELD)
+    ):
+        raise PermissionDeniedError("The form had expired. Reload the page and try again.")
+    response = RedirectResponse(f"{state.mount_path}/login?reason=signed_out", 303)
+    state.sessions.end(response)
+    return response
+
+
+# -- operator -------------------------------------------------------------------------------
+
+
+@router.get("/accounts")
+def accounts(
+    request: Request,
+    signed_in: SignedIn,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    if not signed_in.is_operator:
+        raise PermissionDeniedError("The list of all accounts is for the operator's key.")
+    listing = figures.account_list(dashboard_of(request).ledger, after)
+    context = {"listing": listing, "after": after, "nav": "accounts"}
+    return page(request, "accounts.html", context, viewer=signed_in)
+
+
+# -- one account ----------------------------------------------------------------------------
+
+
+@router.get("/accounts/{account_id}")
+def overview(request: Request, signed_in: SignedIn, account_id: str) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    context = {"account": account, "view": figures.overview(ledger, account_id), "nav": "overview"}
+    return page(request, "overview.html", context, viewer=signed_in)
+
+
+def parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a date like 2026-05-31") from None
+
+
+@router.get("/accounts/{account_id}/usage")
+def usage(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    range: Annotated[str | None, Query(max_length=10)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    to: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    balance = ledger.balance(account_id)
+    today = local_date(balance.at, account.timezone)
+    period_start = local_date(balance.period_start_at, account.timezone)
+    context: dict[str, Any] = {
+        "account": account,
+        "nav": "usage",
+        "range": range or figures.DEFAULT_USAGE_RANGE,
+        "from": from_ or "",
+        "to": to or "",
+        "error": "",
+        "usage": None,
+    }
+    try:
+        chosen = figures.usage_range(range, parse_day(from_), parse_day(to), today, period_start)
+        styles = figures.account_styles(ledger, account_id)
+        context["usage"] = figures.usage(ledger, account_id, chosen, styles)
+        context["from"], context["to"] = chosen.start.isoformat(), chosen.end.isoformat()
+        status = 200
+    except ValidationError as error:
+        context["error"] = str(error)
+        status = 400
+    return page(request, "usage.html", context, viewer=signed_in, status=status)
+
+
+def history_filter(
+    type: str | None, from_: str | None, to: str | None, page_number: int
+) -> figures.HistoryFilter:
+    if type and type not in figures.TRANSACTION_TYPES:
+        raise ValidationError(f"unknown transaction type {type!r}")
+    return figures.HistoryFilter(type or None, parse_day(from_), parse_day(to), page_number)
+
+
+TypeQuery = Annotated[str | None, Query(max_length=20)]
+FromQuery = Annotated[str | None, Query(alias="from", max_length=10)]
+ToQuery = Annotated[str | None, Query(max_length=10)]
+
+
+@router.get("/accounts/{account_id}/transactions")
+def transactions(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    type: TypeQuery = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
+) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    context: dict[str, Any] = {
+        "account": account,
+        "nav": "transactions",
+        "types": figures.TRANSACTION_TYPES,
+        "error": "",
+        "history": None,
+        "filter": figures.HistoryFilter(None, None, None),
+        "from": from_ or "",
+        "to": to or "",
+    }
+    try:
+        chosen = history_filter(type, from_, to, page_number)
+        context["filter"] = chosen
+        context["history"] = figures.history(ledger, account, chosen)
+        status = 200
+    except ValidationError as error:
+        context["error"] = str(error)
+        status = 400
+    context["link"] = lambda **changes: urlencode(context["filter"].params(**changes))
+    return page(request, "transactions.html", context, viewer=signed_in, status=status)
+
+
+def csv_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+
+
+def csv_lines(rows: Iterator[Transaction]) -> Iterator[str]:
+    """The header, then one line per transaction (amounts exact, times RFC 3339 UTC)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def flush() -> str:
+        line = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return line
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for row in rows:
+        writer.writerow(
+            [
+                row.transaction_id,
+                row.created_at.isoformat().replace("+00:00", "Z"),
+                row.type.value,
+                row.pool,
+                str(row.amount),
+                csv_cell(row.description),
+                row.function,
+                row.run_id,
+                csv_cell(row.user_id),
+                row.linked_transaction_id or "",
+            ]
+        )
+        yield flush()
+
+
+@router.get("/accounts/{account_id}/transactions.csv")
+def transactions_csv(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    type: TypeQuery = None,
+    from_: FromQuery = None,
+    to: ToQuery = None,
+) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    chosen = history_filter(type, from_, to, 1)
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
+    return StreamingResponse(
+        csv_lines(figures.all_transactions(ledger, account, chosen)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}-transactions.csv"'},
+    )
+
+
+@router.get("/accounts/{account_id}/runs")
+def runs(request: Request, signed_in: SignedIn, account_id: str) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    listed = ledger.list_runs(account_id, limit=figures.RUNS_SHOWN)
+    context = {"account": account, "runs": listed, "nav": "runs", "limit": figures.RUNS_SHOWN}
+    return page(request, "runs.html", context, viewer=signed_in)
+
+
+@router.get("/accounts/{account_id}/runs/{run_id}")
+def run(request: Request, signed_in: SignedIn, account_id: str, run_id: str) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    view = figures.run_view(ledger, account_id, run_id)
+    context = {
+        "account": account,
+        "view": view,
+        "nav": "runs",
+        "dominant_share": figures.DOMINANT_SHARE_PERCENT,
+    }
+    return page(request, "run.html", context, viewer=signed_in)

@@ -1,0 +1,407 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright against the real
+server (uvicorn on a free loopback port, seeded SQLite file, clock fixed at NOW).
+
+Each page is checked for the seeded account's figures (read back from the ledger and also
+pinned where the seed makes them obvious), charts are checked to be drawn with data, and
+filters, pagination, CSV export, sign-out, revocation and tenant isolation are exercised as
+a person would.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.dashboard.conftest import Server
+from tests.dashboard.seed import ACME, BETA, GAMMA, NOW
+
+from creditbook import Ledger, ManualClock
+from creditbook.dashboard import formatting
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# True once the usage chart is drawn with `days` bars (after an htmx swap it is redrawn).
+DAYS_DRAWN = """days => {
+    const chart = window.Chart && Chart.getChart(document.getElementById('daily-chart'));
+    return Boolean(chart) && chart.data.labels.length === days;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    opened = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield opened
+    # No script error, no CSP violation ("Refused to …"); error statuses (401, 404) that
+    # pages answer on purpose are logged as failed loads and are fine.
+    problems = [e for e in errors if not e.startswith("Failed to load resource")]
+    assert not problems, problems
+
+
+@pytest.fixture
+def ledger(server: Server) -> Iterator[Ledger]:
+    """The served database, read at the server's instant (the oracle for figures)."""
+    opened = Ledger.open(server.database_url, clock=ManualClock(NOW))
+    yield opened
+    opened.close()
+
+
+def sign_in(page: Page, server: Server, key: str) -> None:
+    page.goto(f"{server.base_url}/dashboard/login")
+    page.fill("#api_key", key)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def chart_data(page: Page, canvas_id: str) -> dict[str, Any]:
+    """The Chart.js instance drawn on a canvas: its labels and datasets."""
+    page.wait_for_function(
+        "id => window.Chart && window.Chart.getChart(document.getElementById(id))", arg=canvas_id
+    )
+    data: dict[str, Any] = page.evaluate(
+        """id => {
+            const chart = window.Chart.getChart(document.getElementById(id));
+            return {
+                type: chart.config.type,
+                labels: chart.data.labels,
+                datasets: chart.data.datasets.map(d => ({
+                    label: d.label, data: d.data, color: d.backgroundColor
+                })),
+                width: chart.width,
+            };
+        }""",
+        canvas_id,
+    )
+    return data
+
+
+def text_of(page: Page, selector: str) -> str:
+    return " ".join(page.locator(selector).inner_text().split())
+
+
+# -- sign-in --------------------------------------------------------------------------------
+
+
+def test_an_invalid_key_is_refused_with_a_message(page: Page, server: Server) -> None:
+    sign_in(page, server, "cb_not_a_real_key")
+    expect(page.locator("#login-error")).to_contain_text("That API key is not valid")
+    assert page.url.endswith("/dashboard/login")
+
+
+def test_overview_shows_the_seeded_accounts_figures(
+    page: Page, server: Server, ledger: Ledger
+) -> None:
+    sign_in(page, server, server.world.acme_key)
+    assert page.url == f"{server.base_url}/dashboard/accounts/{ACME}"
+    card = page.locator('[data-pool="credits"]')
+    pool = ledger.balance(ACME).pools["credits"]
+    # Pinned by the seed: 5,000 allowance + 500 rollover + 250 bonus + 5,000 top-up, less
+    # 4,935 spent in May and 100 held by the running run.
+    assert text_of(page, '[data-pool="credits"] [data-figure="available"]') == "5,715"
+    assert formatting.credits(pool.available) == "5,715"
+    expect(card.locator('[data-figure="consumed"]')).to_have_text("4,935 of 5,000")
+    expect(card.locator('[data-figure="held"]')).to_have_text("100")
+    expect(card.locator('[data-figure="bonus"]')).to_have_text("0")  # bonus is spent first
+    expect(page.locator("#slots")).to_have_text("2 of 10")
+    expect(page.locator("#next-reset")).to_have_text("1 Jun 2026, 02:00 CEST")
+    expect(page.locator("#period-elapsed")).to_contain_text("63.3 %")
+    forecast = ledger.stats(ACME, date(2026, 5, 20), date(2026, 5, 20)).forecast
+    for item in forecast:
+        row = text_of(page, f'#forecast tr[data-window="{item.window_days}"]')
+        assert formatting.burn(item.daily_burn) in row
+        assert item.runs_out_on is not None and formatting.day(item.runs_out_on) in row
+    expect(page.locator("#unpaid-bill")).to_have_count(0)
+    expect(page.locator("#low-balance")).to_have_count(0)
+
+
+def test_overview_warns_of_an_unpaid_bill_and_a_low_balance(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.beta_key)
+    expect(page.locator("#unpaid-bill")).to_be_visible()
+    expect(page.locator("#low-balance")).to_be_visible()
+    views = page.locator('[data-pool="contact_views"]')
+    expect(views.locator('[data-figure="available"]')).to_have_text("35")
+    expect(views.locator('[data-figure="consumed"]')).to_have_text("465 of 500")
+    dials = page.locator('[data-pool="direct_dials"]')
+    expect(dials.locator('[data-figure="available"]')).to_have_text("40")
+
+
+def test_rollover_and_its_expiry(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.operator_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{GAMMA}")
+    rollover = text_of(page, '[data-pool="credits"] [data-figure="rollover"]')
+    assert rollover == "500 · expires 1 Jun 2026, 00:00"
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+
+def test_usage_chart_is_stacked_by_function_in_the_rate_cards_colours(
+    page: Page, server: Server, ledger: Ledger
+) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/usage?range=7d")
+    chart = chart_data(page, "daily-chart")
+    assert chart["type"] == "bar" and chart["width"] > 0
+    assert chart["labels"] == [f"{day} May" for day in range(14, 21)]
+    colors = {d["label"]: d["color"] for d in chart["datasets"]}
+    assert colors["get phone numbers"] == "#1D4ED8"
+    assert colors["reveal email"] == "#7C3AED"
+    assert colors["Base rows"] == "#0F9F5F"
+    assert "Geo match (filter)" in colors and "Other (raw credits)" in colors
+    stats = ledger.stats(ACME, date(2026, 5, 14), date(2026, 5, 20))
+    drawn = sum(sum(d["data"]) for d in chart["datasets"])
+    assert drawn == pytest.approx(float(stats.total.to_decimal()))
+    assert all(any(value > 0 for value in d["data"]) for d in chart["datasets"])
+    by_day = [sum(d["data"][i] for d in chart["datasets"]) for i in range(7)]
+    assert by_day == pytest.approx([float(day.amount.to_decimal()) for day in stats.daily])
+    expect(page.locator("#usage-total")).to_have_text(formatting.credits(stats.total))
+
+
+def test_usage_ranges_swap_in_place(page: Page, server: Server, ledger: Ledger) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/usage?range=7d")
+    chart_data(page, "daily-chart")
+    page.evaluate("window.__same_document = true")  # gone if the page reloads
+    page.click("text=30 days")
+    page.wait_for_url(re.compile(r"range=30d"))
+    page.wait_for_function(DAYS_DRAWN, arg=30)
+    page.click("text=This period")
+    page.wait_for_url(re.compile(r"range=period"))
+    page.wait_for_function(DAYS_DRAWN, arg=20)
+    expect(page.locator("#usage-total")).to_have_text("4,935")  # all of May's spend so far
+    page.fill('#custom-range input[name="from"]', "2026-05-10")
+    page.fill('#custom-range input[name="to"]', "2026-05-12")
+    page.click("#custom-range button")
+    page.wait_for_url(re.compile(r"range=custom"))
+    chart = chart_data(page, "daily-chart")
+    assert chart["labels"] == ["10 May", "11 May", "12 May"]
+    total = ledger.stats(ACME, date(2026, 5, 10), date(2026, 5, 12)).total
+    expect(page.locator("#usage-total")).to_have_text(formatting.credits(total))
+    assert page.evaluate("window.__same_document") is True  # htmx swapped, no reload
+
+
+def test_usage_breakdowns_and_top_resources(page: Page, server: Server, ledger: Ledger) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/usage?range=period")
+    stats = ledger.stats(ACME, date(2026, 5, 1), date(2026, 5, 20))
+    body = page.locator("main").inner_text()
+    for total in [*stats.by_module, *stats.by_service, *stats.by_user]:
+        assert total.key in body
+    modules = text_of(page, "section:has(h2:text('By module'))")
+    assert "scraper 1,400 4,465" in modules and "lasso 420 420" in modules
+    users = text_of(page, "section:has(h2:text('By user'))")
+    for total in stats.by_user:
+        assert f"{total.key} {formatting.credits(total.amount)}" in users
+    rows = page.locator("#top-resources tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("Dentists, Austin TX")
+    top = stats.by_resource[0]
+    expect(rows.nth(0)).to_contain_text(formatting.credits(top.amount))
+    expect(rows.nth(2)).to_contain_text("Shoe catalogue")
+
+
+# -- transactions ---------------------------------------------------------------------------
+
+
+def test_transactions_paginate(page: Page, server: Server, ledger: Ledger) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/transactions")
+    total = ledger.transactions(ACME, limit=1).total
+    rows = page.locator("#transactions tbody tr")
+    expect(rows).to_have_count(25)
+    expect(page.locator("#history-count")).to_have_text(f"Showing 1–25 of {total}")
+    first_page = rows.evaluate_all("rows => rows.map(r => r.dataset.transaction)")
+    newest = ledger.transactions(ACME, limit=25).data
+    assert first_page == [t.transaction_id for t in newest]
+    page.click("text=Older →")
+    page.wait_for_url(re.compile(r"page=2"))
+    expect(page.locator("#history-count")).to_have_text(f"Showing 26–50 of {total}")
+    second_page = rows.evaluate_all("rows => rows.map(r => r.dataset.transaction)")
+    older = ledger.transactions(ACME, limit=25, offset=25).data
+    assert second_page == [t.transaction_id for t in older]
+    page.click("text=← Newer")
+    page.wait_for_url(re.compile(r"/transactions$"))
+    expect(page.locator("#history-count")).to_have_text(f"Showing 1–25 of {total}")
+
+
+def test_transactions_filter_by_type_and_dates(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/transactions")
+    page.select_option('#history-filter select[name="type"]', "BONUS")
+    page.click("#history-filter button")
+    page.wait_for_url(re.compile(r"type=BONUS"))
+    rows = page.locator("#transactions tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Welcome bonus")
+    expect(rows.first).to_contain_text("+250")
+    page.select_option('#history-filter select[name="type"]', "DEDUCTION")
+    page.fill('#history-filter input[name="from"]', "2026-05-20")
+    page.fill('#history-filter input[name="to"]', "2026-05-20")
+    page.click("#history-filter button")
+    page.wait_for_url(re.compile(r"from=2026-05-20"))
+    # 20 May: a daily run (4 lines), a catalogue charge, a support charge, the phone run (2).
+    expect(rows).to_have_count(8)
+    assert set(rows.evaluate_all("rows => rows.map(r => r.dataset.type)")) == {"DEDUCTION"}
+
+
+def test_csv_export_downloads_the_filtered_history(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/transactions?type=BONUS")
+    with page.expect_download() as download_info:
+        page.click("#csv-export")
+    download = download_info.value
+    assert download.suggested_filename == "acme-transactions.csv"
+    path = download.path()
+    assert path is not None
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert [(row["type"], row["amount"], row["description"]) for row in rows] == [
+        ("BONUS", "250", "Welcome bonus")
+    ]
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def test_runs_and_a_run_dominated_by_one_function(
+    page: Page, server: Server, ledger: Ledger
+) -> None:
+    world = server.world
+    sign_in(page, server, world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/runs")
+    expect(page.locator("#runs tbody tr")).to_have_count(len(ledger.list_runs(ACME, limit=100)))
+    expect(page.locator(f'tr[data-run="{world.running_run_id}"]')).to_contain_text("running")
+    page.click(f'tr[data-run="{world.dominant_run_id}"] a')
+    page.wait_for_url(re.compile(world.dominant_run_id))
+    expect(page.locator("#run-total")).to_have_text("300")
+    expect(page.locator("#dominant")).to_contain_text(
+        "get phone numbers accounts for 60 % of this run's credits (180 of 300)"
+    )
+    chart = chart_data(page, "run-chart")
+    assert chart["type"] == "doughnut"
+    assert chart["labels"] == ["get phone numbers", "Export Listings"]
+    assert chart["datasets"][0]["data"] == [180, 120]
+    assert chart["datasets"][0]["color"] == ["#1D4ED8", "#0F9F5F"]
+    phones = text_of(page, '#breakdown tr[data-function="get_phone_numbers"]')
+    assert phones == "get phone numbers 6 30 180 60 %"
+
+
+def test_a_balanced_run_has_no_callout_and_shows_its_filter(
+    page: Page, server: Server, ledger: Ledger
+) -> None:
+    world = server.world
+    sign_in(page, server, world.acme_key)
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/runs/{world.balanced_run_id}")
+    breakdown = ledger.run_breakdown(ACME, world.balanced_run_id)
+    expect(page.locator("#run-total")).to_have_text(formatting.credits(breakdown.total_credits))
+    expect(page.locator("#dominant")).to_have_count(0)
+    expect(page.locator('#filters tr[data-filter="geo_match"]')).to_contain_text("Geo match")
+    expect(page.locator('#filters tr[data-filter="geo_match"]')).to_contain_text("0.5")
+    chart = chart_data(page, "run-chart")
+    assert sum(chart["datasets"][0]["data"]) == pytest.approx(
+        float(breakdown.total_credits.to_decimal())
+    )
+    assert len(chart["labels"]) == 4  # base, two functions, the filter
+
+
+# -- operator and isolation -----------------------------------------------------------------
+
+
+def test_operator_sees_all_accounts_and_drills_down(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.operator_key)
+    assert page.url == f"{server.base_url}/dashboard/accounts"
+    rows = page.locator("#accounts tbody tr")
+    expect(rows).to_have_count(3)
+    beta = page.locator(f'tr[data-account="{BETA}"]')
+    expect(beta.locator('[data-flag="low"]')).to_be_visible()
+    expect(beta).to_contain_text("Unpaid bill")
+    expect(beta.locator('[data-pool="contact_views"]')).to_contain_text("35 of 500")
+    acme = page.locator(f'tr[data-account="{ACME}"]')
+    expect(acme.locator('[data-flag="low"]')).to_have_count(0)
+    expect(acme.locator('[data-figure="burn"]')).to_have_text("356.21")
+    acme.locator("a").click()
+    page.wait_for_url(re.compile(rf"/accounts/{ACME}$"))
+    expect(page.locator("h1")).to_have_text("Acme Leads")
+
+
+def test_an_account_key_never_sees_another_account(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.beta_key)
+    for path in ("", "/usage", "/transactions", "/runs", f"/runs/{server.world.dominant_run_id}"):
+        response = page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")
+        assert response is not None and response.status == 404, path
+        expect(page.locator("main h1")).to_have_text("Not found")
+        assert "Acme" not in page.content()
+    response = page.goto(f"{server.base_url}/dashboard/accounts")
+    assert response is not None and response.status == 403
+
+
+def test_sign_out(page: Page, server: Server) -> None:
+    sign_in(page, server, server.world.acme_key)
+    page.click("text=Sign out")
+    page.wait_for_url(re.compile(r"/login\?reason=signed_out"))
+    expect(page.locator("main")).to_contain_text("You are signed out.")
+    page.goto(f"{server.base_url}/dashboard/accounts/{ACME}")
+    assert "/dashboard/login" in page.url
+
+
+def test_a_revoked_keys_session_ends(page: Page, server: Server, ledger: Ledger) -> None:
+    sign_in(page, server, server.world.acme_revocable_key)
+    expect(page.locator("h1")).to_have_text("Acme Leads")
+    ledger.revoke_key(server.world.acme_revocable_key_id)
+    page.reload()
+    assert "/dashboard/login" in page.url
+    expect(page.locator("main")).to_contain_text("has been revoked")
+
+
+def test_pages_fit_a_phone(browser: Browser, server: Server) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, server, server.world.acme_key)
+        for path in ("", "/usage?range=7d", "/transactions", "/runs"):
+            page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")
+            page.wait_for_load_state("networkidle")
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, (path, overflow)
+    finally:
+        context.close()

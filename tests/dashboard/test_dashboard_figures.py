@@ -1,0 +1,138 @@
+"""What the pages are built from: the arrangement of the ledger's figures (figures.py) and
+the engine's daily spend per function that the usage chart stacks."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from tests.dashboard.seed import ACME, LASSO, MAPS
+
+from creditbook import Credits, FunctionRate, Ledger
+from creditbook.dashboard import figures
+from creditbook.dashboard.figures import FunctionStyle, RunLine
+from creditbook.domain.errors import ValidationError
+from creditbook.domain.rates import BASE_FUNCTION, RateCard
+
+TODAY = date(2026, 5, 20)
+PERIOD_START = date(2026, 5, 1)
+
+
+def test_daily_spend_per_function_adds_up(ledger: Ledger) -> None:
+    stats = ledger.stats(ACME, date(2026, 5, 1), TODAY)
+    for day in stats.daily:
+        attributed = sum(day.by_function.values(), Credits(0))
+        raw = Credits.of("12.5") if day.date.day % 5 == 0 else Credits(0)
+        assert day.amount - attributed == raw, day.date  # support charges carry no function
+        assert sum(day.by_module.values(), Credits(0)) == day.amount - raw
+    for total in stats.by_function:
+        assert total.amount == sum(
+            (day.by_function.get(total.key, Credits(0)) for day in stats.daily), Credits(0)
+        )
+    last = stats.daily[-1].by_function
+    # 20 May: a daily run of 30 rows (24 phones, 15 emails, geo filter), the 30-row phone
+    # run, and 40 catalogue products at 1.
+    assert last == {
+        "base": Credits.of(120 + 120 + 40),
+        "filter:geo_match": Credits.of(15),
+        "get_phone_numbers": Credits.of(144 + 180),
+        "reveal_email": Credits.of(30),
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "start", "end"),
+    [
+        ("7d", date(2026, 5, 14), TODAY),
+        ("30d", date(2026, 4, 21), TODAY),
+        ("period", PERIOD_START, TODAY),
+        ("bogus", date(2026, 4, 21), TODAY),  # the default: 30 days
+    ],
+)
+def test_usage_ranges(key: str, start: date, end: date) -> None:
+    chosen = figures.usage_range(key, None, None, TODAY, PERIOD_START)
+    assert (chosen.start, chosen.end) == (start, end)
+
+
+def test_custom_ranges_are_checked() -> None:
+    chosen = figures.usage_range("custom", date(2026, 5, 2), date(2026, 5, 4), TODAY, TODAY)
+    assert chosen.days == 3
+    with pytest.raises(ValidationError):
+        figures.usage_range("custom", date(2026, 5, 4), date(2026, 5, 2), TODAY, TODAY)
+    with pytest.raises(ValidationError):
+        figures.usage_range("custom", None, date(2026, 5, 2), TODAY, TODAY)
+    with pytest.raises(ValidationError):
+        figures.usage_range("custom", date(2020, 1, 1), TODAY, TODAY, TODAY)
+
+
+def test_daily_chart_fills_days_without_spend(ledger: Ledger) -> None:
+    chosen = figures.usage_range("custom", date(2026, 4, 28), date(2026, 5, 2), TODAY, TODAY)
+    usage = figures.usage(ledger, ACME, chosen, figures.account_styles(ledger, ACME))
+    assert usage.chart["labels"] == ["28 Apr", "29 Apr", "30 Apr", "1 May", "2 May"]
+    for dataset in usage.chart["datasets"]:
+        assert dataset["data"][:3] == [0.0, 0.0, 0.0]
+    assert sum(row.percent for row in usage.by_function) == pytest.approx(Decimal(100))
+
+
+def line(key: str, credits: int, total: int, kind: str = "function") -> RunLine:
+    style = FunctionStyle(key, key, "#FFFFFF", "#000000")
+    percent = figures.share_percent(Credits.of(credits), Credits.of(total))
+    return RunLine(kind, key, key, Credits.of(1), 1, Credits.of(credits), percent, style)
+
+
+def test_a_function_at_half_of_a_run_or_more_is_called_out() -> None:
+    total = Credits.of(100)
+    half = [line("base", 50, 100), line("phones", 50, 100)]
+    dominant = figures.dominant_line(half, total)
+    assert dominant is not None and dominant.percent == Decimal(50)
+    under = [line("base", 49, 100), line("phones", 30, 100), line("geo", 21, 100, "filter")]
+    assert figures.dominant_line(under, total) is None
+    filter_heavy = [line("base", 40, 100), line("geo", 60, 100, "filter")]
+    assert figures.dominant_line(filter_heavy, total) == filter_heavy[1]
+    # A run with one priced line has nothing to compare: no callout.
+    assert figures.dominant_line([line("base", 100, 100)], total) is None
+    assert figures.dominant_line([], Credits(0)) is None
+
+
+def test_function_styles_follow_the_rate_cards() -> None:
+    styles = figures.function_styles([MAPS], [])
+    assert styles[BASE_FUNCTION].label == "Export Listings"
+    assert (styles["get_phone_numbers"].bg_color, styles["get_phone_numbers"].txt_color) == (
+        "#EFF6FF",
+        "#1D4ED8",
+    )
+    assert styles["filter:geo_match"].label == "Geo match (filter)"
+    # Two cards with different base labels: stats add their base rows up, so neither fits.
+    both = figures.function_styles([MAPS, LASSO], ["lasso"])
+    assert both[BASE_FUNCTION].label == "Base rows"
+    assert both[BASE_FUNCTION].txt_color == LASSO.base_colors.txt_color  # the account's card
+    # Functions left in the default grey get distinct colours.
+    plain = RateCard(
+        "plain",
+        Credits.of(1),
+        functions={name: FunctionRate(name, Credits.of(1)) for name in ("one", "two")},
+    )
+    colors = {s.txt_color for s in figures.function_styles([plain], []).values()}
+    assert len(colors) == 3
+
+
+def test_low_balance_flag(ledger: Ledger) -> None:
+    assert not figures.overview(ledger, ACME).low
+    assert figures.overview(ledger, "beta").low  # 35 of 500 contact views left
+    assert not figures.overview(ledger, "gamma").low
+
+
+def test_history_windows_are_local_days() -> None:
+    chosen = figures.HistoryFilter("DEDUCTION", date(2026, 5, 19), date(2026, 5, 19), 3)
+    since, until = chosen.window("Europe/Paris")
+    assert since is not None and until is not None
+    assert since.isoformat() == "2026-05-19T00:00:00+02:00"
+    assert until.isoformat() == "2026-05-19T23:59:59.999999+02:00"
+    assert chosen.params() == {
+        "type": "DEDUCTION",
+        "from": "2026-05-19",
+        "to": "2026-05-19",
+        "page": "3",
+    }
+    assert "page" not in chosen.params(page=1)
