@@ -108,5 +108,13 @@ IdempotencyKey = Annotated[
 PathId = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
 
 
+def run_account(ledger: Ledger, caller: Principal, run_id: str, *, write: bool = False) -> str:
+    """The account of a run the caller may see (or, with `write`, change); another account's
+    run answers exactly like a missing one."""
+    account_id = ledger.account_of_run(run_id)
+    caller.require_account(account_id, write=write, kind="run", identifier=run_id)
+    return account_id
+
+
 def hit_headers(replayed: bool) -> dict[str, str]:
     return {"Idempotency-Hit": "true"} if replayed else {}

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from creditbook.api.deps import Caller, LedgerDep, PathId
+from creditbook.api.deps import Caller, LedgerDep, PathId, run_account
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
@@ -125,12 +125,6 @@ def list_runs(
     return respond({"data": [RunOut.of(r) for r in ledger.list_runs(account_id, limit=limit)]})
 
 
-def _run_account(ledger: LedgerDep, caller: Caller, run_id: str) -> str:
-    account_id = ledger.account_of_run(run_id)
-    caller.require_account(account_id, kind="run", identifier=run_id)
-    return account_id
-
-
 @router.get(
     "/runs/{run_id}",
     operation_id="get_run",
@@ -140,7 +134,7 @@ def _run_account(ledger: LedgerDep, caller: Caller, run_id: str) -> str:
 )
 def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """A run's status, slots, rows and credits so far. Operator or the run's account's own key."""
-    account_id = _run_account(ledger, caller, run_id)
+    account_id = run_account(ledger, caller, run_id)
     return respond(RunOut.of(ledger.get_run(account_id, run_id)))
 
 
@@ -165,7 +159,7 @@ def get_run_credits(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJ
     Operator or the run's account's own key.
     """
     try:
-        account_id = _run_account(ledger, caller, run_id)
+        account_id = run_account(ledger, caller, run_id)
     except NotFoundError:
         return respond({"detail": "Run not found."}, 404)
     return respond(RunCreditsOut.of(ledger.run_breakdown(account_id, run_id)))

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from creditbook.api.auth import Principal
-from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
+from creditbook.api.deps import (
+    Caller,
+    IdempotencyKey,
+    LedgerDep,
+    PathId,
+    hit_headers,
+    run_account,
+)
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
@@ -24,7 +31,6 @@ from creditbook.api.schemas import (
     credits,
 )
 from creditbook.domain.errors import ValidationError
-from creditbook.engine.ledger import Ledger
 from creditbook.engine.requests import ChargeRequest
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
@@ -215,12 +221,6 @@ def start_run(
     return respond(RunOut.of(run), 201, hit_headers(run.replayed))
 
 
-def _run_account(ledger: Ledger, caller: Principal, run_id: str, write: bool) -> str:
-    account_id = ledger.account_of_run(run_id)
-    caller.require_account(account_id, write=write, kind="run", identifier=run_id)
-    return account_id
-
-
 @router.post(
     "/runs/{run_id}/results",
     operation_id="report_run_results",
@@ -246,7 +246,7 @@ def report_run_results(
 
     Operator, or the write key of the run's account.
     """
-    account_id = _run_account(ledger, caller, run_id, write=True)
+    account_id = run_account(ledger, caller, run_id, write=True)
     run = ledger.report_results(
         account_id,
         run_id,
@@ -272,6 +272,6 @@ def finish_run(
 
     Operator, or the write key of the run's account.
     """
-    account_id = _run_account(ledger, caller, run_id, write=True)
+    account_id = run_account(ledger, caller, run_id, write=True)
     run = ledger.finish_run(account_id, run_id, idempotency_key=idempotency_key)
     return respond(RunOut.of(run), 200, hit_headers(run.replayed))
