@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
+from creditbook.api import compat_schemas as shapes
 from creditbook.api.deps import Caller, LedgerDep
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
@@ -77,7 +78,13 @@ def _total(balance: Balance) -> PoolBalance:
 
 
 @router.get(
-    "/v1/user/balance", operation_id="lobstr_user_balance", summary="lobstr: the plan balance"
+    "/v1/user/balance",
+    operation_id="lobstr_user_balance",
+    summary="lobstr: the plan balance",
+    response_model=shapes.LobstrBalanceOut,
+    responses=shapes.documented(
+        "The plan and its credits, in the lobstr shape.", example=shapes.LOBSTR_BALANCE_EXAMPLE
+    ),
 )
 def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """lobstr: the plan, the period's credits, bonus, rollover, slots and next reset."""
@@ -107,7 +114,13 @@ def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
 
 
 @router.get(
-    "/api/v1/credits/balance", operation_id="localleads_balance", summary="LocalLeads: credits"
+    "/api/v1/credits/balance",
+    operation_id="localleads_balance",
+    summary="LocalLeads: credits",
+    response_model=shapes.LocalLeadsBalanceOut,
+    responses=shapes.documented(
+        "The balance, in the LocalLeads shape.", example=shapes.LOCALLEADS_BALANCE_EXAMPLE
+    ),
 )
 def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """LocalLeads: availableCredits = monthlyCredits + bonusCredits - usedCredits."""
@@ -141,6 +154,11 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     "/api/v1/credits/transactions",
     operation_id="localleads_transactions",
     summary="LocalLeads: credit history",
+    response_model=shapes.LocalLeadsTransactionsOut,
+    responses=shapes.documented(
+        "One page of history, in the LocalLeads shape.",
+        example=shapes.LOCALLEADS_TRANSACTIONS_EXAMPLE,
+    ),
 )
 def localleads_transactions(
     caller: Caller,
@@ -169,7 +187,22 @@ def localleads_transactions(
     )
 
 
-@router.get("/api/v1/credits", operation_id="clodura_credits", summary="Clodura: credits")
+@router.get(
+    "/api/v1/credits",
+    operation_id="clodura_credits",
+    summary="Clodura: credits",
+    response_model=shapes.CloduraCreditsOut,
+    responses=shapes.documented(
+        "The credits, in the Clodura shape of the account's plan: separate pools or unified.",
+        examples={
+            "separate": {
+                "summary": "Separate contact-view and direct-dial pools",
+                "value": shapes.CLODURA_SEPARATE_EXAMPLE,
+            },
+            "unified": {"summary": "One credit pool", "value": shapes.CLODURA_UNIFIED_EXAMPLE},
+        },
+    ),
+)
 def clodura_credits(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Clodura: separate contact-view and direct-dial pools, or one unified pool."""
     balance = ledger.balance(caller.own_account())
@@ -207,12 +240,17 @@ def _parse_date(name: str, value: str | None) -> date:
     "/credits/stats",
     operation_id="catalogue_stats",
     summary="Catalogue: credit stats",
+    response_model=shapes.CatalogueStatsOut,
     responses={
+        **shapes.documented(
+            "Spend in the period, in the catalogue's shape.",
+            example=shapes.CATALOGUE_STATS_EXAMPLE,
+        ),
         400: {
             **ERROR_RESPONSES[400],
             "description": "`invalid_period`: missing or malformed dates, from after to, "
             "or more than 1830 days; `malformed_request`.",
-        }
+        },
     },
 )
 def catalogue_stats(

@@ -734,34 +734,47 @@ class RunList(BaseModel):
 
 
 class BreakdownItem(BaseModel):
-    function: str
-    credits: Amount
-    attempts: int
+    function: str = Field(description="`base` for the rows themselves, else the function's name.")
+    credits: Amount = Field(
+        description="Base: kept rows × credits per row; a function: successes × its rate."
+    )
+    attempts: int = Field(description="Rows the step was tried on.")
 
 
 class FilterItem(BaseModel):
-    name: str
-    display: str
-    rate: Amount
-    credits: Amount
+    name: str = Field(description="The paid filter's id on the rate card.")
+    display: str = Field(description="Its display name.")
+    rate: Amount = Field(description="Credits per kept row.")
+    credits: Amount = Field(description="rate × kept rows.")
 
 
 class ColorPair(BaseModel):
-    bg_color: str
-    txt_color: str
+    bg_color: str = Field(description="Background colour (CSS hex).")
+    txt_color: str = Field(description="Text colour (CSS hex).")
 
 
 class RunCreditsOut(BaseModel):
-    """The lobstr run-credits shape."""
+    """The lobstr run-credits shape: where a run's credits went."""
 
-    run_id: str
-    total_credits: Amount
-    total_results: int
-    breakdown: list[BreakdownItem]
-    rates: dict[str, Amount]
-    function_colors: dict[str, ColorPair]
-    base_function_label: str | None
-    filter_breakdown: list[FilterItem]
+    run_id: str = Field(description="The run's id.")
+    total_credits: Amount = Field(description="All of `breakdown` plus all of `filter_breakdown`.")
+    total_results: int = Field(description="Rows kept (rows dropped by filters are not billed).")
+    breakdown: list[BreakdownItem] = Field(
+        description="The base step and each function that ran, most credits first."
+    )
+    rates: dict[str, Amount] = Field(
+        description="`credits_per_row` (the base rate), then each function's credits per success."
+    )
+    function_colors: dict[str, ColorPair] = Field(
+        description="Display colours per step, keyed by the base label (or `base`) and the "
+        "functions' names."
+    )
+    base_function_label: str | None = Field(
+        description="The rate card's display name for the base step; null when it has none."
+    )
+    filter_breakdown: list[FilterItem] = Field(
+        description="One entry per active paid filter; empty when there are none."
+    )
 
     @classmethod
     def of(cls, b: results.RunBreakdown) -> RunCreditsOut:
