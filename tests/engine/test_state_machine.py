@@ -163,6 +163,7 @@ class HoldModel:
     safe_until: datetime
     run_id: str = ""
     active: bool = True
+    placed: int = 0  # what the hold took when placed
 
 
 @dataclass
@@ -801,7 +802,13 @@ class LedgerMachine(RuleBasedStateMachine):
         assert (hold.pool, hold.amount, hold.remaining) == (pool, Credits(amount), Credits(amount))
         assert hold.status == "active"
         model = HoldModel(
-            hold.hold_id, pool, amount, hold.expires_at, self.safe_until(account), hold.run_id
+            hold.hold_id,
+            pool,
+            amount,
+            hold.expires_at,
+            self.safe_until(account),
+            hold.run_id,
+            placed=amount,
         )
         account.holds[hold.hold_id] = model
         account.available[pool] -= amount
@@ -1305,6 +1312,14 @@ class LedgerMachine(RuleBasedStateMachine):
                     if t.type is TransactionType.ROLLOVER and t.created_at >= oldest_live
                 )
                 assert amount.millicredits <= live, "rollover outlived its period"
+            elif source == "overdraft":
+                # The overdraft grant holds credits only when some come back to it (a hold
+                # released, a charge refunded) after new credits settled its debt: never
+                # more than all that ever came back to the pool.
+                came_back = sum(h.placed for h in account.holds.values() if h.pool == pool) + sum(
+                    t.amount.millicredits for t in mine if t.type is TransactionType.REFUND
+                )
+                assert amount.millicredits <= came_back, "overdraft credits from nowhere"
             else:
                 live = sum(
                     g.amount
