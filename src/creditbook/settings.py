@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     max_body_bytes: larger request bodies are refused with 413.
     session_secret: signs the dashboard's session cookies; give every process the same one
         (unset: a random secret per process, so sessions end when it restarts).
+    session_cookie_secure: the dashboard cookies' Secure flag. Unset: set when the request
+        came over https; true behind a proxy that ends TLS; false forces it off.
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -27,3 +29,4 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     session_secret: SecretStr | None = Field(default=None, min_length=16)
+    session_cookie_secure: bool | None = None

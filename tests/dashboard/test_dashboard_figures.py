@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from tests.dashboard.seed import ACME, LASSO, MAPS
@@ -14,6 +15,7 @@ from creditbook.dashboard import figures
 from creditbook.dashboard.figures import FunctionStyle, RunLine
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.rates import BASE_FUNCTION, RateCard
+from creditbook.engine.results import PoolBalance, TransactionPage
 
 TODAY = date(2026, 5, 20)
 PERIOD_START = date(2026, 5, 1)
@@ -121,6 +123,56 @@ def test_low_balance_flag(ledger: Ledger) -> None:
     assert not figures.overview(ledger, ACME).low
     assert figures.overview(ledger, "beta").low  # 35 of 500 contact views left
     assert not figures.overview(ledger, "gamma").low
+
+
+def pool(available: int, allowance: int = 0, consumed: int = 0) -> PoolBalance:
+    return PoolBalance(
+        pool="credits",
+        available=Credits.of(available),
+        held=Credits(0),
+        allowance=Credits.of(allowance),
+        consumed=Credits.of(consumed),
+        by_source={},
+        rollover_expires_at=None,
+        overdraft_limit=Credits(0),
+    )
+
+
+def test_an_unused_empty_pool_is_not_low() -> None:
+    # No allowance and nothing spent this period: empty is its normal state.
+    assert not figures.is_pool_low(pool(0))
+    # Emptied by spend this period, or owing credits: low.
+    assert figures.is_pool_low(pool(0, consumed=20))
+    assert figures.is_pool_low(pool(-5))
+    assert not figures.is_pool_low(pool(30, consumed=20))
+    # With an allowance: under 10 % of it left.
+    assert figures.is_pool_low(pool(0, allowance=100))
+    assert figures.is_pool_low(pool(9, allowance=100, consumed=91))
+    assert not figures.is_pool_low(pool(10, allowance=100, consumed=90))
+
+
+def test_the_csv_export_reads_every_match_page_by_page(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(figures, "CSV_PAGE_SIZE", 7)
+    reads: list[int] = []
+    read = ledger.transactions
+
+    def counted(*args: Any, **kwargs: Any) -> TransactionPage:
+        reads.append(kwargs["limit"])
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "transactions", counted)
+    account = ledger.get_account(ACME)
+    rows = figures.all_transactions(ledger, account, figures.HistoryFilter(None, None, None))
+    next(rows)
+    assert reads == [7]  # streamed: one page read before the first row goes out
+    everything = [row.transaction_id for row in rows]
+    expected = [t.transaction_id for t in read(ACME, limit=100).data]
+    total = read(ACME, limit=1).total
+    assert len(everything) + 1 == total > 7 * 3
+    assert everything[: len(expected) - 1] == expected[1:]
+    assert len(reads) == -(-total // 7)
 
 
 def test_history_windows_are_local_days() -> None:

@@ -21,7 +21,7 @@ from creditbook import Credits, Ledger, ManualClock
 from creditbook.api.app import create_app
 from creditbook.dashboard import figures, formatting, pages
 from creditbook.dashboard.figures import HISTORY_PAGE_SIZE
-from creditbook.dashboard.session import SESSION_COOKIE, SESSION_MAX_AGE_S
+from creditbook.dashboard.session import SESSION_COOKIE, SESSION_MAX_AGE_S, Sessions
 from creditbook.settings import Settings
 
 
@@ -164,6 +164,55 @@ def test_session_cookie_is_secure_over_https(ledger: Ledger, seeded: Seeded) -> 
         assert "secure" in cookie_named(response, SESSION_COOKIE).lower()
 
 
+@pytest.mark.parametrize(
+    ("setting", "base_url", "secure"),
+    [
+        (True, "http://testserver", True),  # TLS ended by a proxy uvicorn does not trust
+        (False, "https://testserver", False),
+        (None, "https://testserver", True),
+        (None, "http://testserver", False),
+    ],
+)
+def test_the_secure_flag_can_be_forced(
+    ledger: Ledger, seeded: Seeded, setting: bool | None, base_url: str, secure: bool
+) -> None:
+    settings = Settings(
+        rate_limit_per_s=10_000, rate_limit_burst=10_000, session_cookie_secure=setting
+    )
+    with TestClient(create_app(ledger, settings), base_url=base_url) as client:
+        form = client.get("/dashboard/login")
+        login_cookie = cookie_named(form, "creditbook_login_csrf")
+        assert ("secure" in login_cookie.lower()) is secure
+        # Sent by hand: the test client, like a browser, keeps a Secure cookie from http.
+        client.cookies.clear()
+        response = client.post(
+            "/dashboard/login",
+            data={"csrf_token": csrf_of(form.text), "api_key": seeded.world.acme_key},
+            headers={"Cookie": login_cookie.split(";")[0]},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert ("secure" in cookie_named(response, SESSION_COOKIE).lower()) is secure
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"), [(None, None), ("true", True), ("1", True), ("false", False)]
+)
+def test_the_secure_flag_setting_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, parsed: bool | None
+) -> None:
+    monkeypatch.delenv("CREDITBOOK_SESSION_COOKIE_SECURE", raising=False)
+    if value is not None:
+        monkeypatch.setenv("CREDITBOOK_SESSION_COOKIE_SECURE", value)
+    assert Settings().session_cookie_secure is parsed
+
+
+def test_a_short_session_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        Sessions("s" * 15, "/dashboard")
+    Sessions("s" * 16, "/dashboard")
+
+
 def test_processes_with_the_same_secret_share_sessions(ledger: Ledger, seeded: Seeded) -> None:
     """Several workers (or machines) given one CREDITBOOK_SESSION_SECRET accept each
     other's sessions; another secret does not."""
@@ -255,23 +304,61 @@ def test_sign_in_from_another_origin_is_refused(client: TestClient, seeded: Seed
     assert response.status_code == 403
 
 
-def test_sign_out_needs_the_sessions_token(client: TestClient, seeded: Seeded) -> None:
-    sign_in(client, seeded.world.acme_key)
-    overview = client.get(f"/dashboard/accounts/{ACME}")
-    token = csrf_of(overview.text)
-    refused = client.post("/dashboard/logout", data={}, follow_redirects=False)
-    assert refused.status_code == 403
-    refused = client.post(
-        "/dashboard/logout", data={"csrf_token": "x" + token}, follow_redirects=False
-    )
-    assert refused.status_code == 403
-    assert client.get(f"/dashboard/accounts/{ACME}").status_code == 200  # still signed in
-    response = client.post("/dashboard/logout", data={"csrf_token": token}, follow_redirects=False)
-    assert response.status_code == 303
-    assert response.headers["location"] == "/dashboard/login?reason=signed_out"
-    assert "max-age=0" in cookie_named(response, SESSION_COOKIE).lower()
-    after = client.get(f"/dashboard/accounts/{ACME}", follow_redirects=False)
-    assert after.status_code == 303
+def test_sign_out_needs_the_sessions_token(fresh: Seeded) -> None:
+    ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))
+    try:
+        with app_client(ledger) as client:
+            sign_in(client, fresh.world.acme_key)
+            overview = client.get(f"/dashboard/accounts/{ACME}")
+            token = csrf_of(overview.text)
+            refused = client.post("/dashboard/logout", data={}, follow_redirects=False)
+            assert refused.status_code == 403
+            refused = client.post(
+                "/dashboard/logout", data={"csrf_token": "x" + token}, follow_redirects=False
+            )
+            assert refused.status_code == 403
+            assert client.get(f"/dashboard/accounts/{ACME}").status_code == 200  # signed in
+            response = client.post(
+                "/dashboard/logout", data={"csrf_token": token}, follow_redirects=False
+            )
+            assert response.status_code == 303
+            assert response.headers["location"] == "/dashboard/login?reason=signed_out"
+            assert "max-age=0" in cookie_named(response, SESSION_COOKIE).lower()
+            after = client.get(f"/dashboard/accounts/{ACME}", follow_redirects=False)
+            assert after.status_code == 303
+    finally:
+        ledger.close()
+
+
+def test_a_copied_cookie_is_refused_after_sign_out(fresh: Seeded) -> None:
+    """Sign-out ends the session on the server: a copy of the cookie (kept by an attacker,
+    or sent to another worker process) no longer signs anyone in."""
+    secret = SecretStr("s" * 32)
+    settings = Settings(rate_limit_per_s=10_000, rate_limit_burst=10_000, session_secret=secret)
+    first_ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))
+    second_ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))  # another worker
+    try:
+        with (
+            TestClient(create_app(first_ledger, settings)) as browser,
+            TestClient(create_app(second_ledger, settings)) as copy,
+        ):
+            assert sign_in(browser, fresh.world.acme_key).status_code == 303
+            copy.cookies.set(SESSION_COOKIE, browser.cookies[SESSION_COOKIE])
+            assert copy.get(f"/dashboard/accounts/{ACME}").status_code == 200
+            token = csrf_of(browser.get(f"/dashboard/accounts/{ACME}").text)
+            response = browser.post(
+                "/dashboard/logout", data={"csrf_token": token}, follow_redirects=False
+            )
+            assert response.status_code == 303
+            refused = copy.get(f"/dashboard/accounts/{ACME}", follow_redirects=False)
+            assert refused.status_code == 303
+            assert "reason=signed_out" in refused.headers["location"]
+            # Signing in again starts a new session that works.
+            assert sign_in(browser, fresh.world.acme_key).status_code == 303
+            assert browser.get(f"/dashboard/accounts/{ACME}").status_code == 200
+    finally:
+        first_ledger.close()
+        second_ledger.close()
 
 
 def test_a_token_from_another_session_does_not_sign_out(ledger: Ledger, seeded: Seeded) -> None:
@@ -359,6 +446,28 @@ def test_the_operators_list_pages_through_accounts(
     second = client.get("/dashboard/accounts", params={"after": BETA})
     assert re.findall(r'data-account="([^"]+)"', second.text) == ["gamma"]
     assert "after=" not in second.text.split('id="accounts"')[1]
+
+
+def test_the_runs_page_pages_through_every_run(
+    client: TestClient, seeded: Seeded, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(figures, "RUNS_PAGE_SIZE", 2)
+    sign_in(client, seeded.world.acme_key)
+    every = [run.run_id for run in ledger.runs(ACME, limit=100).data]
+    assert len(every) > 2
+    seen: list[str] = []
+    path: str | None = f"/dashboard/accounts/{ACME}/runs"
+    while path is not None:
+        response = client.get(path)
+        assert response.status_code == 200
+        seen += re.findall(r'data-run="([^"]+)"', response.text)
+        older = re.search(r'href="([^"]+)" rel="next"', response.text)
+        path = None if older is None else older.group(1).replace("&amp;", "&")
+        if seen != every[:2]:
+            assert 'rel="first"' in response.text
+    assert seen == every
+    bad = client.get(f"/dashboard/accounts/{ACME}/runs", params={"cursor": "garbage"})
+    assert bad.status_code == 400
 
 
 # -- CSV export -----------------------------------------------------------------------------

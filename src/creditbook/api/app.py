@@ -65,7 +65,10 @@ def create_app(
     app.include_router(routes_compat.router)
     # The web dashboard: HTML pages with session sign-in, outside the API's OpenAPI schema.
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
-    app.mount(MOUNT_PATH, create_dashboard(service_ledger, secret=secret))
+    dashboard = create_dashboard(
+        service_ledger, secret=secret, secure_cookies=settings.session_cookie_secure
+    )
+    app.mount(MOUNT_PATH, dashboard)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
 
     @app.get(

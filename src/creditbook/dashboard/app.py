@@ -47,14 +47,21 @@ SECURITY_HEADERS = {
 
 
 def create_dashboard(
-    ledger: Ledger, *, secret: str | None = None, mount_path: str = MOUNT_PATH
+    ledger: Ledger,
+    *,
+    secret: str | None = None,
+    secure_cookies: bool | None = None,
+    mount_path: str = MOUNT_PATH,
 ) -> FastAPI:
     """The dashboard over `ledger`, to mount at `mount_path`. Without `secret` sessions are
-    signed with a random per-process secret (they end when the process restarts)."""
+    signed with a random per-process secret (they end when the process restarts).
+    `secure_cookies` forces the cookies' Secure flag on or off; None sets it for https
+    requests."""
     if secret is None:
         secret = secrets.token_urlsafe(32)
+    sessions = Sessions(secret, mount_path, secure=secure_cookies)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.dashboard = Dashboard(ledger, Sessions(secret, mount_path), templates(), mount_path)
+    app.state.dashboard = Dashboard(ledger, sessions, templates(), mount_path)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.include_router(routes.router)
     install_error_pages(app)

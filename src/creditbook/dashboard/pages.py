@@ -107,9 +107,11 @@ class Viewer:
 
 
 def viewer(request: Request) -> Viewer:
-    """The signed-in viewer; SignInRequired without a valid session or with a revoked key.
+    """The signed-in viewer; SignInRequired without a valid session, with a revoked key or
+    for a session that signed out.
 
-    The key is looked up on every request, so a revoked key's sessions stop at once.
+    The key and the session are looked up on every request, so a revoked key's sessions
+    stop at once, and so does a copy of a signed-out session's cookie.
     """
     state = dashboard_of(request)
     session = state.sessions.read(request)
@@ -121,6 +123,8 @@ def viewer(request: Request) -> Viewer:
         raise SignInRequired("expired") from None
     if key.revoked_at is not None:
         raise SignInRequired("revoked")
+    if state.ledger.is_session_ended(key, session.session_id):
+        raise SignInRequired("signed_out")
     return Viewer(Principal(key), session)
 
 
