@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.cli.conftest import Mode, Server, free_port, invoke, one_error_line
 
+from creditbook.cli import remote
 from creditbook.cli.errors import EXIT_CODES
 
 
@@ -97,3 +99,56 @@ def test_exit_codes_are_distinct_per_kind() -> None:
     assert {EXIT_CODES[c] for c in ("unauthenticated", "key_revoked", "forbidden")} == {5}
     assert EXIT_CODES["idempotency_key_conflict"] == 6
     assert EXIT_CODES["connection_error"] == 7
+
+
+class LoseFirstKeyAnswer(httpx.HTTPTransport):
+    """The server issues the key, and its answer is lost on the way back (once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/api_keys") and not self.lost:
+            self.lost = True
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection lost while reading the answer", request=request)
+        return response
+
+
+def test_a_lost_key_secret_is_one_error_line_never_none(
+    server: Server, acme_remote: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote, "TRANSPORT", LoseFirstKeyAnswer())
+    env = {"CREDITBOOK_API_KEY": server.operator_key}
+    result = invoke("keys", "create", "--account", "acme", "--base-url", server.url, env=env)
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert line.startswith("error: key_secret_lost: ") and "revoke" in line
+    assert "None" not in result.stdout and result.stdout == ""
+
+
+def test_an_answer_the_cli_cannot_read_is_not_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"account_id": "acme", "pools": "not a mapping"})
+
+    monkeypatch.setattr(remote, "TRANSPORT", httpx.MockTransport(answer))
+    result = invoke("balance", "acme", "--base-url", "http://creditbook.test")
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith("error: invalid_response: the server's answer: ")
+
+
+def test_a_status_without_a_code_takes_the_sdks_code_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"detail": "Run not found."})
+
+    monkeypatch.setattr(remote, "TRANSPORT", httpx.MockTransport(answer))
+    result = invoke("runs", "show", "0" * 32, "--base-url", "http://creditbook.test")
+    assert result.exit_code == 3
+    assert one_error_line(result).startswith("error: not_found: Run not found.")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tests.cli.conftest import Mode
 
@@ -37,3 +38,18 @@ def test_long_ranges_chart_buckets(mode: Mode, acme: str) -> None:
     assert people.count("█") >= 40
     assert mode.run("stats", acme, "--group-by", "year").exit_code == 2
     assert mode.run("stats", acme, "--from", "2030-01-02", "--to", "2030-01-01").exit_code == 2
+
+
+def test_the_default_range_ends_today_in_the_accounts_time_zone(mode: Mode, acme: str) -> None:
+    """A day ahead of UTC (Kiritimati, UTC+14) or behind it (Pago Pago, UTC−11) for much
+    of every UTC day: whichever side, the range ends on the account's local today."""
+    for account_id, timezone in (("east", "Pacific/Kiritimati"), ("west", "Pacific/Pago_Pago")):
+        mode.ok(
+            "accounts", "create", "--plan", "starter", "--id", account_id, "--timezone", timezone
+        )
+        before = datetime.now(ZoneInfo(timezone)).date()
+        found = mode.json("stats", account_id)
+        after = datetime.now(ZoneInfo(timezone)).date()
+        assert found["end"] in (before.isoformat(), after.isoformat()), timezone
+        first = date.fromisoformat(found["end"]) - timedelta(days=29)
+        assert found["start"] == first.isoformat()

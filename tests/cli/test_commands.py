@@ -104,6 +104,29 @@ def test_runs_list_and_show(mode: Mode, acme: str) -> None:
     assert "32 credits, 5 results" in people and "get_phone_numbers" in people
 
 
+def test_runs_list_pages_by_cursor_and_all(mode: Mode, acme: str) -> None:
+    ledger = Ledger.open(mode.database_url)
+    try:
+        for _ in range(5):
+            ledger.finish_run(acme, ledger.start_run(acme, "maps").run_id)
+        newest_first = [r.run_id for r in ledger.runs(acme, limit=100).data]
+    finally:
+        ledger.close()
+    first = mode.json("runs", "list", acme, "--limit", "2")
+    assert [r["run_id"] for r in first["data"]] == newest_first[:2]
+    assert first["has_more"] is True
+    second = mode.json("runs", "list", acme, "--limit", "2", "--cursor", first["next_cursor"])
+    assert [r["run_id"] for r in second["data"]] == newest_first[2:4]
+    rest = mode.json("runs", "list", acme, "--all", "--cursor", first["next_cursor"])
+    assert [r["run_id"] for r in rest["data"]] == newest_first[2:]
+    assert (rest["has_more"], rest["next_cursor"]) == (False, None)
+    every = mode.json("runs", "list", acme, "--all")
+    assert [r["run_id"] for r in every["data"]] == newest_first
+    people = mode.ok("runs", "list", acme, "--limit", "2").stdout
+    assert f"--cursor {first['next_cursor']}" in people
+    assert mode.run("runs", "list", acme, "--cursor", "garbage").exit_code == 2
+
+
 def test_keys_create_and_revoke(mode: Mode, acme: str) -> None:
     issued = mode.json("keys", "create", "--account", acme, "--scope", "write", "--name", "ci")
     assert issued["secret"].startswith("cb_") and issued["scope"] == "write"

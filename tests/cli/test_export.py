@@ -12,6 +12,7 @@ from tests.cli.conftest import Mode, one_error_line
 
 from creditbook import ChargeRequest, Credits, Ledger
 from creditbook.cli import local
+from creditbook.export import TRANSACTION_COLUMNS
 
 CHARGES = 130  # more than one page of 100
 
@@ -60,6 +61,24 @@ def test_transactions_as_csv_and_jsonl(mode: Mode, busy: str, tmp_path: Path) ->
     )
     assert only.exit_code == 0, only.stderr
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 1
+
+
+def test_csv_export_defuses_formulas_like_the_dashboard(
+    mode: Mode, acme: str, tmp_path: Path
+) -> None:
+    ledger = Ledger.open(mode.database_url)
+    try:
+        ledger.charge(
+            ChargeRequest(account_id=acme, amount=Credits.of(2), description='=HYPERLINK("x")')
+        )
+    finally:
+        ledger.close()
+    out = tmp_path / "history.csv"
+    assert mode.run("export", "transactions", acme, "-o", str(out)).exit_code == 0
+    text = out.read_bytes().decode()
+    assert text.startswith(",".join(TRANSACTION_COLUMNS) + "\r\n")
+    first = next(csv.DictReader(io.StringIO(text)))
+    assert first["description"] == '\'=HYPERLINK("x")' and first["amount"] == "-2"
 
 
 def test_entries_stream_in_batches(

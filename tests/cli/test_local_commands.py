@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from tests.cli.conftest import invoke
 
 
@@ -12,6 +15,19 @@ def test_demo_plays_the_month_and_verifies(database_url: str) -> None:
     assert "verify: ok" in result.output
     for figure in ("82", "10200", "Monthly credit reset", "get_phone_numbers"):
         assert figure in result.output
+
+
+def test_demo_without_a_database_plays_on_a_temporary_one(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own database (here: the environment's and the working directory's
+    default) is never written to by a plain `creditbook demo`."""
+    own = tmp_path / "own.db"
+    monkeypatch.setenv("CREDITBOOK_DATABASE_URL", f"sqlite:///{own}")
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    assert "fresh temporary database" in result.output and "verify: ok" in result.output
+    assert not own.exists() and not (tmp_path / "creditbook.db").exists()
 
 
 def test_verify_tick_and_migrate(database_url: str) -> None:

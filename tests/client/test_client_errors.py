@@ -155,3 +155,24 @@ def test_the_request_id_is_the_servers(client: Client, make_client: MakeClient) 
     with pytest.raises(NotFoundError) as generated:
         client.accounts.get("nobody")
     assert generated.value.request_id and len(generated.value.request_id) == 16
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "malformed_request"),
+        (401, "unauthenticated"),
+        (402, "insufficient_credits"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "invalid_state"),
+        (413, "payload_too_large"),
+        (422, "validation_error"),
+        (429, "rate_limited"),
+        (500, None),
+        (418, None),
+    ],
+)
+def test_each_status_has_the_code_it_stands_for(status: int, code: str | None) -> None:
+    """What a body without a code means (the CLI's error codes come from here)."""
+    assert error_class(status).default_code == code

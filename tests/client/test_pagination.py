@@ -65,17 +65,37 @@ def test_transactions_across_pages_with_filters(client: Client) -> None:
     assert [len(p.data) for p in deductions.pages()] == [3, 3, 1]
 
 
-def test_runs_are_one_page(client: Client) -> None:
+def test_runs_across_pages(client: Client, make_client: MakeClient) -> None:
     client.accounts.create(plan_id="pro", account_id="acme")
     started = []
-    for _ in range(3):
+    for _ in range(5):
         run = client.runs.start(account_id="acme", rate_card_id="maps")
         client.runs.finish(run.run_id)
         started.append(run.run_id)
-    latest = client.runs.list("acme", limit=2)
-    assert len(list(latest)) == 2
-    assert not latest.page.has_more and latest.page.next_cursor is None
-    assert {r.run_id for r in client.runs.list("acme")} == set(started)
+    newest_first = [r.run_id for r in client.runs.list("acme", limit=100).page.data]
+    assert sorted(newest_first) == sorted(started)
+    recorder = Recorder()
+    operator = make_client(through=recorder)
+
+    runs = operator.runs.list("acme", limit=2)
+    assert [r.run_id for r in runs] == newest_first
+    cursors = [r.url.params.get("cursor") for r in recorder.requests]
+    assert len(cursors) == 3 and cursors[0] is None and None not in cursors[1:]
+    pages = list(runs.pages())
+    assert [len(p.data) for p in pages] == [2, 2, 1]
+    assert [p.has_more for p in pages] == [True, True, False] and pages[-1].next_cursor is None
+
+
+def test_runs_from_a_server_that_does_not_page_them() -> None:
+    """An older server answered `data` alone: one page."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": []})
+
+    client = Client(api_key="k", base_url=BASE_URL, transport=httpx.MockTransport(answer))
+    with client:
+        pager = client.runs.list("acme")
+        assert list(pager) == [] and pager.page.has_more is False
 
 
 def test_a_repeated_cursor_stops_the_pager() -> None:

@@ -22,6 +22,7 @@ def test_public_surface() -> None:
         "CreditbookAPIError",
         "InsufficientCreditsError",
         "InternalServerError",
+        "KeySecretLostError",
         "NotFoundError",
         "Page",
         "Pager",

@@ -16,8 +16,10 @@ from creditbook.client import (
     APITimeoutError,
     Client,
     ConflictError,
+    CreditbookAPIError,
     InsufficientCreditsError,
     InternalServerError,
+    KeySecretLostError,
     RateLimitError,
 )
 from creditbook.client._base import (
@@ -85,6 +87,25 @@ def test_every_write_survives_a_lost_answer(client: Client, make_client: MakeCli
     assert client.credits.balance("acme").pools["credits"].available == 200 - 21
     assert client.credits.balance("acme").used_slots == 0
     assert client.ledger.verify().ok
+
+
+def test_a_key_whose_answer_is_lost_says_so_and_names_the_key(
+    client: Client, make_client: MakeClient
+) -> None:
+    """The server issued the key, the answer with its secret was lost, the retry got the
+    replay (no secret: only its hash is stored): the SDK says which key to revoke."""
+    _open(client)
+    flaky = Recorder(drop=1)
+    operator = make_client(through=flaky)
+    with pytest.raises(KeySecretLostError) as raised:
+        operator.keys.create("acme", scope="write", name="backend")
+    lost = raised.value
+    assert isinstance(lost, CreditbookAPIError) and lost.code == "key_secret_lost"
+    assert len(flaky.requests) == 2 and flaky.requests[1].headers["Idempotency-Key"]
+    assert lost.key_id in str(lost) and "revoke" in str(lost)
+    assert client.keys.revoke(lost.key_id).revoked_at is not None
+    fresh = operator.keys.create("acme", scope="write")  # an answer that arrives has it
+    assert fresh.secret is not None and fresh.key_id != lost.key_id
 
 
 def test_the_callers_idempotency_key_makes_repeated_calls_one(client: Client) -> None:

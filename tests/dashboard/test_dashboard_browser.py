@@ -22,7 +22,7 @@ from tests.dashboard.conftest import Server
 from tests.dashboard.seed import ACME, BETA, GAMMA, NOW
 
 from creditbook import Ledger, ManualClock
-from creditbook.dashboard import formatting
+from creditbook.dashboard import figures, formatting
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -307,7 +307,8 @@ def test_runs_and_a_run_dominated_by_one_function(
     world = server.world
     sign_in(page, server, world.acme_key)
     page.goto(f"{server.base_url}/dashboard/accounts/{ACME}/runs")
-    expect(page.locator("#runs tbody tr")).to_have_count(len(ledger.list_runs(ACME, limit=100)))
+    first_page = ledger.runs(ACME, limit=figures.RUNS_PAGE_SIZE).data
+    expect(page.locator("#runs tbody tr")).to_have_count(len(first_page))
     expect(page.locator(f'tr[data-run="{world.running_run_id}"]')).to_contain_text("running")
     page.click(f'tr[data-run="{world.dominant_run_id}"] a')
     page.wait_for_url(re.compile(world.dominant_run_id))

@@ -374,6 +374,62 @@ def test_transactions_pagination_and_filters(
             ledger.transactions(account, **bad)  # type: ignore[arg-type]
 
 
+def test_runs_page_by_a_stable_cursor(ledger: Ledger, account: str, clock: ManualClock) -> None:
+    started = []
+    for index in range(7):
+        if index % 2:  # pairs share a start time: the cursor breaks ties by run id
+            clock.advance(minutes=1)
+        run = ledger.start_run(account, "maps")
+        ledger.finish_run(account, run.run_id)
+        started.append(run)
+    newest_first = sorted(started, key=lambda r: (-r.started_at.timestamp(), r.run_id))
+    page = ledger.runs(account, limit=3)
+    assert page.has_more and [r.run_id for r in page.data] == [r.run_id for r in newest_first[:3]]
+    clock.advance(minutes=1)
+    ledger.start_run(account, "maps")  # started between pages: later pages do not shift
+    seen = list(page.data)
+    while page.has_more:
+        assert page.next_cursor is not None
+        page = ledger.runs(account, limit=3, cursor=page.next_cursor)
+        seen += page.data
+    assert [r.run_id for r in seen] == [r.run_id for r in newest_first]
+    assert page.next_cursor is None
+    assert [r.run_id for r in ledger.list_runs(account, limit=2)] == [
+        r.run_id for r in ledger.runs(account, limit=2).data
+    ]
+    for bad in ({"limit": 0}, {"limit": 101}, {"cursor": "garbage"}, {"cursor": "c2VxOjE"}):
+        with pytest.raises(ValidationError):
+            ledger.runs(account, **bad)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        ledger.runs("nobody")
+
+
+def test_entries_are_read_in_key_order_in_batches(ledger: Ledger, account: str) -> None:
+    ledger.put_plan(Plan("other", allowances={"credits": Credits.of(5)}))
+    other = ledger.open_account("other", account_id="beta").account_id
+    for index in range(4):
+        ledger.charge(account_id=account, amount=Credits.of(index + 1))
+    ledger.charge(account_id=other, amount=Credits.of(1))
+    everything = list(ledger.iter_entries(batch=3))
+    keys = [(e.account_id, e.seq, e.line) for e in everything]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys) == ledger.count_entries()
+    assert sum(e.amount.millicredits for e in everything) == 0  # double entry
+    mine = list(ledger.iter_entries(account, batch=2))
+    assert {e.account_id for e in mine} == {account}
+    assert (
+        len(mine)
+        == ledger.count_entries(account)
+        == ledger.count_entries() - len(list(ledger.iter_entries(other)))
+    )
+    assert {e.type for e in mine} >= {"DEDUCTION", "MONTHLY_RESET"}
+    with pytest.raises(NotFoundError):
+        ledger.count_entries("nobody")
+    with pytest.raises(NotFoundError):
+        list(ledger.iter_entries("nobody"))
+    with pytest.raises(ValidationError):
+        list(ledger.iter_entries(batch=0))
+
+
 def test_verify_reports_a_tampered_balance(ledger: Ledger, account: str) -> None:
     ledger.charge(account_id=account, amount=Credits.of(5))
     assert ledger.verify().ok

@@ -330,13 +330,4 @@ def verify_ledger(
     Operator key.
     """
     caller.require_operator()
-    report = ledger.verify(account_id)
-    return respond(
-        VerifyOut(
-            ok=report.ok,
-            differences=report.differences,
-            accounts=report.accounts,
-            transfers=report.transfers,
-            entries=report.entries,
-        )
-    )
+    return respond(VerifyOut.of(ledger.verify(account_id)))

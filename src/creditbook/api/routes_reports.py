@@ -119,10 +119,20 @@ def list_runs(
     caller: Caller,
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ExactJSONResponse:
-    """The account's latest runs, newest first. Operator or the account's own key."""
+    """The account's runs, newest first, paged by cursor (runs started meanwhile do not
+    shift later pages). Operator or the account's own key.
+    """
     caller.require_account(account_id)
-    return respond({"data": [RunOut.of(r) for r in ledger.list_runs(account_id, limit=limit)]})
+    page = ledger.runs(account_id, limit=limit, cursor=cursor)
+    return respond(
+        {
+            "data": [RunOut.of(r) for r in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 @router.get(

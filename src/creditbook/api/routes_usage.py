@@ -39,24 +39,8 @@ router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 def _request(
     account_id: str, body: ChargeCreate, caller: Principal, key: str | None
 ) -> ChargeRequest:
-    user_id = body.user_id or (caller.key.user_id if not caller.is_operator else "")
-    return ChargeRequest(
-        account_id=account_id,
-        amount=None if body.amount is None else credits(body.amount, "amount"),
-        rate_card_id=body.rate_card_id,
-        function=body.function,
-        quantity=body.quantity,
-        pool=body.pool,
-        partial=body.partial,
-        module=body.module,
-        service=body.service,
-        user_id=user_id,
-        resource_id=body.resource_id,
-        resource_name=body.resource_name,
-        run_id=body.run_id,
-        description=body.description,
-        idempotency_key=key,
-    )
+    user_id = caller.key.user_id if not caller.is_operator else ""
+    return body.to_request(account_id, user_id=user_id, idempotency_key=key)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ from creditbook.domain.plans import Plan, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
 from creditbook.engine import results
 from creditbook.engine.keys import ApiKey, IssuedKey
+from creditbook.engine.requests import ChargeRequest
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"
@@ -89,7 +91,12 @@ def check_storable(value: Any) -> None:
 
 
 class Strict(BaseModel):
-    """Request bodies: unknown fields and unstorable text are refused (422)."""
+    """Request bodies: unknown fields and unstorable text are refused (422).
+
+    Response models never forbid unknown fields: a newer server may add one, and the SDK
+    (which parses responses with these models) must keep working. An output model that
+    extends a request body says `extra="ignore"` (see `PlanOut`).
+    """
 
     # Responses always carry every field, defaults included: document them as required.
     model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
@@ -168,16 +175,21 @@ class PlanBody(Strict):
         )
 
 
+class RolloverOut(RolloverBody):
+    model_config = ConfigDict(extra="ignore")
+
+
 class PlanOut(PlanBody):
-    model_config = ConfigDict(json_schema_extra=None)
+    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
 
     plan_id: str
+    rollover: RolloverOut | None = None
 
     @classmethod
     def of(cls, plan: Plan) -> PlanOut:
         rollover = None
         if plan.rollover is not None:
-            rollover = RolloverBody(
+            rollover = RolloverOut(
                 cap=None if plan.rollover.cap is None else amount(plan.rollover.cap),
                 cap_percent=plan.rollover.cap_percent,
                 expires_after_periods=plan.rollover.expires_after_periods,
@@ -234,8 +246,9 @@ class RateCardBody(Strict):
     base_label: Name | None = None
     base_colors: ColorsBody = Field(default_factory=ColorsBody)
     pool: Id = "credits"
-    functions: dict[str, FunctionBody] = Field(default_factory=dict, max_length=64)
-    filters: dict[str, FilterBody] = Field(default_factory=dict, max_length=64)
+    # Mappings (read-only) so that `RateCardOut` may narrow them to its output models.
+    functions: Mapping[str, FunctionBody] = Field(default_factory=dict, max_length=64)
+    filters: Mapping[str, FilterBody] = Field(default_factory=dict, max_length=64)
     module: OptionalId = ""
     service: OptionalId = ""
 
@@ -264,15 +277,32 @@ class RateCardBody(Strict):
         )
 
 
+class ColorsOut(ColorsBody):
+    model_config = ConfigDict(extra="ignore")
+
+
+class FunctionOut(FunctionBody):
+    model_config = ConfigDict(extra="ignore")
+
+    colors: ColorsOut = Field(default_factory=ColorsOut)
+
+
+class FilterOut(FilterBody):
+    model_config = ConfigDict(extra="ignore")
+
+
 class RateCardOut(RateCardBody):
-    model_config = ConfigDict(json_schema_extra=None)
+    model_config = ConfigDict(extra="ignore", json_schema_extra=None)
 
     rate_card_id: str
+    base_colors: ColorsOut = Field(default_factory=ColorsOut)
+    functions: Mapping[str, FunctionOut] = Field(default_factory=dict, max_length=64)
+    filters: Mapping[str, FilterOut] = Field(default_factory=dict, max_length=64)
 
     @classmethod
     def of(cls, card: RateCard) -> RateCardOut:
-        def colors(value: Colors) -> ColorsBody:
-            return ColorsBody(bg_color=value.bg_color, txt_color=value.txt_color)
+        def colors(value: Colors) -> ColorsOut:
+            return ColorsOut(bg_color=value.bg_color, txt_color=value.txt_color)
 
         return cls(
             rate_card_id=card.rate_card_id,
@@ -281,7 +311,7 @@ class RateCardOut(RateCardBody):
             base_colors=colors(card.base_colors),
             pool=card.pool,
             functions={
-                name: FunctionBody(
+                name: FunctionOut(
                     credits_per_success=amount(f.credits_per_success),
                     pool=f.pool,
                     colors=colors(f.colors),
@@ -289,7 +319,7 @@ class RateCardOut(RateCardBody):
                 for name, f in card.functions.items()
             },
             filters={
-                name: FilterBody(display=f.display, credits_per_row=amount(f.credits_per_row))
+                name: FilterOut(display=f.display, credits_per_row=amount(f.credits_per_row))
                 for name, f in card.filters.items()
             },
             module=card.module,
@@ -487,6 +517,29 @@ class ChargeCreate(Strict):
     resource_name: Name | None = None
     run_id: OptionalId = ""
     description: Text = ""
+
+    def to_request(
+        self, account_id: str, *, user_id: str | None = None, idempotency_key: str | None = None
+    ) -> ChargeRequest:
+        """The engine's charge of this body; `user_id` stands in when the body names none
+        (the API passes the calling key's user)."""
+        return ChargeRequest(
+            account_id=account_id,
+            amount=None if self.amount is None else credits(self.amount, "amount"),
+            rate_card_id=self.rate_card_id,
+            function=self.function,
+            quantity=self.quantity,
+            pool=self.pool,
+            partial=self.partial,
+            module=self.module,
+            service=self.service,
+            user_id=self.user_id or user_id or "",
+            resource_id=self.resource_id,
+            resource_name=self.resource_name,
+            run_id=self.run_id,
+            description=self.description,
+            idempotency_key=idempotency_key,
+        )
 
 
 class BatchItem(ChargeCreate):
@@ -730,7 +783,13 @@ class RunOut(BaseModel):
 
 
 class RunList(BaseModel):
+    # Defaults: a server from before runs were paged answers `data` alone; this one always
+    # sends all three (documented as required).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     data: list[RunOut]
+    has_more: bool = False
+    next_cursor: str | None = None
 
 
 class BreakdownItem(BaseModel):
@@ -1016,6 +1075,16 @@ class VerifyOut(BaseModel):
     accounts: int
     transfers: int
     entries: int
+
+    @classmethod
+    def of(cls, report: results.VerifyReport) -> VerifyOut:
+        return cls(
+            ok=report.ok,
+            differences=list(report.differences),
+            accounts=report.accounts,
+            transfers=report.transfers,
+            entries=report.entries,
+        )
 
 
 class HealthOut(BaseModel):

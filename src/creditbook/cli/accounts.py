@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from creditbook.api.schemas import AccountCreate, ChargeCreate, GrantCreate
-from creditbook.cli.backend import Json, open_backend
+from creditbook.cli.backend import Json, iter_runs, open_backend
 from creditbook.cli.errors import handled, usage
 from creditbook.cli.options import (
     Account,
@@ -20,7 +20,7 @@ from creditbook.cli.options import (
     instant,
     target,
 )
-from creditbook.cli.output import console, print_json, record, table
+from creditbook.cli.output import console, print_json, record, stream_json, table
 from creditbook.cli.target import account_of
 
 ACCOUNT_COLUMNS = ("account_id", "name", "plan_id", "timezone", "created_at", "has_unpaid_bill")
@@ -217,21 +217,39 @@ def charge(
 @handled
 def runs_list(
     account: Account = None,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_RUNS, help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_RUNS, help="Page size.")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="Start after the page that printed it.", show_default=False)
+    ] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="Every page from --cursor (or the newest) on.")
+    ] = False,
     database_url: DatabaseUrl = None,
     base_url: BaseUrl = None,
     profile: Profile = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """An account's latest runs, newest first (both modes)."""
+    """An account's runs, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
     with open_backend(chosen) as backend:
-        runs = backend.list_runs(account_of(chosen, account, backend), limit)
+        account_id = account_of(chosen, account, backend)
+        if all_pages:
+            items = iter_runs(backend, account_id, cursor)
+            if json_output:
+                stream_json(items)
+                return
+            page: Json = {"data": list(items), "has_more": False, "next_cursor": None}
+        else:
+            page = backend.list_runs(account_id, limit, cursor)
     if json_output:
-        print_json({"data": runs})
+        print_json(page)
         return
+    runs = page["data"]
     rows = ([run[c] for c in RUN_COLUMNS] for run in runs)
-    console.print(table(f"{len(runs)} runs", RUN_COLUMNS, rows, numeric=("rows_kept", "credits")))
+    title = f"{account_id}: {len(runs)} runs, newest first"
+    console.print(table(title, RUN_COLUMNS, rows, numeric=("rows_kept", "credits")))
+    if page["has_more"]:
+        console.print(f"more: --cursor {page['next_cursor']}", highlight=False, soft_wrap=True)
 
 
 def _print_run(run: Json, credits: Json) -> None:

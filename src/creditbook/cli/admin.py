@@ -4,6 +4,7 @@ keys."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from creditbook.api.schemas import KeyCreate
 from creditbook.cli import pricing
 from creditbook.cli.backend import open_backend
-from creditbook.cli.errors import handled, usage
+from creditbook.cli.errors import CliError, handled, usage
 from creditbook.cli.options import BaseUrl, DatabaseUrl, JsonFlag, Profile, local_url, target
 from creditbook.cli.output import console, print_json, table, text
 from creditbook.cli.target import config_path, load_config
@@ -230,9 +231,25 @@ def demo(
     database_url: DatabaseUrl = None, base_url: BaseUrl = None, profile: Profile = None
 ) -> None:
     """Local mode only. Play a month of a lobstr-style and a LocalLeads-style account and
-    print the results."""
+    print the results: on a fresh temporary SQLite file (deleted afterwards) unless
+    --database-url (or a database --profile) names the database to play on."""
+    if database_url is None and profile is None:
+        local_url("demo", None, base_url, None)  # refuses --base-url
+        with tempfile.TemporaryDirectory(prefix="creditbook-demo-") as folder:
+            console.print(
+                "playing on a fresh temporary database (deleted afterwards; "
+                "--database-url keeps the demo in a database of yours)",
+                soft_wrap=True,
+                highlight=False,
+            )
+            _play_demo(f"sqlite:///{Path(folder) / 'demo.db'}")
+        return
+    _play_demo(local_url("demo", database_url, base_url, profile))
+
+
+def _play_demo(url: str) -> None:
     clock = ManualClock(DEMO_START)
-    ledger = Ledger.open(local_url("demo", database_url, base_url, profile), clock=clock)
+    ledger = Ledger.open(url, clock=clock)
     try:
         report = play(ledger, clock)
     finally:
@@ -384,6 +401,12 @@ def keys_create(
     body = KeyCreate.model_validate({"scope": scope, "user_id": user_id, "name": name})
     with open_backend(target(database_url, base_url, profile)) as backend:
         issued = backend.create_key(None if operator else account, body)
+    if issued["secret"] is None:  # the SDK raises KeySecretLostError first; never print None
+        raise CliError(
+            "key_secret_lost",
+            f"key {issued['key_id']} was issued but its secret was lost: "
+            f"revoke it (creditbook keys revoke {issued['key_id']}) and issue another",
+        )
     if json_output:
         print_json(issued)
         return

@@ -9,7 +9,7 @@ is the same too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -66,7 +66,7 @@ class Backend(Protocol):
     def revoke_key(self, key_id: str) -> Json: ...
     def grant(self, account_id: str, body: GrantCreate, idempotency_key: str | None) -> Json: ...
     def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json: ...
-    def list_runs(self, account_id: str, limit: int) -> list[Json]: ...
+    def list_runs(self, account_id: str, limit: int, cursor: str | None) -> Json: ...
     def get_run(self, run_id: str) -> Json: ...
     def run_credits(self, run_id: str) -> Json: ...
     def balance(self, account_id: str, at: datetime | None) -> Json: ...
@@ -75,17 +75,31 @@ class Backend(Protocol):
     def verify(self, account_id: str | None) -> Json: ...
 
 
-def iter_transactions(
-    backend: Backend, account_id: str, query: TransactionFilter
-) -> Iterator[Json]:
-    """Every transaction from `query.cursor` on, newest first, one page in memory at a time."""
-    page_query = replace(query, limit=PAGE_SIZE)
+def walk_pages(fetch: Callable[[str | None], Json], cursor: str | None) -> Iterator[Json]:
+    """Every item of a paged list from `cursor` on, one page in memory at a time."""
     while True:
-        page = backend.transactions(account_id, page_query)
+        page = fetch(cursor)
         yield from page["data"]
         if not page["has_more"] or not page["next_cursor"]:
             return
-        page_query = replace(page_query, cursor=page["next_cursor"])
+        cursor = page["next_cursor"]
+
+
+def iter_transactions(
+    backend: Backend, account_id: str, query: TransactionFilter
+) -> Iterator[Json]:
+    """Every transaction from `query.cursor` on, newest first."""
+    page_query = replace(query, limit=PAGE_SIZE)
+
+    def fetch(cursor: str | None) -> Json:
+        return backend.transactions(account_id, replace(page_query, cursor=cursor))
+
+    return walk_pages(fetch, query.cursor)
+
+
+def iter_runs(backend: Backend, account_id: str, cursor: str | None) -> Iterator[Json]:
+    """Every run from `cursor` on, newest first."""
+    return walk_pages(lambda after: backend.list_runs(account_id, PAGE_SIZE, after), cursor)
 
 
 @contextmanager

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
-
-from sqlalchemy import and_, func, or_, select
 
 from creditbook.api.schemas import (
     AccountCreate,
@@ -32,27 +29,13 @@ from creditbook.api.schemas import (
 )
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.output import as_json, plain
-from creditbook.domain.amounts import Credits
 from creditbook.engine.keys import Scope
 from creditbook.engine.ledger import Ledger
-from creditbook.engine.requests import ChargeRequest
-from creditbook.store import schema
+from creditbook.engine.results import Entry
 
 # Entries are read this many at a time: an export holds one batch in memory.
 ENTRIES_BATCH = 1000
-ENTRY_FIELDS = (
-    "account_id",
-    "seq",
-    "line",
-    "transfer_id",
-    "type",
-    "pool",
-    "created_at",
-    "book",
-    "grant_id",
-    "hold_id",
-    "amount",
-)
+ENTRY_FIELDS = tuple(field.name for field in fields(Entry))
 
 
 @dataclass
@@ -139,29 +122,18 @@ class LocalBackend:
         return as_json(GrantOut.of(grant))
 
     def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json:
-        request = ChargeRequest(
-            account_id=account_id,
-            amount=None if body.amount is None else credits(body.amount, "amount"),
-            rate_card_id=body.rate_card_id,
-            function=body.function,
-            quantity=body.quantity,
-            pool=body.pool,
-            partial=body.partial,
-            module=body.module,
-            service=body.service,
-            user_id=body.user_id,
-            resource_id=body.resource_id,
-            resource_name=body.resource_name,
-            run_id=body.run_id,
-            description=body.description,
-            idempotency_key=idempotency_key,
-        )
+        request = body.to_request(account_id, idempotency_key=idempotency_key)
         return as_json(ChargeOut.of(self.ledger.charge(request)))
 
     # -- runs and reports -------------------------------------------------------------------
 
-    def list_runs(self, account_id: str, limit: int) -> list[Json]:
-        return [plain(RunOut.of(run)) for run in self.ledger.list_runs(account_id, limit=limit)]
+    def list_runs(self, account_id: str, limit: int, cursor: str | None) -> Json:
+        page = self.ledger.runs(account_id, limit=limit, cursor=cursor)
+        return {
+            "data": [plain(RunOut.of(run)) for run in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
 
     def get_run(self, run_id: str) -> Json:
         account_id = self.ledger.account_of_run(run_id)
@@ -205,16 +177,7 @@ class LocalBackend:
         return as_json(StatsOut.of(result, group_by))
 
     def verify(self, account_id: str | None) -> Json:
-        report = self.ledger.verify(account_id)
-        return as_json(
-            VerifyOut(
-                ok=report.ok,
-                differences=list(report.differences),
-                accounts=report.accounts,
-                transfers=report.transfers,
-                entries=report.entries,
-            )
-        )
+        return as_json(VerifyOut.of(self.ledger.verify(account_id)))
 
     # -- local only -------------------------------------------------------------------------
 
@@ -222,68 +185,10 @@ class LocalBackend:
         return self.ledger.tick()
 
     def entry_count(self, account_id: str | None) -> int:
-        entries = schema.entries.c
-        statement = select(func.count()).select_from(schema.entries)
-        if account_id is not None:
-            self.ledger.get_account(account_id)  # not_found for an unknown account
-            statement = statement.where(entries.account_id == account_id)
-        with self.ledger.engine.connect() as connection:
-            return int(connection.execute(statement).scalar_one())
+        return self.ledger.count_entries(account_id)
 
     def entries(self, account_id: str | None) -> Iterator[Json]:
         """Every ledger entry with its transfer's type and time, in (account, seq, line)
-        order, read in keyset batches so that memory stays bounded."""
-        entries, transfers = schema.entries.c, schema.transfers.c
-        base = (
-            select(
-                entries.account_id,
-                entries.seq,
-                entries.line,
-                transfers.transfer_id,
-                transfers.type,
-                transfers.pool,
-                transfers.created_at,
-                entries.book,
-                entries.grant_id,
-                entries.hold_id,
-                entries.amount,
-            )
-            .join(
-                schema.transfers,
-                and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
-            )
-            .order_by(entries.account_id, entries.seq, entries.line)
-            .limit(ENTRIES_BATCH)
-        )
-        if account_id is not None:
-            self.ledger.get_account(account_id)
-            base = base.where(entries.account_id == account_id)
-        last: tuple[Any, ...] | None = None
-        while True:
-            statement = base
-            if last is not None:
-                statement = statement.where(_after(last))
-            with self.ledger.engine.connect() as connection:
-                rows = connection.execute(statement).all()
-            for row in rows:
-                yield _entry(row)
-            if len(rows) < ENTRIES_BATCH:
-                return
-            last = (rows[-1].account_id, rows[-1].seq, rows[-1].line)
-
-
-def _after(last: tuple[Any, ...]) -> Any:
-    entries = schema.entries.c
-    account_id, seq, line = last
-    # Spelled out rather than a row-value comparison, which every backend plans well.
-    return or_(
-        entries.account_id > account_id,
-        and_(entries.account_id == account_id, entries.seq > seq),
-        and_(entries.account_id == account_id, entries.seq == seq, entries.line > line),
-    )
-
-
-def _entry(row: Any) -> Json:
-    values = dict(zip(ENTRY_FIELDS, row, strict=True))
-    values["amount"] = Credits(int(values["amount"])).to_decimal()
-    return as_json(values)
+        order, read in batches so that memory stays bounded."""
+        for entry in self.ledger.iter_entries(account_id, batch=ENTRIES_BATCH):
+            yield as_json(entry)

@@ -79,6 +79,16 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def stream_json(items: Iterable[Any]) -> None:
+    """`{"data": [...], "has_more": false, "next_cursor": null}`, written item by item."""
+    out = sys.stdout
+    out.write('{"data": [')
+    for index, item in enumerate(items):
+        out.write(("," if index else "") + "\n  " + dumps(item, indent=None))
+    out.write('\n], "has_more": false, "next_cursor": null}\n')
+    out.flush()
+
+
 def text(value: Any) -> str:
     """A cell for people: exact amounts, instants to the minute, blanks for nothing."""
     value = plain(value)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import httpx
+import pydantic
 
 from creditbook.api.schemas import (
     AccountCreate,
@@ -18,7 +19,7 @@ from creditbook.api.schemas import (
     RateCardBody,
 )
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
-from creditbook.cli.errors import CliError, usage
+from creditbook.cli.errors import CliError, describe, usage
 from creditbook.cli.output import as_json, plain
 from creditbook.cli.target import Target
 from creditbook.client import Client
@@ -27,17 +28,6 @@ from creditbook.client.errors import APIConnectionError, CreditbookAPIError
 T = TypeVar("T")
 # The CLI waits this long for one answer; the SDK retries connection errors and 5xx.
 TIMEOUT_S = 60.0
-# Statuses whose body may carry no `code` (the lobstr-shaped 404 of a run's credits).
-CODES_BY_STATUS = {
-    400: "malformed_request",
-    401: "unauthenticated",
-    402: "insufficient_credits",
-    403: "forbidden",
-    404: "not_found",
-    409: "invalid_state",
-    422: "validation_error",
-    429: "rate_limited",
-}
 # Tests set this to talk to an in-process app; None: real HTTP.
 TRANSPORT: httpx.BaseTransport | None = None
 
@@ -56,9 +46,13 @@ def call(operation: Callable[[], T]) -> T:
     except APIConnectionError as error:
         raise CliError("connection_error", error.message) from None
     except CreditbookAPIError as error:
-        code = error.code or CODES_BY_STATUS.get(error.status_code or 0, "error")
+        # A body without a code (the lobstr-shaped 404 of a run's credits): its status's.
+        code = error.code or error.default_code or "error"
         suffix = f" (request {error.request_id})" if error.request_id else ""
         raise CliError(code, f"{error.message}{suffix}") from None
+    except pydantic.ValidationError as error:
+        # The server's answer is not what this version reads: not the caller's mistake.
+        raise CliError("invalid_response", f"the server's answer: {describe(error)}") from None
     except ValueError as error:
         raise usage(str(error)) from None
 
@@ -162,8 +156,15 @@ class RemoteBackend:
 
     # -- runs and reports -------------------------------------------------------------------
 
-    def list_runs(self, account_id: str, limit: int) -> list[Json]:
-        return call(lambda: [plain(run) for run in self.client.runs.list(account_id, limit=limit)])
+    def list_runs(self, account_id: str, limit: int, cursor: str | None) -> Json:
+        pager = call(lambda: self.client.runs.list(account_id, limit=limit))
+        # The SDK's pager starts at the first page; a page from a given cursor is its fetch.
+        page = call(lambda: pager.first_page() if cursor is None else pager._fetch(cursor))
+        return {
+            "data": [plain(item) for item in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
 
     def get_run(self, run_id: str) -> Json:
         return as_json(call(lambda: self.client.runs.get(run_id)))

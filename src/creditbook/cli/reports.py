@@ -10,13 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from creditbook.api.schemas import TransactionOut
 from creditbook.cli.backend import Backend, Json, TransactionFilter, iter_transactions, open_backend
 from creditbook.cli.errors import handled, usage
 from creditbook.cli.options import (
@@ -29,11 +28,21 @@ from creditbook.cli.options import (
     instant,
     target,
 )
-from creditbook.cli.output import console, dumps, err_console, note, print_json, table, text
+from creditbook.cli.output import (
+    console,
+    dumps,
+    err_console,
+    note,
+    print_json,
+    stream_json,
+    table,
+    text,
+)
 from creditbook.cli.target import account_of
+from creditbook.domain.periods import local_date
+from creditbook.export import LINE_END, TRANSACTION_COLUMNS, csv_row
 
-TRANSACTION_COLUMNS = ("created_at", "type", "amount", "pool", "description", "transaction_id")
-TRANSACTION_FIELDS = tuple(TransactionOut.model_fields)
+TABLE_COLUMNS = ("created_at", "type", "amount", "pool", "description", "transaction_id")
 MAX_PAGE = 100
 DEFAULT_STATS_DAYS = 30
 # Daily bars are drawn for ranges up to this many days; longer ranges chart their buckets.
@@ -117,16 +126,6 @@ def _filter(
     )
 
 
-def _stream_json(items: Iterator[Json]) -> None:
-    """`{"data": [...], "has_more": false, "next_cursor": null}`, written item by item."""
-    out = sys.stdout
-    out.write('{"data": [')
-    for index, item in enumerate(items):
-        out.write(("," if index else "") + "\n  " + dumps(item, indent=None))
-    out.write('\n], "has_more": false, "next_cursor": null}\n')
-    out.flush()
-
-
 @handled
 def transactions(
     account: Account = None,
@@ -153,7 +152,7 @@ def transactions(
         if all_pages:
             items = iter_transactions(backend, account_id, query)
             if json_output:
-                _stream_json(items)
+                stream_json(items)
                 return
             page: Json = {"data": list(items), "has_more": False, "next_cursor": None}
         else:
@@ -161,9 +160,9 @@ def transactions(
     if json_output:
         print_json(page)
         return
-    rows = ([t[c] for c in TRANSACTION_COLUMNS] for t in page["data"])
+    rows = ([t[c] for c in TABLE_COLUMNS] for t in page["data"])
     title = f"{account_id}: {len(page['data'])} transactions, newest first"
-    console.print(table(title, TRANSACTION_COLUMNS, rows, numeric=("amount",)))
+    console.print(table(title, TABLE_COLUMNS, rows, numeric=("amount",)))
     if page["has_more"]:
         console.print(f"more: --cursor {page['next_cursor']}", highlight=False, soft_wrap=True)
 
@@ -181,30 +180,21 @@ class ExportFormat(StrEnum):
     jsonl = "jsonl"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return dumps(value, indent=None)
-    if isinstance(value, Decimal):
-        return text(value)
-    return str(value)
-
-
 class Writer:
-    """Rows out as CSV (a header, then one line per row) or JSON Lines."""
+    """Rows out as CSV (a header, then one line per row, through `creditbook.export`:
+    the dashboard's cells, formulas defused) or JSON Lines."""
 
     def __init__(self, out: TextIO, form: ExportFormat, fields: tuple[str, ...]) -> None:
         self.out = out
         self.form = form
         self.fields = fields
-        self.csv = csv.writer(out, lineterminator="\n") if form is ExportFormat.csv else None
+        self.csv = csv.writer(out, lineterminator=LINE_END) if form is ExportFormat.csv else None
         if self.csv is not None:
             self.csv.writerow(fields)
 
     def write(self, row: Json) -> None:
         if self.csv is not None:
-            self.csv.writerow([_cell(row.get(name)) for name in self.fields])
+            self.csv.writerow(csv_row(row, self.fields))
         else:
             self.out.write(dumps({name: row.get(name) for name in self.fields}, indent=None) + "\n")
 
@@ -236,7 +226,7 @@ def _rows(
     if account is None:
         raise usage("give the account whose transactions to export")
     total = backend.transaction_count(account, query) if isinstance(backend, LocalBackend) else None
-    return TRANSACTION_FIELDS, total, iter_transactions(backend, account, query)
+    return TRANSACTION_COLUMNS, total, iter_transactions(backend, account, query)
 
 
 def _progress() -> Progress:
@@ -341,7 +331,11 @@ def stats(
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--to", help="Last day, inclusive (default: today, UTC).", show_default=False),
+        typer.Option(
+            "--to",
+            help="Last day, inclusive (default: today in the account's time zone).",
+            show_default=False,
+        ),
     ] = None,
     group_by: Annotated[
         str, typer.Option("--group-by", help="Buckets: day, week or month.")
@@ -355,13 +349,20 @@ def stats(
     function, module and user (both modes)."""
     if group_by not in ("day", "week", "month"):
         raise usage(f"--group-by must be day, week or month, not {group_by!r}")
-    last = day(end, "--to") or datetime.now(UTC).date()
-    first = day(start, "--from") or last - timedelta(days=DEFAULT_STATS_DAYS - 1)
-    if first > last:
-        raise usage("--from is after --to")
+    last, first = day(end, "--to"), day(start, "--from")
+    if first is not None and last is not None and first > last:
+        raise usage("--from is after --to")  # before any connection
     chosen = target(database_url, base_url, profile)
     with open_backend(chosen) as backend:
-        found = backend.stats(account_of(chosen, account, backend), first, last, group_by)
+        account_id = account_of(chosen, account, backend)
+        if last is None:
+            # Stats days are the account's local days: so is "today".
+            timezone = backend.get_account(account_id)["timezone"]
+            last = local_date(datetime.now(UTC), timezone)
+        first = first or last - timedelta(days=DEFAULT_STATS_DAYS - 1)
+        if first > last:
+            raise usage("--from is after --to")
+        found = backend.stats(account_id, first, last, group_by)
     if json_output:
         print_json(found)
         return

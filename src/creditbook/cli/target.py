@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditbook.cli.errors import CliError, usage
+from creditbook.client._base import ACCOUNT_ID_ENV, API_KEY_ENV, BASE_URL_ENV
 from creditbook.settings import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:
@@ -41,10 +42,9 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "CREDITBOOK_CONFIG"
 PROFILE_ENV = "CREDITBOOK_PROFILE"
-BASE_URL_ENV = "CREDITBOOK_BASE_URL"
-API_KEY_ENV = "CREDITBOOK_API_KEY"
 DATABASE_URL_ENV = "CREDITBOOK_DATABASE_URL"
-ACCOUNT_ENV = "CREDITBOOK_ACCOUNT_ID"
+# BASE_URL_ENV, API_KEY_ENV and ACCOUNT_ID_ENV are the SDK's: a remote command reads the
+# same variables as a script on the SDK.
 PROFILE_FIELDS = ("base_url", "api_key", "database_url", "account_id")
 
 
@@ -115,7 +115,7 @@ def profile(name: str) -> dict[str, str]:
 
 def _from_profile(name: str, source: str) -> Target:
     found = profile(name)
-    account = os.environ.get(ACCOUNT_ENV) or found.get("account_id")
+    account = os.environ.get(ACCOUNT_ID_ENV) or found.get("account_id")
     if "database_url" in found:
         return Target(database_url=found["database_url"], account=account, source=source)
     return Target(
@@ -129,7 +129,7 @@ def _from_profile(name: str, source: str) -> Target:
 def resolve(options: TargetOptions) -> Target:
     """The target of a command, by the order in this module's docstring."""
     environ = os.environ
-    account = environ.get(ACCOUNT_ENV) or None
+    account = environ.get(ACCOUNT_ID_ENV) or None
     if options.database_url:
         return Target(database_url=options.database_url, account=account, source="--database-url")
     if options.base_url:
@@ -163,7 +163,7 @@ def account_of(target: Target, account: str | None, backend: Backend) -> str:
     if not chosen:
         raise CliError(
             "usage",
-            f"give an account (or set {ACCOUNT_ENV} or a profile's `account_id`, "
+            f"give an account (or set {ACCOUNT_ID_ENV} or a profile's `account_id`, "
             "or use an account key)",
         )
     return chosen

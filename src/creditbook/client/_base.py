@@ -23,7 +23,12 @@ import simplejson
 from pydantic import BaseModel
 
 from creditbook import __version__
-from creditbook.client.errors import CreditbookAPIError, error_from_response
+from creditbook.client.errors import (
+    REQUEST_ID_HEADER,
+    CreditbookAPIError,
+    KeySecretLostError,
+    error_from_response,
+)
 from creditbook.client.models import KeyOut
 
 API_KEY_ENV = "CREDITBOOK_API_KEY"
@@ -224,6 +229,15 @@ def own_account(key: KeyOut) -> str:
             f"once with Client(account_id=...) or {ACCOUNT_ID_ENV}"
         )
     return key.account_id
+
+
+def issued_key(key: KeyOut, response: httpx.Response) -> KeyOut:
+    """The answer to a key creation, which must carry the secret: a replay (the first
+    answer was lost and a retry got the stored one) has none, and the secret is gone."""
+    # The server leaves the secret out of replays only (marked `Idempotency-Hit: true`).
+    if key.secret is None:
+        raise KeySecretLostError(key.key_id, response.headers.get(REQUEST_ID_HEADER))
+    return key
 
 
 @dataclass(frozen=True)

@@ -140,9 +140,9 @@ def finish_run(run_id: str, idempotency_key: str | None) -> Call[RunOut]:
     return Call("POST", url, RunOut, idempotency_key=idempotency_key)
 
 
-def list_runs(account_id: str, limit: int) -> Call[RunList]:
+def list_runs(account_id: str, limit: int, cursor: str | None) -> Call[RunList]:
     url = path("/v1/accounts/{account_id}/runs", account_id=account_id)
-    return Call("GET", url, RunList, params={"limit": check_limit(limit)})
+    return Call("GET", url, RunList, params={"limit": check_limit(limit), "cursor": cursor})
 
 
 def get_run(run_id: str) -> Call[RunOut]:

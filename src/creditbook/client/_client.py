@@ -69,7 +69,7 @@ class Client:
         base_url: `CREDITBOOK_BASE_URL`, else `http://127.0.0.1:8000`.
         account_id: `CREDITBOOK_ACCOUNT_ID`; the account that account-scoped calls
             (balance, transactions, stats, charges, estimates, runs) use when they name none.
-            Set it to an account key's own account: the API has no call that tells it.
+            Unset, an account key's calls use its own account (`keys.current()`, asked once).
         timeout: seconds (or an `httpx.Timeout`) for each try; 30 s by default.
         max_retries: retries after the first try on connection errors, 408, 429 and 5xx
             (2 by default, at most 10).

@@ -33,7 +33,7 @@ from creditbook.api.schemas import (
     VerifyOut,
 )
 from creditbook.client import _calls as calls
-from creditbook.client._base import AmountInput, DayInput, InstantInput, fields
+from creditbook.client._base import AmountInput, DayInput, InstantInput, fields, issued_key
 from creditbook.client.pagination import Page, Pager
 
 if TYPE_CHECKING:
@@ -168,9 +168,15 @@ class Keys(Resource):
         name: str | None = None,
         idempotency_key: str | None = None,
     ) -> KeyOut:
-        """Issue an account key; `secret` is in this answer only (a replay has None)."""
+        """Issue an account key; `secret` is in this answer only.
+
+        Raises KeySecretLostError when the answer with the secret was lost and the retry
+        got the server's replay, which has none: revoke `error.key_id`, issue another.
+        """
         body = fields(locals(), "account_id", "idempotency_key")
-        return self._client._send(calls.create_key(account_id, body, idempotency_key))
+        call = calls.create_key(account_id, body, idempotency_key)
+        response = self._client._request(call)
+        return issued_key(call.parse(response), response)
 
     def current(self) -> KeyOut:
         """The key this client signs with (no secret): its account, scope and user."""
@@ -330,14 +336,14 @@ class Runs(Resource):
     def list(
         self, account_id: str | None = None, *, limit: int = DEFAULT_PAGE_LIMIT
     ) -> Pager[RunOut]:
-        """The account's latest `limit` runs (at most 100), newest first, as one page:
-        the API does not page runs further."""
+        """The account's runs, newest first, `limit` per page (at most 100): iterate for
+        every run, or take `.page` for the latest."""
         account = self._client._account(account_id)
         calls.check_limit(limit)
         client = self._client
 
-        def fetch(_cursor: str | None) -> Page[RunOut]:
-            return Page.of(client._send(calls.list_runs(account, limit)))
+        def fetch(cursor: str | None) -> Page[RunOut]:
+            return Page.of(client._send(calls.list_runs(account, limit, cursor)))
 
         return Pager(fetch)
 

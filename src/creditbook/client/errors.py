@@ -13,10 +13,13 @@
     ├── PayloadTooLargeError         413 payload_too_large
     ├── UnprocessableEntityError     422 validation_error
     ├── RateLimitError               429 rate_limited (retry_after: seconds, when given)
-    └── InternalServerError          5xx
+    ├── InternalServerError          5xx
+    └── KeySecretLostError           key_secret_lost: a key was issued but its secret's only
+                                     answer was lost (key_id: revoke it, issue another)
 
 `code` is the server's stable snake_case code (None when the body has none, e.g. the
-lobstr-shaped 404 of a run's credits); `request_id` is the server's `X-Request-ID`.
+lobstr-shaped 404 of a run's credits; each class's `default_code` is the code its status
+stands for then); `request_id` is the server's `X-Request-ID`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class CreditbookAPIError(Exception):
         request_id: the server's request id (`X-Request-ID`), to find the call in its logs.
         body: the decoded response body (a dict for JSON errors), or None.
     """
+
+    # The code this kind of failure stands for when the server's body names none.
+    default_code: str | None = None
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class CreditbookAPIError(Exception):
 class APIConnectionError(CreditbookAPIError):
     """No response: the connection failed or broke before the answer was read."""
 
+    default_code = "connection_error"
+
 
 class APITimeoutError(APIConnectionError):
     """No response within the client's timeout."""
@@ -74,33 +82,49 @@ class APITimeoutError(APIConnectionError):
 class BadRequestError(CreditbookAPIError):
     """400: the body is not JSON, or (stats) the period is invalid."""
 
+    default_code = "malformed_request"
+
 
 class AuthenticationError(CreditbookAPIError):
     """401: no key, or a key the server does not know."""
+
+    default_code = "unauthenticated"
 
 
 class InsufficientCreditsError(CreditbookAPIError):
     """402: the account cannot pay; nothing was charged."""
 
+    default_code = "insufficient_credits"
+
 
 class PermissionDeniedError(CreditbookAPIError):
     """403: the key was revoked (`key_revoked`) or its scope does not allow this."""
+
+    default_code = "forbidden"
 
 
 class NotFoundError(CreditbookAPIError):
     """404: no such object, or one that belongs to another account."""
 
+    default_code = "not_found"
+
 
 class ConflictError(CreditbookAPIError):
     """409: idempotency key reused with another body, no free slots, or invalid state."""
+
+    default_code = "invalid_state"
 
 
 class PayloadTooLargeError(CreditbookAPIError):
     """413: the body is larger than the server accepts."""
 
+    default_code = "payload_too_large"
+
 
 class UnprocessableEntityError(CreditbookAPIError):
     """422: a parameter or body field is invalid."""
+
+    default_code = "validation_error"
 
 
 class RateLimitError(CreditbookAPIError):
@@ -109,6 +133,8 @@ class RateLimitError(CreditbookAPIError):
     Attributes:
         retry_after: seconds the server asked to wait (`Retry-After`), or None.
     """
+
+    default_code = "rate_limited"
 
     def __init__(
         self,
@@ -125,6 +151,28 @@ class RateLimitError(CreditbookAPIError):
 
 class InternalServerError(CreditbookAPIError):
     """5xx: the server failed; a retry may succeed (the SDK already retried)."""
+
+
+class KeySecretLostError(CreditbookAPIError):
+    """A key was issued, but the answer carrying its secret was lost (a retry got the
+    server's replay, which has no secret: secrets are stored hashed). The key works and
+    nobody knows its secret: revoke it (`keys.revoke(error.key_id)`) and issue another.
+
+    Attributes:
+        key_id: the issued key's id.
+    """
+
+    default_code = "key_secret_lost"
+
+    def __init__(self, key_id: str, request_id: str | None = None) -> None:
+        super().__init__(
+            f"key {key_id} was issued but its secret was lost with the first answer (a "
+            f"replay has no secret): revoke {key_id} and issue another key",
+            status_code=None,
+            code=self.default_code,
+            request_id=request_id,
+        )
+        self.key_id = key_id
 
 
 ERRORS_BY_STATUS: dict[int, type[CreditbookAPIError]] = {

@@ -2,7 +2,7 @@
 
 The API pages with `{"data", "has_more", "next_cursor"}`: the pager sends `next_cursor`
 back as `cursor` until `has_more` is false. Lists the API returns whole (plans, rate
-cards, an account's latest runs) are pagers of one page.
+cards) are pagers of one page.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from creditbook.engine.results import (
     Account,
     Balance,
     Forecast,
+    PoolBalance,
     Run,
     RunBreakdown,
     Stats,
@@ -38,17 +39,20 @@ from creditbook.engine.results import (
 )
 
 # An account is flagged low when a pool with an allowance has less than this share of it
-# left, when a pool is at or below zero, or when the 7-day burn empties it before the reset.
+# left, when a pool in use (an allowance or spend this period) is empty, when a pool owes
+# credits, or when the 7-day burn empties it before the reset.
 LOW_BALANCE_SHARE = Decimal("0.10")
 # A run page calls out a function (or filter) that costs at least this share of the run,
 # when the run has more than one priced line.
 DOMINANT_SHARE_PERCENT = Decimal(50)
 TOP_RESOURCES = 10
 HISTORY_PAGE_SIZE = 25
+# The CSV export streams every match, reading the history this many rows at a time.
 CSV_PAGE_SIZE = 100
-MAX_CSV_ROWS = 100_000
 OPERATOR_PAGE_SIZE = 50
 RUNS_SHOWN = 100
+# The runs page lists this many runs a page, older pages by cursor.
+RUNS_PAGE_SIZE = 50
 FORECAST_WINDOW_DAYS = 7
 # Spend charged as raw credits carries no function; the usage chart stacks it apart.
 UNATTRIBUTED = ""
@@ -118,11 +122,6 @@ def pool_cards(balance: Balance) -> list[PoolCard]:
     cards = []
     for pool in balance.pools.values():
         allowance = pool.allowance
-        low = not pool.available.is_positive() or (
-            allowance.is_positive()
-            and Decimal(pool.available.millicredits)
-            < Decimal(allowance.millicredits) * LOW_BALANCE_SHARE
-        )
         cards.append(
             PoolCard(
                 pool=pool.pool,
@@ -137,10 +136,25 @@ def pool_cards(balance: Balance) -> list[PoolCard]:
                 rollover_expires_at=pool.rollover_expires_at,
                 held=pool.held,
                 overdraft_limit=pool.overdraft_limit,
-                low=low,
+                low=is_pool_low(pool),
             )
         )
     return cards
+
+
+def is_pool_low(pool: PoolBalance) -> bool:
+    """Less than LOW_BALANCE_SHARE of the allowance left, or nothing left of a pool in use.
+
+    A pool the plan gives nothing and nothing was spent from this period sits at zero
+    without anyone relying on it: that is no alarm. Credits owed (below zero) always are.
+    """
+    available, allowance = pool.available, pool.allowance
+    if available.is_negative():
+        return True
+    if allowance.is_positive():
+        left = Decimal(available.millicredits)
+        return left < Decimal(allowance.millicredits) * LOW_BALANCE_SHARE
+    return pool.consumed.is_positive() and not available.is_positive()
 
 
 def period_elapsed_percent(balance: Balance) -> Decimal:
@@ -629,11 +643,15 @@ def history(ledger: Ledger, account: Account, chosen: HistoryFilter) -> History:
 def all_transactions(
     ledger: Ledger, account: Account, chosen: HistoryFilter
 ) -> Iterator[Transaction]:
-    """Every match of the filter, newest first, by cursor; at most MAX_CSV_ROWS."""
+    """Every match of the filter, newest first, read CSV_PAGE_SIZE at a time by cursor.
+
+    No cap on the total: the caller streams the rows, so memory stays at one page however
+    long the history. The cursor is stable, so transactions recorded meanwhile (newer than
+    the first page) neither shift nor repeat rows.
+    """
     since, until = chosen.window(account.timezone)
     cursor: str | None = None
-    sent = 0
-    while sent < MAX_CSV_ROWS:
+    while True:
         page = ledger.transactions(
             account.account_id,
             limit=CSV_PAGE_SIZE,
@@ -642,9 +660,7 @@ def all_transactions(
             since=since,
             until=until,
         )
-        for transaction in page.data[: MAX_CSV_ROWS - sent]:
-            yield transaction
-            sent += 1
+        yield from page.data
         if not page.has_more or page.next_cursor is None:
             return
         cursor = page.next_cursor

@@ -3,10 +3,7 @@ renders a template; none writes to the ledger."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -23,7 +20,7 @@ from creditbook.dashboard.pages import (
     page,
     viewer,
 )
-from creditbook.dashboard.session import CSRF_FIELD, tokens_match
+from creditbook.dashboard.session import CSRF_FIELD, SESSION_MAX_AGE_S, tokens_match
 from creditbook.domain.errors import (
     AuthenticationError,
     KeyRevokedError,
@@ -31,27 +28,13 @@ from creditbook.domain.errors import (
     ValidationError,
 )
 from creditbook.domain.periods import local_date
-from creditbook.engine.results import Transaction
+from creditbook.export import TRANSACTION_COLUMNS, csv_lines, transaction_record
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[Viewer, Depends(viewer)]
 MAX_FORM_BYTES = 16 * 1024
 MAX_KEY_CHARS = 200
 MAX_PAGE = 1_000_000
-CSV_COLUMNS = (
-    "transaction_id",
-    "created_at",
-    "type",
-    "pool",
-    "amount",
-    "description",
-    "function",
-    "run_id",
-    "user_id",
-    "linked_transaction_id",
-)
-# A spreadsheet would run a cell that starts with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -152,6 +135,10 @@ async def logout(request: Request, signed_in: SignedIn) -> Response:
         signed_in.session.csrf_token, form.get(CSRF_FIELD)
     ):
         raise PermissionDeniedError("The form had expired. Reload the page and try again.")
+    # Recorded in the ledger, so a copy of this cookie (another tab, another machine) is
+    # refused from now on, not only the browser that drops it.
+    session = signed_in.session
+    state.ledger.end_session(session.key_id, session.session_id, lifetime_s=SESSION_MAX_AGE_S)
     response = RedirectResponse(f"{state.mount_path}/login?reason=signed_out", 303)
     state.sessions.end(response)
     return response
@@ -275,41 +262,6 @@ def transactions(
     return page(request, "transactions.html", context, viewer=signed_in, status=status)
 
 
-def csv_cell(value: str) -> str:
-    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
-
-
-def csv_lines(rows: Iterator[Transaction]) -> Iterator[str]:
-    """The header, then one line per transaction (amounts exact, times RFC 3339 UTC)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-
-    def flush() -> str:
-        line = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return line
-
-    writer.writerow(CSV_COLUMNS)
-    yield flush()
-    for row in rows:
-        writer.writerow(
-            [
-                row.transaction_id,
-                row.created_at.isoformat().replace("+00:00", "Z"),
-                row.type.value,
-                row.pool,
-                str(row.amount),
-                csv_cell(row.description),
-                row.function,
-                row.run_id,
-                csv_cell(row.user_id),
-                row.linked_transaction_id or "",
-            ]
-        )
-        yield flush()
-
-
 @router.get("/accounts/{account_id}/transactions.csv")
 def transactions_csv(
     request: Request,
@@ -324,18 +276,33 @@ def transactions_csv(
     chosen = history_filter(type, from_, to, 1)
     filename = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
     return StreamingResponse(
-        csv_lines(figures.all_transactions(ledger, account, chosen)),
+        csv_lines(
+            map(transaction_record, figures.all_transactions(ledger, account, chosen)),
+            TRANSACTION_COLUMNS,
+        ),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}-transactions.csv"'},
     )
 
 
 @router.get("/accounts/{account_id}/runs")
-def runs(request: Request, signed_in: SignedIn, account_id: str) -> Response:
+def runs(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
     ledger = dashboard_of(request).ledger
     account = signed_in.account(ledger, account_id)
-    listed = ledger.list_runs(account_id, limit=figures.RUNS_SHOWN)
-    context = {"account": account, "runs": listed, "nav": "runs", "limit": figures.RUNS_SHOWN}
+    listed = ledger.runs(account_id, limit=figures.RUNS_PAGE_SIZE, cursor=cursor or None)
+    context = {
+        "account": account,
+        "runs": listed.data,
+        "nav": "runs",
+        "limit": figures.RUNS_PAGE_SIZE,
+        "first_page": not cursor,
+        "older": urlencode({"cursor": listed.next_cursor}) if listed.has_more else "",
+    }
     return page(request, "runs.html", context, viewer=signed_in)
 
 

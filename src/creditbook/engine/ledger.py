@@ -10,10 +10,11 @@ written then).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -48,7 +49,7 @@ from creditbook.domain.periods import (
 )
 from creditbook.domain.plans import Plan, check_identifier
 from creditbook.domain.rates import Estimate, RateCard, estimate, price_results
-from creditbook.engine import keys, reports
+from creditbook.engine import keys, reports, sessions
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.codec import card_from_body, card_to_body, plan_from_body, plan_to_body
 from creditbook.engine.keys import ApiKey, IssuedKey, Scope
@@ -63,11 +64,13 @@ from creditbook.engine.results import (
     Balance,
     BatchItemResult,
     Charge,
+    Entry,
     Grant,
     Hold,
     Refund,
     Run,
     RunBreakdown,
+    RunPage,
     Stats,
     TransactionPage,
     VerifyReport,
@@ -91,6 +94,7 @@ MAX_HOLD_TIMEOUT_S = 7 * 24 * 3600
 MAX_QUANTITY = 10**9
 MAX_SLOTS_PER_RUN = 1000
 MAX_METADATA_BYTES = 4096
+MAX_SESSION_LIFETIME_S = 7 * 24 * 3600
 OPERATOR_SCOPE = ""  # idempotency scope of operations that precede an account
 RUN_ACTIVE = ("running", "paused")
 
@@ -1430,8 +1434,14 @@ class Ledger:
     def get_run(self, account_id: str, run_id: str) -> Run:
         return self._run(lambda c: reports.run(c, account_id, run_id), read_only=True)
 
+    def runs(self, account_id: str, *, limit: int = 50, cursor: str | None = None) -> RunPage:
+        """Runs newest first, `limit` (at most 100) a page; give the previous page's
+        `next_cursor` as `cursor` for the next (stable while runs start)."""
+        return self._run(lambda c: reports.runs(c, account_id, limit, cursor), read_only=True)
+
     def list_runs(self, account_id: str, *, limit: int = 50) -> list[Run]:
-        return self._run(lambda c: reports.runs(c, account_id, limit), read_only=True)
+        """The latest `limit` runs: the first page of `runs`."""
+        return self.runs(account_id, limit=limit).data
 
     def run_breakdown(self, account_id: str, run_id: str) -> RunBreakdown:
         return self._run(lambda c: reports.run_breakdown(c, account_id, run_id), read_only=True)
@@ -1545,6 +1555,28 @@ class Ledger:
         """The key behind a token; AuthenticationError (unknown) or KeyRevokedError."""
         return self._run(lambda c: keys.authenticate(c, token), read_only=True)
 
+    def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:
+        """Sign a dashboard session of `key_id` out for good: `is_session_ended` answers
+        True for it from now on. `lifetime_s` is the session's longest life; the record is
+        kept that long, after which the session's cookie has expired anyway."""
+        if not 1 <= lifetime_s <= MAX_SESSION_LIFETIME_S:
+            raise ValidationError(
+                f"a session lives within 1..{MAX_SESSION_LIFETIME_S} s", field="lifetime_s"
+            )
+        sessions.check_session_id(session_id)
+        now = self.now()
+        expires_at = now + timedelta(seconds=lifetime_s)
+
+        def transaction(connection: Connection) -> None:
+            key = keys.get(connection, key_id)
+            sessions.end(connection, key.account_id, session_id, key_id, now, expires_at)
+
+        self._run(transaction)
+
+    def is_session_ended(self, key: ApiKey, session_id: str) -> bool:
+        """Whether this session of `key` has signed out (see `end_session`)."""
+        return self._run(lambda c: sessions.is_ended(c, key.account_id, session_id), read_only=True)
+
     def account_of_charge(self, charge_id: str) -> str:
         transfers = schema.transfers.c
         account_id = self._run(
@@ -1596,6 +1628,26 @@ class Ledger:
     def verify(self, account_id: str | None = None) -> VerifyReport:
         """Replay entries and compare every stored balance; list every difference."""
         return self._run(lambda c: reports.verify(c, account_id), read_only=True)
+
+    def count_entries(self, account_id: str | None = None) -> int:
+        """How many ledger lines one account (or the whole ledger) has."""
+        return self._run(lambda c: reports.entry_count(c, account_id), read_only=True)
+
+    def iter_entries(self, account_id: str | None = None, *, batch: int = 1000) -> Iterator[Entry]:
+        """Every ledger line of one account (or all), in (account, seq, line) order, read
+        `batch` at a time, each batch in its own short read: memory stays at one batch
+        however long the ledger, and writers are never held up."""
+        after: reports.EntryKey | None = None
+        while True:
+            read = functools.partial(
+                reports.entry_batch, account_id=account_id, after=after, batch=batch
+            )
+            found = self._run(read, read_only=True)
+            yield from found
+            if len(found) < batch:
+                return
+            last = found[-1]
+            after = (last.account_id, last.seq, last.line)
 
 
 def _check_hold(amount: Credits, timeout_s: int) -> None:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError, ValidationError
@@ -31,6 +31,7 @@ from creditbook.engine.results import (
     Balance,
     Bucket,
     Day,
+    Entry,
     FilterCredits,
     Forecast,
     FunctionCredits,
@@ -39,6 +40,7 @@ from creditbook.engine.results import (
     ResourceTotal,
     Run,
     RunBreakdown,
+    RunPage,
     RunTotal,
     Stats,
     Total,
@@ -164,17 +166,51 @@ def run(connection: Connection, account_id: str, run_id: str) -> Run:
     return _run_from_row(run_row(connection, account_id, run_id))
 
 
-def runs(connection: Connection, account_id: str, limit: int) -> list[Run]:
+def runs(connection: Connection, account_id: str, limit: int, cursor: str | None = None) -> RunPage:
+    """Runs newest first (start time, then id), paged by a keyset cursor: a run started
+    later never shifts the pages after a cursor."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError(f"limit must be within 1..{MAX_PAGE_SIZE}", field="limit")
+    after = decode_run_cursor(cursor) if cursor else None
+    account_row(connection, account_id)
     table = schema.runs.c
+    conditions = [table.account_id == account_id]
+    if after is not None:
+        started_at, run_id = after
+        conditions.append(
+            or_(
+                table.started_at < started_at,
+                and_(table.started_at == started_at, table.run_id > run_id),
+            )
+        )
     rows = connection.execute(
         select(schema.runs)
-        .where(table.account_id == account_id)
+        .where(*conditions)
         .order_by(table.started_at.desc(), table.run_id)
-        .limit(limit)
-    )
-    return [_run_from_row(row) for row in rows]
+        .limit(limit + 1)
+    ).all()
+    has_more = len(rows) > limit
+    data = [_run_from_row(row) for row in rows[:limit]]
+    next_cursor = encode_run_cursor(data[-1]) if has_more else None
+    return RunPage(data, has_more, next_cursor)
+
+
+def encode_run_cursor(run: Run) -> str:
+    text = f"run:{run.started_at.isoformat()}|{run.run_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_run_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, rest = text.split(":", 1)
+        assert prefix == "run"
+        started_at, run_id = rest.split("|", 1)
+        instant = datetime.fromisoformat(started_at)
+        assert instant.tzinfo is not None and run_id
+        return instant, run_id
+    except Exception:
+        raise ValidationError("malformed cursor", field="cursor") from None
 
 
 def run_breakdown(connection: Connection, account_id: str, run_id: str) -> RunBreakdown:
@@ -538,6 +574,80 @@ def transactions(
     ]
     next_cursor = encode_cursor(rows[-1].seq) if has_more and rows else None
     return TransactionPage(data, has_more, next_cursor, int(total))
+
+
+# -- raw entries ------------------------------------------------------------------------------
+
+MAX_ENTRIES_BATCH = 10_000
+EntryKey = tuple[str, int, int]
+
+
+def entry_count(connection: Connection, account_id: str | None) -> int:
+    entries = schema.entries.c
+    statement = select(func.count()).select_from(schema.entries)
+    if account_id is not None:
+        account_row(connection, account_id)  # not_found for an unknown account
+        statement = statement.where(entries.account_id == account_id)
+    return int(connection.execute(statement).scalar_one())
+
+
+def entry_batch(
+    connection: Connection, account_id: str | None, after: EntryKey | None, batch: int
+) -> list[Entry]:
+    """Up to `batch` entries in (account, seq, line) order after the key `after`."""
+    if not 1 <= batch <= MAX_ENTRIES_BATCH:
+        raise ValidationError(f"batch must be within 1..{MAX_ENTRIES_BATCH}", field="batch")
+    entries, transfers = schema.entries.c, schema.transfers.c
+    statement = (
+        select(
+            entries.account_id,
+            entries.seq,
+            entries.line,
+            transfers.transfer_id,
+            transfers.type,
+            transfers.pool,
+            transfers.created_at,
+            entries.book,
+            entries.grant_id,
+            entries.hold_id,
+            entries.amount,
+        )
+        .join(
+            schema.transfers,
+            and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
+        )
+        .order_by(entries.account_id, entries.seq, entries.line)
+        .limit(batch)
+    )
+    if account_id is not None:
+        account_row(connection, account_id)
+        statement = statement.where(entries.account_id == account_id)
+    if after is not None:
+        last_account, seq, line = after
+        # Spelled out rather than a row-value comparison, which every backend plans well.
+        statement = statement.where(
+            or_(
+                entries.account_id > last_account,
+                and_(entries.account_id == last_account, entries.seq > seq),
+                and_(entries.account_id == last_account, entries.seq == seq, entries.line > line),
+            )
+        )
+    return [
+        Entry(
+            row.account_id,
+            int(row.seq),
+            int(row.line),
+            row.transfer_id,
+            row.type,
+            row.pool,
+            row.created_at,
+            row.book,
+            row.grant_id,
+            row.hold_id,
+            Credits(int(row.amount)),
+        )
+        for row in connection.execute(statement)
+    ]
 
 
 # -- stats ------------------------------------------------------------------------------------

@@ -212,6 +212,40 @@ class TransactionPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger line with its transfer's type and time (the export of the raw ledger).
+
+    Attributes:
+        account_id, seq, line: the line's key: account, transfer sequence, line in it.
+        transfer_id, type, pool, created_at: its transfer's.
+        book: `grant` or `hold` (the customer's side) or `issued`, `spent`, `expired`.
+        grant_id, hold_id: the grant or hold the line moves ("" when none).
+        amount: signed; the lines of a transfer sum to zero.
+    """
+
+    account_id: str
+    seq: int
+    line: int
+    transfer_id: str
+    type: str
+    pool: str
+    created_at: datetime
+    book: str
+    grant_id: str
+    hold_id: str
+    amount: Credits
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """A page of an account's runs, newest first; `next_cursor` continues after the last."""
+
+    data: list[Run]
+    has_more: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Total:
     """Spend of one group in a stats range. `units` sums charge quantities."""
 

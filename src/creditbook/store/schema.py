@@ -213,6 +213,8 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("account_id", "run_id"),
     Index("ix_runs_status", "account_id", "status"),
+    # Runs are listed newest first, paged by (started_at, run_id).
+    Index("ix_runs_started", "account_id", "started_at", "run_id"),
     # Runs are addressed by their id alone in the API.
     Index("ix_runs_by_run_id", "run_id", unique=True),
 )
@@ -287,4 +289,18 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("account_id", "key_id"),
     Index("ix_api_keys_by_key_id", "key_id", unique=True),
+)
+
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    # The account of the key the session signed in with; operator keys use the empty id.
+    Column("account_id", String(ID), nullable=False),
+    # The random id a dashboard session cookie carries; signing out records it here.
+    Column("session_id", String(ID), nullable=False),
+    Column("key_id", String(ID), nullable=False),
+    Column("ended_at", UTCDateTime, nullable=False),
+    # The session's cookie is refused by its signature from then on: the row may go.
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "session_id"),
 )
