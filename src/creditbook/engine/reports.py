@@ -196,21 +196,38 @@ def runs(connection: Connection, account_id: str, limit: int, cursor: str | None
 
 
 def encode_run_cursor(run: Run) -> str:
-    text = f"run:{run.started_at.isoformat()}|{run.run_id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return _encode_cursor("run", f"{run.started_at.isoformat()}|{run.run_id}")
 
 
 def decode_run_cursor(cursor: str) -> tuple[datetime, str]:
+    started_at, _, run_id = _cursor_body(cursor, "run").partition("|")
+    try:
+        instant = datetime.fromisoformat(started_at)
+    except ValueError:
+        raise _malformed_cursor() from None
+    if instant.tzinfo is None or not run_id:
+        raise _malformed_cursor()
+    return instant, run_id
+
+
+def _encode_cursor(kind: str, body: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{body}".encode()).decode().rstrip("=")
+
+
+def _cursor_body(cursor: str, kind: str) -> str:
+    """What an opaque cursor of `kind` carries; a ValidationError for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, rest = text.split(":", 1)
-        assert prefix == "run"
-        started_at, run_id = rest.split("|", 1)
-        instant = datetime.fromisoformat(started_at)
-        assert instant.tzinfo is not None and run_id
-        return instant, run_id
-    except Exception:
-        raise ValidationError("malformed cursor", field="cursor") from None
+    except ValueError:  # also binascii.Error and UnicodeDecodeError
+        raise _malformed_cursor() from None
+    prefix, colon, body = text.partition(":")
+    if prefix != kind or not colon:
+        raise _malformed_cursor()
+    return body
+
+
+def _malformed_cursor() -> ValidationError:
+    return ValidationError("malformed cursor", field="cursor")
 
 
 def run_breakdown(connection: Connection, account_id: str, run_id: str) -> RunBreakdown:
@@ -514,17 +531,14 @@ class TransactionQuery:
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+    return _encode_cursor("seq", str(seq))
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, number = text.split(":")
-        assert prefix == "seq"
-        return int(number)
-    except Exception:
-        raise ValidationError("malformed cursor", field="cursor") from None
+    body = _cursor_body(cursor, "seq")
+    if not body.isascii() or not body.isdigit():
+        raise _malformed_cursor()
+    return int(body)
 
 
 def transactions(
