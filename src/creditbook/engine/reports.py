@@ -536,7 +536,7 @@ def encode_cursor(seq: int) -> str:
 
 def decode_cursor(cursor: str) -> int:
     body = _cursor_body(cursor, "seq")
-    if not body.isascii() or not body.isdigit():
+    if not body.isascii() or not body.isdigit() or len(body) > 18:  # within BIGINT
         raise _malformed_cursor()
     return int(body)
 
