@@ -252,6 +252,23 @@ class Ledger:
     def _replay(
         self, connection: Connection, scope: str, key: str, request_hash: str, kind: type[T]
     ) -> T | None:
+        stored = self._stored_response(connection, scope, key, request_hash)
+        if stored is None:
+            return None
+        result = _adapter(kind).validate_python(stored)
+        return replace(result, replayed=True)  # type: ignore[type-var]
+
+    def _stored_response(
+        self,
+        connection: Connection,
+        scope: str,
+        key: str,
+        request_hash: str,
+        shown_key: str | None = None,
+    ) -> Any | None:
+        """The response stored under an idempotency key (None: the key is new), or an
+        IdempotencyConflictError (naming `shown_key`, the caller's own key, when the stored
+        key differs from it) when the key came with another request."""
         table = schema.idempotency.c
         row = connection.execute(
             select(table.request_hash, table.response).where(
@@ -261,9 +278,8 @@ class Ledger:
         if row is None:
             return None
         if row.request_hash != request_hash:
-            raise IdempotencyConflictError(key)
-        result = _adapter(kind).validate_python(row.response)
-        return replace(result, replayed=True)  # type: ignore[type-var]
+            raise IdempotencyConflictError(shown_key or key)
+        return row.response
 
     def _remember(
         self,
@@ -832,17 +848,12 @@ class Ledger:
     def _replay_batch(
         self, connection: Connection, scope: str, key: str, request_hash: str
     ) -> list[BatchItemResult] | None:
-        table = schema.idempotency.c
-        row = connection.execute(
-            select(table.request_hash, table.response).where(
-                table.account_id == scope, table.key == key
-            )
-        ).first()
-        if row is None:
+        stored = self._stored_response(
+            connection, scope, key, request_hash, key.removeprefix("batch:")
+        )
+        if stored is None:
             return None
-        if row.request_hash != request_hash:
-            raise IdempotencyConflictError(key.removeprefix("batch:"))
-        items = TypeAdapter(list[BatchItemResult]).validate_python(row.response)
+        items = TypeAdapter(list[BatchItemResult]).validate_python(stored)
         return [
             replace(
                 item,
