@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from tests.client.conftest import LiveServer
 
+from creditbook.client import Client
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "sdk.md"
+README = ROOT / "README.md"
 
 
 def examples() -> list[str]:
@@ -36,3 +39,29 @@ def test_the_examples_run(
     assert namespace["finished"].credits == 116
     assert namespace["ids"] == ["acme"]
     assert [item.ok for item in namespace["batch"].data] == [True, False]
+
+
+def test_the_readme_example_runs(
+    live_server: LiveServer,
+    operator_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README's SDK example, with an account's write key: it finds its account by itself."""
+    setup = Client(api_key=operator_key, base_url=live_server.base_url)
+    setup.plans.put("pro", allowances={"credits": 10})
+    setup.accounts.create(plan_id="pro", account_id="acme")
+    secret = setup.keys.create("acme", scope="write").secret
+    setup.close()
+    assert secret is not None
+    monkeypatch.setenv("CREDITBOOK_API_KEY", secret)
+    monkeypatch.setenv("CREDITBOOK_BASE_URL", live_server.base_url)
+    monkeypatch.delenv("CREDITBOOK_ACCOUNT_ID", raising=False)
+    (example,) = re.findall(
+        r"```python\n(from creditbook\.client .*?)```", README.read_text(), flags=re.DOTALL
+    )
+    exec(compile(example, "README.md (SDK example)", "exec"), {"__name__": "readme_sdk"})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "8"  # 10 credits less the 2 charged
+    assert len(printed) == 3  # the charge and the period's allowance, newest first
+    assert "DEDUCTION" in printed[1] and "-2" in printed[1]
