@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from tests.api import seed_examples as seeds
 from tests.api.conftest import Api, bearer
 
 from creditbook import ManualClock
+from creditbook.api.app import create_app
+from creditbook.settings import Settings
 
 
 def utc(*args: int) -> datetime:
@@ -117,13 +120,15 @@ def test_lobstr_balance_reproduces_the_page(api: Api, clock: ManualClock) -> Non
             "price_id": "price_abc123",
             "slots": 20,
             "allowances": {"credits": 10000},
-            "rollover": {"cap": 1750, "expires_after_periods": None},
+            "rollover": {"cap": 200, "expires_after_periods": None},
         },
     )
     clock.set(utc(2024, 12, 1))
     key = account_key(api, "acme", "professional")
     clock.set(utc(2025, 1, 10))
-    charge(api, "acme", amount=1550)  # rollover goes first: 1750 - 1550 = 200 left
+    # 200 of December's unused credits rolled over; rollover goes first, then 1350 of the
+    # allowance: 10000 + 200 - 1550 can be spent
+    charge(api, "acme", amount=1550)
     api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps", "slots": 2})
     api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps"})
     body = get(api, "/v1/user/balance", key)
@@ -152,7 +157,8 @@ def test_lobstr_balance_daily_plan_with_bonus_and_unpaid_bill(api: Api, clock: M
     body = get(api, "/v1/user/balance", key)
     assert seeds.same_shape(seeds.LOBSTR_BALANCE, body) == []
     # bonus goes first (4.5 of 7.5 left); yesterday's 50 unused rolled 10 (capped)
-    assert (body["available"], body["consumed"], body["bonus_credit"]) == (54.5, 3, 4.5)
+    # the day's figures: 50 allowance + 7.5 bonus (3 of it spent today)
+    assert (body["available"], body["consumed"], body["bonus_credit"]) == (57.5, 3, 7.5)
     assert (body["rollover_credit"], body["interval"], body["has_unpaid_bill"]) == (
         10,
         "daily",
@@ -344,6 +350,10 @@ def test_catalogue_stats_reproduce_the_page(api: Api, clock: ManualClock) -> Non
         "?from=2025-01-01&to=20250102",
         "?from=2025-02-01&to=2025-01-31",
         "?from=2020-01-01&to=2025-01-05",
+        "?from=2025-01-01" + "x" * 40 + "&to=2025-01-02",
+        "?from=2025-01-01&to=2025-01-02%0A",
+        "?from=%D9%A2%D9%A0%D9%A2%D9%A5-01-01&to=2025-01-02",  # Arabic-Indic digits
+        "?from=0001-01-01&to=0001-01-02",
     ],
 )
 def test_catalogue_stats_400s(api: Api, query: str) -> None:
@@ -351,6 +361,7 @@ def test_catalogue_stats_400s(api: Api, query: str) -> None:
     response = api.client.get(f"/credits/stats{query}", headers=bearer(key))
     assert response.status_code == 400, response.text
     assert set(response.json()) == {"detail", "code"}
+    assert response.json()["code"] == "invalid_period"
 
 
 def test_catalogue_stats_longest_range_is_accepted(api: Api) -> None:
@@ -405,3 +416,101 @@ def test_shape_comparison_catches_missing_keys_and_wrong_types() -> None:
         "$.d: null expected, got number",
         "$.e[0].f: boolean expected, got number",
     ]
+
+
+def spendable(api: Api, account_id: str) -> Any:
+    balance = api.ok("GET", f"/v1/accounts/{account_id}/balance")
+    return balance["pools"]["credits"]["available"]
+
+
+def test_lobstr_available_holds_still_while_credits_are_spent(api: Api, clock: ManualClock) -> None:
+    api.ok(
+        "PUT",
+        "/v1/plans/monthly",
+        json={"allowances": {"credits": 100}, "rollover": {"cap": 30}},
+    )
+    clock.set(utc(2026, 1, 1))
+    key = account_key(api, "acme", "monthly")
+    charge(api, "acme", amount=60)
+    clock.set(utc(2026, 2, 2))  # 30 of January's 40 left roll over
+    api.ok("POST", "/v1/accounts/acme/grants", json={"amount": 25, "source": "bonus"})
+    seen = []
+    # bonus first, then rollover, then the allowance; then a top-up bought mid-period
+    for amount in (10, 20, 40, 30):
+        charge(api, "acme", amount=amount)
+        body = get(api, "/v1/user/balance", key)
+        seen.append((body["available"], body["consumed"], body["rollover_credit"]))
+        assert body["available"] + body["rollover_credit"] - body["consumed"] == spendable(
+            api, "acme"
+        )
+    # Spending bonus, rollover or allowance moves only consumed.
+    assert seen == [(125, 10, 30), (125, 30, 30), (125, 70, 30), (125, 100, 30)]
+    api.ok("POST", "/v1/accounts/acme/grants", json={"amount": 50, "source": "top_up"})
+    assert get(api, "/v1/user/balance", key)["available"] == 175
+
+
+def test_lobstr_times_round_up_to_the_second(api: Api, clock: ManualClock) -> None:
+    api.ok("PUT", "/v1/plans/daily", json={"interval": "daily", "allowances": {"credits": 5}})
+    clock.set(datetime(2026, 3, 1, 9, 30, 15, 250_000, tzinfo=UTC))
+    key = account_key(api, "acme", "daily")
+    body = get(api, "/v1/user/balance", key)
+    # the next local midnight (UTC account): no fraction to round
+    assert body["reset_time"] == "2026-03-02T00:00:00Z"
+    api.ok("PUT", "/v1/plans/monthly", json={"allowances": {"credits": 5}})
+    api.ok("PATCH", "/v1/accounts/acme", json={"plan_id": "monthly"})
+    # a plan change re-anchors the period on the instant of the change, 09:30:15.25
+    assert get(api, "/v1/user/balance", key)["reset_time"] == "2026-04-01T09:30:16Z"
+
+
+def test_lobstr_run_credits_answers_any_malformed_hash_as_missing(api: Api) -> None:
+    key = account_key(api, "acme", "pro")
+    for run_hash in ("f" * 65, "a%00b", "%20", "x" * 2000):
+        response = api.client.get(f"/v1/runs/{run_hash}/credits", headers=bearer(key))
+        assert response.status_code == 404, run_hash
+        assert response.json() == {"detail": "Run not found."}
+
+
+def test_localleads_available_is_what_a_charge_may_take(api: Api) -> None:
+    api.ok("PUT", "/v1/plans/credit-line", json={"allowances": {"credits": 100}, "overdraft": 50})
+    key = account_key(api, "leads", "credit-line")
+    api.ok("POST", "/v1/accounts/leads/grants", json={"amount": 25, "source": "bonus"})
+    charge(api, "leads", amount=30)
+    for _ in range(2):
+        data = get(api, "/api/v1/credits/balance", key)["data"]
+        assert data["availableCredits"] == (
+            data["monthlyCredits"] + data["bonusCredits"] - data["usedCredits"]
+        )
+        assert data["availableCredits"] == 125 + 50 - data["usedCredits"]  # 50 of overdraft
+        available = data["availableCredits"]
+        if available:
+            # a thousandth more than availableCredits is refused; exactly it is accepted
+            response = api.client.post(
+                "/v1/accounts/leads/charges",
+                json={"amount": str(available + 0.001)},
+                headers=api.operator,
+            )
+            assert response.status_code == 402, response.text
+            charge(api, "leads", amount=available)
+    assert data["availableCredits"] == 0 and data["usedCredits"] == 175
+
+
+def test_localleads_transactions_refuse_bad_paging(api: Api) -> None:
+    key = account_key(api, "leads", "pro")
+    for query in ("limit=0", "limit=-1", "limit=abc", "offset=-1", "offset=x"):
+        body = get(api, f"/api/v1/credits/transactions?{query}", key, status=422)
+        assert body["code"] == "validation_error", query
+    assert get(api, "/api/v1/credits/transactions?limit=100&offset=7", key)["meta"] == {
+        "total": 1,
+        "limit": 100,
+        "offset": 7,
+    }
+
+
+def test_clodura_rate_limited_answers_429_with_retry_after(api: Api) -> None:
+    key = account_key(api, "max-co", "pro")
+    settings = Settings(rate_limit_per_s=0.001, rate_limit_burst=2)
+    with TestClient(create_app(api.ledger, settings=settings)) as client:
+        statuses = [client.get("/api/v1/credits", headers={"X-API-KEY": key}) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert statuses[2].json()["code"] == "rate_limited"
+    assert int(statuses[2].headers["retry-after"]) >= 1

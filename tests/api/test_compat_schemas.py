@@ -239,7 +239,7 @@ def test_lobstr_balance_responses_fit_the_schema(api: Api, clock: ManualClock) -
     api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps", "slots": 2})
     body = check("lobstr_user_balance", get(api, "/v1/user/balance", key))
     assert body["rollover_credit_expires_at"] is not None
-    assert (body["available"], body["used_slots"]) == (54.5, 2)
+    assert (body["available"], body["used_slots"]) == (57.5, 2)
 
 
 def test_localleads_responses_fit_the_schemas(api: Api, clock: ManualClock) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Annotated
@@ -105,7 +106,14 @@ IdempotencyKey = Annotated[
         description="Makes the request safe to retry: a replay returns the first result.",
     ),
 ]
-PathId = Annotated[str, Path(max_length=64, pattern=STORABLE_TEXT)]
+PATH_ID_MAX_LENGTH = 64
+PathId = Annotated[str, Path(max_length=PATH_ID_MAX_LENGTH, pattern=STORABLE_TEXT)]
+
+
+def is_storable_id(value: str) -> bool:
+    """Whether `value` passes the checks `PathId` makes (for routes that must answer a
+    malformed id in their own shape rather than as a validation error)."""
+    return len(value) <= PATH_ID_MAX_LENGTH and re.fullmatch(STORABLE_TEXT, value) is not None
 
 
 def run_account(ledger: Ledger, caller: Principal, run_id: str, *, write: bool = False) -> str:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -24,11 +24,16 @@ from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import day_in_range
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import ValidationError
+from creditbook.domain.grants import GrantSource
 from creditbook.domain.stats import check_range, cost_per_credit, ratio
 from creditbook.engine.results import Balance, PoolBalance
 
 router = APIRouter(tags=["compat"], responses=ERROR_RESPONSES)
 SEPARATE_POOLS = ("contact_views", "direct_dials")
+# Credits beyond the plan, shown as lobstr's bonus.
+EXTRA_SOURCES = tuple(
+    s.value for s in (GrantSource.BONUS, GrantSource.TOP_UP, GrantSource.ADJUSTMENT)
+)
 UNIT_MODULE = "lasso"  # the module whose units (products) the stats page details
 LOCALLEADS_MAX_LIMIT = 100
 
@@ -42,7 +47,10 @@ def millis(instant: datetime) -> str:
 
 
 def seconds(instant: datetime) -> str:
-    """`2025-02-01T00:00:00Z`, as the lobstr page prints times."""
+    """`2025-02-01T00:00:00Z`, as the lobstr page prints times: a fraction of a second
+    rounds up, so that the reset or expiry has happened by the time shown."""
+    if instant.microsecond:
+        instant += timedelta(microseconds=1_000_000 - instant.microsecond)
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -60,10 +68,13 @@ def _total(balance: Balance) -> PoolBalance:
     def add(name: str) -> Credits:
         return sum((getattr(p, name) for p in pools), zero)
 
-    by_source: dict[str, Credits] = {}
-    for pool in pools:
-        for source, value in pool.by_source.items():
-            by_source[source] = by_source.get(source, zero) + value
+    def add_sources(name: str) -> dict[str, Credits]:
+        totals: dict[str, Credits] = {}
+        for pool in pools:
+            for source, value in getattr(pool, name).items():
+                totals[source] = totals.get(source, zero) + value
+        return totals
+
     expiries = [p.rollover_expires_at for p in pools if p.rollover_expires_at]
     return PoolBalance(
         "*",
@@ -71,9 +82,10 @@ def _total(balance: Balance) -> PoolBalance:
         add("held"),
         add("allowance"),
         add("consumed"),
-        by_source,
+        add_sources("by_source"),
         min(expiries) if expiries else None,
         add("overdraft_limit"),
+        add_sources("drawn_by_source"),
     )
 
 
@@ -90,8 +102,14 @@ def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """lobstr: the plan, the period's credits, bonus, rollover, slots and next reset."""
     balance = ledger.balance(caller.own_account())
     pool = _total(balance)
-    bonus = pool.by_source.get("bonus", Credits(0))
-    rollover = pool.by_source.get("rollover", Credits(0))
+    # Each figure is the period's, so none moves when credits are spent but `consumed`:
+    # bonus (and the other credits beyond the plan: top-ups, adjustments) and rollover are
+    # what is left of them plus what was drawn from them this period, and
+    # available + rollover_credit - consumed is what can be spent now (plus what open holds
+    # reserve: held credits are consumed when captured).
+    bonus = sum((pool.period_credits(source) for source in EXTRA_SOURCES), Credits(0))
+    rollover = pool.period_credits(GrantSource.ROLLOVER.value)
+    rollover_left = pool.by_source.get(GrantSource.ROLLOVER.value, Credits(0))
     return respond(
         {
             "id": balance.price_id or balance.plan_id,
@@ -102,7 +120,7 @@ def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
             "bonus_credit": number(bonus),
             "rollover_credit": number(rollover),
             "rollover_credit_expires_at": seconds(pool.rollover_expires_at)
-            if pool.rollover_expires_at and rollover.is_positive()
+            if pool.rollover_expires_at and rollover_left.is_positive()
             else None,
             "interval": balance.interval.value,
             "used_slots": balance.used_slots,
@@ -130,9 +148,12 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     # Credits reserved by open holds cannot be spent: they count as used until the hold
     # is captured (then they are consumed) or released.
     used = pool.consumed + pool.held
-    # Everything that is not this period's allowance counts as bonus here (bonus,
-    # rollover, top-ups), so the page's identity holds exactly.
-    bonus = pool.available - pool.allowance + used
+    # availableCredits is what a charge may take now, the plan's overdraft included, so the
+    # page's "availableCredits >= estimatedCost" check tells the truth. Everything that is
+    # not this period's allowance counts as bonus here (bonus, rollover, top-ups, overdraft
+    # headroom), so the page's identity holds exactly.
+    spendable = pool.available + pool.overdraft_limit
+    bonus = spendable - pool.allowance + used
     timezone = ledger.get_account(account_id).timezone
 
     return respond(
@@ -142,7 +163,7 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
                 "monthlyCredits": number(pool.allowance),
                 "bonusCredits": number(bonus),
                 "usedCredits": number(used),
-                "availableCredits": number(pool.available),
+                "availableCredits": number(spendable),
                 "resetDay": balance.period_start_at.astimezone(ZoneInfo(timezone)).day,
                 "lastResetAt": millis(balance.period_start_at),
             },
@@ -220,11 +241,11 @@ def clodura_credits(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     return respond({"remainingCredits": number(_total(balance).available)})
 
 
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _parse_date(name: str, value: str | None) -> date:
-    if value is None or not DATE.match(value):
+    if value is None or not DATE.fullmatch(value):
         raise ValidationError(f"{name} must be a date YYYY-MM-DD", field=name)
     try:
         day = date.fromisoformat(value)
@@ -256,8 +277,8 @@ def _parse_date(name: str, value: str | None) -> date:
 def catalogue_stats(
     caller: Caller,
     ledger: LedgerDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=32)] = None,
-    to: Annotated[str | None, Query(max_length=32)] = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: Annotated[str | None, Query()] = None,
 ) -> ExactJSONResponse:
     """Catalogue enrichment: spend in a period against the previous one, by day, module,
     service and user, the module's products per table, and the money configuration.

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from creditbook.api.deps import Caller, LedgerDep, PathId, run_account
+from creditbook.api.deps import Caller, LedgerDep, PathId, is_storable_id, run_account
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.api.schemas import (
@@ -162,12 +162,15 @@ def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONRespo
         }
     },
 )
-def get_run_credits(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
+def get_run_credits(run_id: str, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Where a run's credits went (the lobstr shape): base and functions by credits
     descending, filter charges, rates and display colours.
 
-    Operator or the run's account's own key.
+    Operator or the run's account's own key. Any run hash that names no run of the caller,
+    however malformed, answers the page's only error: 404 `Run not found.`
     """
+    if not is_storable_id(run_id):
+        return respond({"detail": "Run not found."}, 404)
     try:
         account_id = run_account(ledger, caller, run_id)
     except NotFoundError:

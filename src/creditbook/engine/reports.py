@@ -295,6 +295,7 @@ def balance(
         by_source, rollover_expiry = _open_grant_totals(connection, account_id, at)
         held = _open_holds(connection, account_id)
     consumed = _consumed(connection, account_id, row.timezone, period.start_at, at)
+    drawn = _drawn_by_source(connection, account_id, period.start_at, at)
     pools: dict[str, PoolBalance] = {}
     for pool in sorted(set(plan.pools) | set(by_source) | set(held)):
         sources = by_source.get(pool, {})
@@ -312,6 +313,7 @@ def balance(
             },
             rollover_expires_at=rollover_expiry.get(pool),
             overdraft_limit=plan.overdraft,
+            drawn_by_source=drawn.get(pool, {}),
         )
     return Balance(
         account_id,
@@ -352,6 +354,55 @@ def _open_grant_totals(
             if current is None or row.expires_at < current:
                 rollover_expiry[row.pool] = row.expires_at
     return totals, rollover_expiry
+
+
+# Sources whose grants' draws in a period are reported: not the allowance (the plan says
+# it) nor the overdraft (its debt is the figure).
+DRAWN_SOURCES = tuple(
+    s.value for s in GrantSource if s not in (GrantSource.ALLOWANCE, GrantSource.OVERDRAFT)
+)
+DRAW_TYPES = (*SPEND_TYPES, TransactionType.HOLD.value, TransactionType.RELEASE.value)
+
+
+def _drawn_by_source(
+    connection: Connection, account_id: str, start: datetime, at: datetime
+) -> dict[str, dict[str, Credits]]:
+    """Credits drawn in [start, at] per pool and source (see `PoolBalance.drawn_by_source`).
+
+    Reads only the entries of grants that were open at some point of the range (found by
+    the grants index), so an account's history does not make it slower."""
+    grants, entries, transfers = schema.grants.c, schema.entries.c, schema.transfers.c
+    rows = connection.execute(
+        select(grants.pool, grants.source, func.sum(entries.amount).label("net"))
+        .select_from(schema.grants)
+        .join(
+            schema.entries,
+            and_(
+                entries.account_id == grants.account_id,
+                entries.grant_id == grants.grant_id,
+                entries.book == "grant",
+            ),
+        )
+        .join(
+            schema.transfers,
+            and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
+        )
+        .where(
+            grants.account_id == account_id,
+            grants.source.in_(DRAWN_SOURCES),
+            or_(grants.closed_at.is_(None), grants.closed_at >= start),
+            grants.effective_at <= at,
+            transfers.type.in_(DRAW_TYPES),
+            transfers.created_at >= start,
+            transfers.created_at <= at,
+        )
+        .group_by(grants.pool, grants.source)
+    )
+    drawn: dict[str, dict[str, Credits]] = defaultdict(dict)
+    for row in rows:
+        if int(row.net):
+            drawn[row.pool][row.source] = Credits(-int(row.net))
+    return drawn
 
 
 def _open_holds(connection: Connection, account_id: str) -> dict[str, Credits]:

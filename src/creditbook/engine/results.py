@@ -155,6 +155,9 @@ class PoolBalance:
         by_source: spendable credits per grant source.
         rollover_expires_at: soonest expiry of rolled-over credits (None: none).
         overdraft_limit: how far below zero the pool may go.
+        drawn_by_source: credits drawn in the current period (spent, or moved into a hold)
+            from each source's grants, net of refunds and releases; the allowance and the
+            overdraft are left out (the plan's allowance and the debt say those).
     """
 
     pool: str
@@ -165,6 +168,12 @@ class PoolBalance:
     by_source: dict[str, Credits]
     rollover_expires_at: datetime | None
     overdraft_limit: Credits
+    drawn_by_source: dict[str, Credits] = field(default_factory=dict)
+
+    def period_credits(self, source: str) -> Credits:
+        """A source's credits in the current period: what is left plus what was drawn."""
+        zero = Credits(0)
+        return self.by_source.get(source, zero) + self.drawn_by_source.get(source, zero)
 
 
 @dataclass(frozen=True, slots=True)
