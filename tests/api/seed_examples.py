@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 LOBSTR_RUN_CREDITS: dict[str, Any] = {
@@ -118,6 +119,13 @@ CATALOGUE_STATS: dict[str, Any] = {
         "auto_eur": False,
     },
 }
+
+
+def assert_same_json(actual: Any, expected: Any) -> None:
+    """Equal values written the same way: `116` where the page writes 116, not `116.0`
+    (Python's `==` would let an integer and a float with the same value pass)."""
+    assert actual == expected
+    assert json.dumps(actual, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
 def json_type(value: Any) -> str:

@@ -51,7 +51,7 @@ def test_lobstr_run_credits_reproduces_the_page(api: Api) -> None:
         },
     )
     body = get(api, f"/v1/runs/{run['run_id']}/credits", key)
-    assert body == {**seeds.LOBSTR_RUN_CREDITS, "run_id": run["run_id"]}
+    seeds.assert_same_json(body, {**seeds.LOBSTR_RUN_CREDITS, "run_id": run["run_id"]})
     assert list(body) == list(seeds.LOBSTR_RUN_CREDITS)
 
 
@@ -132,7 +132,7 @@ def test_lobstr_balance_reproduces_the_page(api: Api, clock: ManualClock) -> Non
     api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps", "slots": 2})
     api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps"})
     body = get(api, "/v1/user/balance", key)
-    assert body == seeds.LOBSTR_BALANCE
+    seeds.assert_same_json(body, seeds.LOBSTR_BALANCE)
     assert list(body) == list(seeds.LOBSTR_BALANCE)
 
 
@@ -179,7 +179,7 @@ def test_localleads_balance_and_transactions_reproduce_the_page(
     charge(api, "leads", amount=31, description="Lead search: Plumbers in Denver")
     clock.set(utc(2026, 5, 5, 10, 1))
     charge(api, "leads", amount=12, description="Lead search: Dentists in Austin, TX (97 results)")
-    assert get(api, "/api/v1/credits/balance", key) == seeds.LOCALLEADS_BALANCE
+    seeds.assert_same_json(get(api, "/api/v1/credits/balance", key), seeds.LOCALLEADS_BALANCE)
 
     body = get(api, "/api/v1/credits/transactions", key)
     assert seeds.same_shape(seeds.LOCALLEADS_TRANSACTIONS, body) == []
@@ -235,7 +235,7 @@ def test_clodura_separate_and_unified_plans(api: Api) -> None:
     charge(api, "prospect-co", amount=38, pool="direct_dials")
     for headers in ({"X-API-KEY": separate}, bearer(separate)):
         response = api.client.get("/api/v1/credits", headers=headers)
-        assert response.json() == seeds.CLODURA_SEPARATE
+        seeds.assert_same_json(response.json(), seeds.CLODURA_SEPARATE)
     charge(api, "max-co", amount=50)
     assert get(api, "/api/v1/credits", unified) == {"remainingCredits": 700}
 
@@ -324,11 +324,11 @@ def test_catalogue_stats_reproduce_the_page(api: Api, clock: ManualClock) -> Non
     key = stats_scenario(api, clock)
     body = get(api, "/credits/stats?from=2025-01-01&to=2025-03-31", key)
     assert seeds.same_shape(seeds.CATALOGUE_STATS, body) == []
-    assert body["period"] == seeds.CATALOGUE_STATS["period"]
-    assert body["summary"] == seeds.CATALOGUE_STATS["summary"]
-    assert body["daily"][0] == seeds.CATALOGUE_STATS["daily"][0]
-    assert body["by_module"][0] == seeds.CATALOGUE_STATS["by_module"][0]
-    assert body["by_service"] == seeds.CATALOGUE_STATS["by_service"]
+    seeds.assert_same_json(body["period"], seeds.CATALOGUE_STATS["period"])
+    seeds.assert_same_json(body["summary"], seeds.CATALOGUE_STATS["summary"])
+    seeds.assert_same_json(body["daily"][0], seeds.CATALOGUE_STATS["daily"][0])
+    seeds.assert_same_json(body["by_module"][0], seeds.CATALOGUE_STATS["by_module"][0])
+    seeds.assert_same_json(body["by_service"], seeds.CATALOGUE_STATS["by_service"])
     assert seeds.CATALOGUE_STATS["by_user"][0] in body["by_user"]
     lasso = body["lasso"]
     assert (lasso["credits_spent"], lasso["products_enhanced"], lasso["credits_per_product"]) == (
@@ -337,7 +337,7 @@ def test_catalogue_stats_reproduce_the_page(api: Api, clock: ManualClock) -> Non
         6.67,
     )
     assert seeds.CATALOGUE_STATS["lasso"]["by_table"][0] in lasso["by_table"]
-    assert body["currency_config"] == seeds.CATALOGUE_STATS["currency_config"]
+    seeds.assert_same_json(body["currency_config"], seeds.CATALOGUE_STATS["currency_config"])
 
 
 @pytest.mark.parametrize(
