@@ -7,7 +7,7 @@ the CLI can print it and the tests can check it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from creditbook.domain.amounts import Credits
@@ -18,7 +18,10 @@ from creditbook.engine.clock import ManualClock
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.results import Balance, RunBreakdown, Transaction, VerifyReport
 
+# `creditbook demo` plays the same month every time, from DEMO_START.
 DEMO_START = datetime(2026, 5, 1, tzinfo=UTC)
+# The month's last event (the tick after the reset) comes this long after its start.
+DEMO_LENGTH = timedelta(days=32, hours=9)
 
 PROFESSIONAL = Plan(
     "professional",
@@ -52,11 +55,23 @@ class DemoReport:
     verify: VerifyReport
 
 
+def recent_start(now: datetime) -> datetime:
+    """The start (a UTC midnight) of the latest demo month that ends by `now`, so a server
+    on the wall clock shows spend over the last days and nothing in the future."""
+    day = (now.astimezone(UTC) - DEMO_LENGTH).date()
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
 def play(
-    ledger: Ledger, clock: ManualClock, *, account_ids: tuple[str, str] | None = None
+    ledger: Ledger,
+    clock: ManualClock,
+    *,
+    account_ids: tuple[str, str] | None = None,
+    start: datetime = DEMO_START,
 ) -> DemoReport:
-    """Play the month. `account_ids` names the two accounts (default: fresh random ids)."""
-    clock.set(DEMO_START)
+    """Play the month from `start` to `start + DEMO_LENGTH`. `account_ids` names the two
+    accounts (default: fresh random ids)."""
+    clock.set(start)
     ledger.put_plan(PROFESSIONAL)
     ledger.put_plan(STARTER)
     ledger.put_rate_card(MAPS)
@@ -70,7 +85,7 @@ def play(
     ).account_id
     ledger.grant(leads, Credits.of(25), source=GrantSource.BONUS, description="Coupon WELCOME25")
 
-    clock.set(datetime(2026, 5, 5, 10, 1, tzinfo=UTC))
+    clock.set(start + timedelta(days=4, hours=10, minutes=1))
     ledger.charge(
         account_id=leads,
         amount=Credits.of(43),
@@ -83,12 +98,12 @@ def play(
         lobstr, run.run_id, rows_kept=20, functions={"get_phone_numbers": (20, 6)}
     )
     ledger.finish_run(lobstr, run.run_id)
-    for day in range(6, 31):
-        clock.set(datetime(2026, 5, day, 12, tzinfo=UTC))
+    for day in range(5, 30):
+        clock.set(start + timedelta(days=day, hours=12))
         ledger.charge(account_id=lobstr, amount=Credits.of(62), description="Daily scrape")
     breakdown = ledger.run_breakdown(lobstr, run.run_id)
 
-    clock.set(datetime(2026, 6, 2, 9, tzinfo=UTC))
+    clock.set(start + DEMO_LENGTH)
     ledger.tick()
     return DemoReport(
         lobstr_balance=ledger.balance(lobstr),

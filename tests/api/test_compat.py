@@ -514,3 +514,47 @@ def test_clodura_rate_limited_answers_429_with_retry_after(api: Api) -> None:
     assert [r.status_code for r in statuses] == [200, 200, 429]
     assert statuses[2].json()["code"] == "rate_limited"
     assert int(statuses[2].headers["retry-after"]) >= 1
+
+
+def test_native_stats_give_the_catalogue_pages_figures(api: Api, clock: ManualClock) -> None:
+    key = stats_scenario(api, clock)
+    page = get(api, "/credits/stats?from=2025-01-01&to=2025-03-31", key)
+    native = get(api, "/v1/accounts/shop/stats?from=2025-01-01&to=2025-03-31", key)
+    summary = page["summary"]
+    assert (native["total"], native["previous_total"], native["change_percent"]) == (
+        summary["total_spent"],
+        summary["previous_period_spent"],
+        summary["previous_period_change_pct"],
+    )
+    plan = native["plan"]
+    assert plan == {
+        "plan_id": "business",
+        "interval": "monthly",
+        "credits_per_period": 50000,
+        "period_end_at": "2025-04-18T00:00:00Z",
+        "currency": "EUR",
+        "fee": 1000,
+        "cost_per_credit": 0.02,
+        "prices": {"CZK": 25000, "EUR": 1000},
+    }
+    assert summary["cost_per_credit"]["amount"] == plan["cost_per_credit"]
+    assert summary["monthly_allocation"] == plan["credits_per_period"]
+    assert {t["key"]: t["credits"] for t in native["by_module"]} == {
+        m["module_key"]: m["total"] for m in page["by_module"]
+    }
+    assert {t["key"]: t["credits"] for t in native["by_service"]} == {
+        s["service_type"]: s["total"] for s in page["by_service"]
+    }
+    assert {t["key"]: t["credits"] for t in native["by_user"]} == {
+        u["user_id"]: u["total"] for u in page["by_user"]
+    }
+    lasso = next(t for t in native["by_module"] if t["key"] == "lasso")
+    assert (lasso["credits"], lasso["units"]) == (3000, 450)
+    assert sorted(
+        (r["resource_id"], r["credits"], r["units"])
+        for r in native["by_resource"]
+        if r["module"] == "lasso"
+    ) == sorted((t["table_id"], t["total"], t["products"]) for t in page["lasso"]["by_table"])
+    assert [(d["date"], d["credits"]) for d in native["daily"]] == [
+        (d["date"], d["total"]) for d in page["daily"]
+    ]

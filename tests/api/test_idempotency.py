@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import Api, bearer
 from tests.api.state import snapshot
 
-from creditbook import Credits
+from creditbook import Credits, ManualClock
 
 THREADS = 12
 FUNCTIONS = {"get_phone_numbers": {"attempts": 2, "successes": 1}}
@@ -330,3 +330,28 @@ def test_keys_are_scoped_per_account(api: Api) -> None:
     assert answers[0]["charge_id"] != answers[1]["charge_id"]
     for account_id in ("acct-a", "acct-b"):
         assert api.ledger.balance(account_id).pools["credits"].available == Credits.of(93)
+
+
+def test_revoking_a_revoked_key_answers_like_the_first_revocation(
+    api: Api, clock: ManualClock
+) -> None:
+    """DELETE is idempotent: a second revocation (a retry whose first answer was lost)
+    answers 200 with the first one's body, revoked_at included, and writes nothing."""
+    open_account(api, "acct-a")
+    key = api.ok("POST", "/v1/accounts/acct-a/api_keys", json={"scope": "read"})
+    path = f"/v1/api_keys/{key['key_id']}"
+    first = api.client.delete(path, headers=api.operator)
+    assert first.status_code == 200, first.text
+    assert first.json()["revoked_at"] is not None and first.json()["secret"] is None
+    stored = api.ledger.get_key(key["key_id"])
+    before = snapshot(api.ledger)
+    clock.advance(seconds=90)
+    again = api.client.delete(path, headers=api.operator)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert api.ledger.get_key(key["key_id"]) == stored
+    assert snapshot(api.ledger) == before
+    refused = api.client.get("/v1/api_keys/current", headers=bearer(key["secret"]))
+    assert refused.status_code == 403 and refused.json()["code"] == "key_revoked"
+    missing = api.client.delete("/v1/api_keys/key_0000000000000000", headers=api.operator)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"

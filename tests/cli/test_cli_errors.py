@@ -8,8 +8,10 @@ import httpx
 import pytest
 from tests.cli.conftest import Mode, Server, free_port, invoke, one_error_line
 
+from creditbook import Ledger
 from creditbook.cli import remote
 from creditbook.cli.errors import EXIT_CODES
+from creditbook.engine.keys import ApiKey
 
 
 def test_not_found_exits_3(mode: Mode, acme: str) -> None:
@@ -152,3 +154,78 @@ def test_a_status_without_a_code_takes_the_sdks_code_for_it(
     result = invoke("runs", "show", "0" * 32, "--base-url", "http://creditbook.test")
     assert result.exit_code == 3
     assert one_error_line(result).startswith("error: not_found: Run not found.")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("foo://bar", "foo://bar: not a database creditbook knows"),
+        ("notaurl", "not a database URL"),
+        ("sqlite://", "use a SQLite file"),
+    ],
+)
+def test_a_database_url_that_names_no_database_exits_2(url: str, says: str) -> None:
+    result = invoke("balance", "acme", "--database-url", url)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert line.startswith("error: usage: database URL: ") and says in line, line
+
+
+def test_a_bad_database_urls_password_is_not_shown() -> None:
+    result = invoke("balance", "acme", "--database-url", "foo://ann:hunter2@db.example/books")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "foo://ann:***@db.example/books" in line and "hunter2" not in line
+
+
+def test_an_export_file_that_cannot_be_written_exits_2_naming_it(
+    mode: Mode, acme: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing" / "out.csv"
+    for output, reason in ((missing, "No such file or directory"), (tmp_path, "Is a directory")):
+        result = mode.run("export", "transactions", acme, "-o", str(output))
+        assert result.exit_code == 2, (output, result.output)
+        assert one_error_line(result) == f"error: file_error: {output}: {reason}"
+    assert not missing.parent.exists()
+
+
+def _operator_keys(database_url: str) -> list[ApiKey]:
+    ledger = Ledger.open(database_url)
+    try:
+        return ledger.list_keys(None)
+    finally:
+        ledger.close()
+
+
+def test_init_that_cannot_write_its_pricing_file_issues_no_key(
+    database_url: str, tmp_path: Path
+) -> None:
+    pricing = tmp_path / "missing" / "pricing.toml"
+    result = invoke(
+        "init", "--database-url", database_url, "--pricing", str(pricing), "--operator-key"
+    )
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result) == f"error: file_error: {pricing}: No such file or directory"
+    assert result.stdout == ""
+    assert _operator_keys(database_url) == []
+
+
+def test_init_that_cannot_write_its_config_file_issues_no_key(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CREDITBOOK_CONFIG under a regular file: its directory cannot be made."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    config = blocker / "config.toml"
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(config))
+    result = invoke("init", "--database-url", database_url, "--operator-key")
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result) == (
+        f"error: file_error: cannot write the config file {config}: {blocker}: File exists"
+    )
+    assert _operator_keys(database_url) == []
+    # With the files writable, init issues the key and shows it.
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(tmp_path / "config.toml"))
+    issued = invoke("init", "--database-url", database_url, "--operator-key", "--json")
+    assert issued.exit_code == 0, issued.output
+    assert [key.scope for key in _operator_keys(database_url)] == ["operator"]

@@ -51,6 +51,8 @@ def test_transactions_as_csv_and_jsonl(mode: Mode, busy: str, tmp_path: Path) ->
     assert rows[-1]["type"] == "MONTHLY_RESET"
     assert f"exported {CHARGES + 2} transactions as csv" in result.stderr
     assert "exporting transactions" in result.stderr  # the progress bar, on stderr
+    # its total is known before the first row, in both modes
+    assert f"{CHARGES + 2}/{CHARGES + 2}" in result.stderr
     streamed = mode.run("export", "transactions", busy, "--format", "jsonl")
     assert streamed.exit_code == 0, streamed.stderr
     lines = [json.loads(line) for line in streamed.stdout.splitlines()]

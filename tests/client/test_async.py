@@ -89,6 +89,10 @@ def test_pages(app: FastAPI, operator_key: str, sleeps: Sleeps) -> None:
             assert ids == ["acme", "b-0", "b-1", "b-2", "b-3"]
             first = await pager.first_page()
             assert (first.has_more, first.next_cursor) == (True, "b-0")
+            assert await pager.page is first  # fetched once, as the sync pager's `.page`
+            fresh = client.accounts.list(limit=2)
+            assert (await fresh.page).data == first.data
+            assert await fresh.first_page() is await fresh.page
             sizes = [len(page.data) async for page in pager.pages()]
             assert sizes == [2, 2, 1]
 

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 
 import creditbook.client
-from creditbook.client import AsyncClient, Client, models
+from creditbook.client import AsyncClient, AsyncPager, Client, Pager, models
 
 
 def test_public_surface() -> None:
@@ -71,6 +71,14 @@ def test_sync_and_async_clients_have_the_same_resources() -> None:
                     async_signature
                 ).replace("AsyncPager", "Pager"), f"{attribute}.{name}"
         asyncio.run(async_client.close())
+
+
+def test_the_async_pager_has_the_sync_pagers_members() -> None:
+    def members(cls: type) -> list[str]:
+        return sorted(name for name in dir(cls) if not name.startswith("_"))
+
+    assert members(AsyncPager) == members(Pager) == ["first_page", "page", "pages"]
+    assert hasattr(Pager, "__iter__") and hasattr(AsyncPager, "__aiter__")
 
 
 def test_bodies_are_keyword_only() -> None:

@@ -108,6 +108,22 @@ def test_a_key_whose_answer_is_lost_says_so_and_names_the_key(
     assert fresh.secret is not None and fresh.key_id != lost.key_id
 
 
+def test_a_revoke_whose_answer_is_lost_succeeds_on_the_retry(
+    client: Client, make_client: MakeClient, sleeps: Sleeps
+) -> None:
+    """The server revoked the key, the answer was lost, the SDK sent the DELETE again: the
+    retry answers the key as the first revocation left it, not a conflict."""
+    _open(client)
+    key = client.keys.create("acme", scope="read")
+    flaky = Recorder(drop=1)
+    operator = make_client(through=flaky)
+    revoked = operator.keys.revoke(key.key_id)
+    assert [request.method for request in flaky.requests] == ["DELETE", "DELETE"]
+    assert len(sleeps.delays) == 1
+    assert revoked.key_id == key.key_id and revoked.revoked_at is not None
+    assert client.keys.revoke(key.key_id) == revoked  # and again: the same key, unchanged
+
+
 def test_the_callers_idempotency_key_makes_repeated_calls_one(client: Client) -> None:
     _open(client)
     first = client.charges.create("acme", amount=5, idempotency_key="order-17")

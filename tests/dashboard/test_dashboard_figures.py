@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.dashboard.seed import ACME, LASSO, MAPS
+from tests.dashboard.conftest import Seeded
+from tests.dashboard.seed import ACME, GAMMA, LASSO, MAPS, NOW
 
-from creditbook import Credits, FunctionRate, Ledger
+from creditbook import Credits, FunctionRate, Ledger, ManualClock
 from creditbook.dashboard import figures
 from creditbook.dashboard.figures import FunctionStyle, RunLine
 from creditbook.domain.errors import ValidationError
@@ -117,6 +118,55 @@ def test_function_styles_follow_the_rate_cards() -> None:
     )
     colors = {s.txt_color for s in figures.function_styles([plain], []).values()}
     assert len(colors) == 3
+
+
+def test_a_function_has_the_same_colour_on_the_usage_and_run_pages(fresh: Seeded) -> None:
+    """Default-grey functions get their palette colour on the run page too, not grey."""
+    plain = RateCard(
+        "plain",
+        Credits.of(1),
+        functions={name: FunctionRate(name, Credits.of(1)) for name in ("one", "two", "three")},
+    )
+    ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))
+    try:
+        ledger.put_rate_card(plain)
+        run = ledger.start_run(GAMMA, "plain", hold=Credits.of(50))
+        functions = {name: (4, 4) for name in plain.functions}
+        ledger.report_results(GAMMA, run.run_id, rows_kept=4, functions=functions)
+        ledger.finish_run(GAMMA, run.run_id)
+        usage_styles = figures.account_styles(ledger, GAMMA)
+        view = figures.run_view(ledger, GAMMA, run.run_id)
+    finally:
+        ledger.close()
+    shown = {line.key: (line.style.bg_color, line.style.txt_color) for line in view.functions}
+    assert set(shown) == {BASE_FUNCTION, "one", "two", "three"}
+    for key, colors in shown.items():
+        assert colors == (usage_styles[key].bg_color, usage_styles[key].txt_color), key
+    assert len({txt for _, txt in shown.values()}) == len(shown)  # no two alike
+    assert view.chart["datasets"][0]["backgroundColor"] == [
+        line.style.txt_color for line in view.functions
+    ]
+
+
+def test_a_runs_base_rows_keep_its_own_cards_colours(fresh: Seeded) -> None:
+    """The usage page's base line is every card's base rows (in the latest run's card's
+    colours); a run's base rows are its own card's, under that card's label."""
+    ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))
+    try:
+        lasso_run = ledger.start_run(ACME, "lasso", hold=Credits.of(10))
+        ledger.report_results(ACME, lasso_run.run_id, rows_kept=3)
+        usage_styles = figures.account_styles(ledger, ACME)
+        maps_run = figures.run_view(ledger, ACME, fresh.world.dominant_run_id)
+        lasso_view = figures.run_view(ledger, ACME, lasso_run.run_id)
+    finally:
+        ledger.close()
+    assert usage_styles[BASE_FUNCTION].txt_color == LASSO.base_colors.txt_color
+    colors = {line.key: line.style for line in maps_run.functions}
+    assert colors[BASE_FUNCTION].txt_color == MAPS.base_colors.txt_color
+    assert colors[BASE_FUNCTION].label == MAPS.base_label
+    assert colors["get_phone_numbers"].txt_color == usage_styles["get_phone_numbers"].txt_color
+    (base,) = lasso_view.functions
+    assert (base.label, base.style.txt_color) == (LASSO.base_label, LASSO.base_colors.txt_color)
 
 
 def test_low_balance_flag(ledger: Ledger) -> None:

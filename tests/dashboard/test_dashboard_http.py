@@ -22,6 +22,7 @@ from creditbook.api.app import create_app
 from creditbook.dashboard import figures, formatting, pages
 from creditbook.dashboard.figures import HISTORY_PAGE_SIZE
 from creditbook.dashboard.session import SESSION_COOKIE, SESSION_MAX_AGE_S, Sessions
+from creditbook.domain.periods import SUPPORTED_YEARS
 from creditbook.settings import Settings
 
 
@@ -573,6 +574,70 @@ def test_bad_filters_answer_400_with_a_message(client: TestClient, seeded: Seede
     assert response.status_code == 400 and "unknown transaction type" in response.text
     response = client.get(f"{base}/transactions", params={"page": "0"})
     assert response.status_code == 400
+
+
+OUT_OF_RANGE = [
+    "usage?range=custom&from=0001-01-01&to=0001-01-05",
+    "usage?range=custom&from=9999-12-25&to=9999-12-31",
+    "transactions?from=9999-12-31&to=9999-12-31",
+    "transactions?from=0001-01-01",  # Paris: local midnight is before datetime's first day
+    "transactions?from=1969-12-31",
+    "transactions.csv?to=9999-12-31",
+    "transactions.csv?from=0001-01-01",
+]
+
+
+@pytest.mark.parametrize("path", OUT_OF_RANGE)
+def test_dates_outside_the_supported_years_answer_400(
+    client: TestClient, seeded: Seeded, path: str
+) -> None:
+    """The API's bounds (one definition in the domain), with a page that says so."""
+    sign_in(client, seeded.world.acme_key)
+    response = client.get(f"/dashboard/accounts/{ACME}/{path}")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"outside {SUPPORTED_YEARS}" in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "usage?range=custom&from=1970-01-01&to=1970-01-07",
+        "usage?range=custom&from=8999-12-25&to=8999-12-31",
+        "transactions?from=1970-01-01&to=8999-12-31",
+        "transactions.csv?from=1970-01-01&to=8999-12-31",
+    ],
+)
+def test_the_first_and_last_supported_days_work(
+    client: TestClient, seeded: Seeded, path: str
+) -> None:
+    sign_in(client, seeded.world.acme_key)
+    assert client.get(f"/dashboard/accounts/{ACME}/{path}").status_code == 200
+
+
+def test_a_bad_csv_filter_is_a_400_page_not_a_truncated_file(
+    client: TestClient, seeded: Seeded
+) -> None:
+    sign_in(client, seeded.world.acme_key)
+    response = client.get(
+        f"/dashboard/accounts/{ACME}/transactions.csv",
+        params={"from": "2026-05-19", "to": "2026-05-01"},
+    )
+    assert response.status_code == 400
+    assert "must not come after" in response.text
+    assert "content-disposition" not in response.headers
+
+
+def test_an_unknown_usage_range_shows_the_default_tab(client: TestClient, seeded: Seeded) -> None:
+    sign_in(client, seeded.world.acme_key)
+    base = f"/dashboard/accounts/{ACME}/usage"
+    bogus = client.get(base, params={"range": "bogus"})
+    assert bogus.status_code == 200
+    current = re.findall(r'<a href="[^"]*\?range=(\w+)" aria-current="page"', bogus.text)
+    assert current == [figures.DEFAULT_USAGE_RANGE]
+    assert bogus.text.count('aria-current="page"') == client.get(base).text.count(
+        'aria-current="page"'
+    )
 
 
 def test_pages_carry_security_headers(client: TestClient, seeded: Seeded) -> None:

@@ -406,15 +406,21 @@ class LedgerMachine(RuleBasedStateMachine):
         """The whole history, newest first, paged with the cursor."""
         items: list[Any] = []
         cursor: str | None = None
+        total: int | None = None
         while True:
             page = self.ledger.transactions(account_id, limit=limit, cursor=cursor, types=types)
+            # The first page counts every match; pages reached by cursor do not count again.
+            if cursor is None:
+                total = page.total
+            else:
+                assert page.total is None
             items += page.data
             if not page.has_more:
                 break
             assert page.next_cursor is not None and len(page.data) == limit
             cursor = page.next_cursor
         assert page.next_cursor is None
-        assert len(items) == page.total
+        assert len(items) == total
         assert len({item.transaction_id for item in items}) == len(items)
         return items
 
@@ -423,10 +429,13 @@ class LedgerMachine(RuleBasedStateMachine):
         top down to the first transaction already read. The rest must be unchanged."""
         new: list[Any] = []
         cursor: str | None = None
+        total: int | None = None
         while True:
             page = self.ledger.transactions(
                 account.account_id, limit=100, cursor=cursor, types=ALL_TYPES
             )
+            if cursor is None:
+                total = page.total
             seen = [t.transaction_id in account.known for t in page.data]
             if True in seen:
                 first = seen.index(True)
@@ -438,7 +447,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert not account.history
                 break
             cursor = page.next_cursor
-        assert page.total == len(new) + len(account.history)
+        assert total == len(new) + len(account.history)
         account.history[:0] = new
         return new
 

@@ -244,7 +244,9 @@ def get_current_api_key(caller: Caller) -> ExactJSONResponse:
     tags=["keys"],
 )
 def revoke_api_key(key_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
-    """Revoke a key now; requests with it then answer 403 `key_revoked`. Operator key."""
+    """Revoke a key now; requests with it then answer 403 `key_revoked`. Revoking a revoked
+    key changes nothing and answers 200 with the key as it is, its `revoked_at` that of the
+    first revocation, so a retry after a lost answer succeeds. Operator key."""
     caller.require_operator()
     return respond(KeyOut.of(ledger.revoke_key(key_id)))
 

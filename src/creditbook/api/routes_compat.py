@@ -25,7 +25,7 @@ from creditbook.api.schemas import day_in_range
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.grants import GrantSource
-from creditbook.domain.stats import check_range, cost_per_credit, ratio
+from creditbook.domain.stats import check_range, ratio
 from creditbook.engine.results import Balance, PoolBalance
 
 router = APIRouter(tags=["compat"], responses=ERROR_RESPONSES)
@@ -190,6 +190,7 @@ def localleads_transactions(
     """LocalLeads: history newest first, `limit` (default 50, at most 100) and `offset`."""
     limit = min(limit, LOCALLEADS_MAX_LIMIT)
     page = ledger.transactions(caller.own_account(), limit=limit, offset=offset)
+    assert page.total is not None, "an offset page counts its matches"
     return respond(
         {
             "success": True,
@@ -289,13 +290,10 @@ def catalogue_stats(
         check_range(start, end)
     except ValidationError as error:
         return respond({"detail": error.message, "code": "invalid_period"}, 400)
-    account_id = caller.own_account()
-    stats = ledger.stats(account_id, start, end)
-    balance = ledger.balance(account_id)
-    plan = ledger.get_plan(balance.plan_id)
-    monthly_credits = sum(plan.allowances.values(), Credits(0))
-    currency = plan.currency()
-    fee = plan.prices.get(currency) if currency else None
+    stats = ledger.stats(caller.own_account(), start, end)
+    plan = stats.plan
+    assert plan is not None, "Ledger.stats always reads the plan"
+    monthly_credits = plan.credits_per_period
     unit = next((t for t in stats.by_module if t.key == UNIT_MODULE), None)
     spent = unit.amount if unit else Credits(0)
     products = unit.units if unit else 0
@@ -308,11 +306,11 @@ def catalogue_stats(
                 "previous_period_spent": number(stats.previous_total),
                 "previous_period_change_pct": stats.change_percent,
                 "monthly_allocation": number(monthly_credits),
-                "period_end": millis(balance.period_end_at),
+                "period_end": millis(plan.period_end_at),
                 "cost_per_credit": {
-                    "amount": cost_per_credit(fee, monthly_credits) if fee is not None else None,
-                    "currency": currency,
-                    "monthly_fee": fee,
+                    "amount": plan.cost_per_credit,
+                    "currency": plan.currency,
+                    "monthly_fee": plan.fee,
                     "monthly_credits": number(monthly_credits),
                 },
             },

@@ -77,6 +77,7 @@ def list_transactions(
             "data": [TransactionOut.of(t) for t in page.data],
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
+            "total": page.total,
         }
     )
 

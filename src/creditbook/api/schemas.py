@@ -18,6 +18,7 @@ from pydantic import (
 
 from creditbook.domain.amounts import AmountError, Credits
 from creditbook.domain.errors import ValidationError
+from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, is_supported_instant
 from creditbook.domain.plans import Plan, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
 from creditbook.engine import results
@@ -26,22 +27,19 @@ from creditbook.engine.requests import ChargeRequest
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"
-# Instants and days a caller may give: the calendar arithmetic (periods, previous ranges)
-# stays far inside what datetime can represent.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
+# Instants and days a caller may give: the domain's supported years (the dashboard's too).
 def instant_in_range(value: datetime) -> datetime:
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if not EARLIEST <= aware < LATEST:
-        raise ValueError("must be in the years 1970 to 8999")
+    if not is_supported_instant(aware):
+        raise ValueError(f"must be in {SUPPORTED_YEARS}")
     return value
 
 
 def day_in_range(value: date) -> date:
-    if not EARLIEST.date() <= value < LATEST.date():
-        raise ValueError("must be in the years 1970 to 8999")
+    if not is_supported_day(value):
+        raise ValueError(f"must be in {SUPPORTED_YEARS}")
     return value
 
 
@@ -945,6 +943,9 @@ class TransactionList(BaseModel):
     data: list[TransactionOut]
     has_more: bool
     next_cursor: str | None
+    total: int | None = Field(
+        None, description="How many transactions match, on the first page; null after a cursor."
+    )
 
 
 class TotalOut(BaseModel):
@@ -989,6 +990,32 @@ class ForecastOut(BaseModel):
     before_reset: bool
 
 
+class StatsPlanOut(BaseModel):
+    """The plan behind the stats: credits and price per period, the next reset."""
+
+    plan_id: str
+    interval: str
+    credits_per_period: Amount
+    period_end_at: datetime
+    currency: str | None
+    fee: Decimal | None
+    cost_per_credit: Decimal | None
+    prices: dict[str, Decimal]
+
+    @classmethod
+    def of(cls, plan: results.StatsPlan) -> StatsPlanOut:
+        return cls(
+            plan_id=plan.plan_id,
+            interval=plan.interval.value,
+            credits_per_period=amount(plan.credits_per_period),
+            period_end_at=plan.period_end_at,
+            currency=plan.currency,
+            fee=plan.fee,
+            cost_per_credit=plan.cost_per_credit,
+            prices=plan.prices,
+        )
+
+
 class StatsOut(BaseModel):
     account_id: str
     start: date
@@ -1007,6 +1034,7 @@ class StatsOut(BaseModel):
     buckets: list[BucketOut]
     by_run: list[RunTotalOut]
     forecast: list[ForecastOut]
+    plan: StatsPlanOut | None = None
 
     @classmethod
     def of(cls, s: results.Stats, group_by: str = "day") -> StatsOut:
@@ -1066,6 +1094,7 @@ class StatsOut(BaseModel):
                 )
                 for r in s.by_resource
             ],
+            plan=StatsPlanOut.of(s.plan) if s.plan is not None else None,
         )
 
 

@@ -14,11 +14,11 @@ from rich.table import Table
 from creditbook.api.schemas import KeyCreate
 from creditbook.cli import pricing
 from creditbook.cli.backend import open_backend
-from creditbook.cli.errors import CliError, handled, usage
+from creditbook.cli.errors import CliError, describe_os_error, handled, usage
 from creditbook.cli.options import BaseUrl, DatabaseUrl, JsonFlag, Profile, local_url, target
 from creditbook.cli.output import console, print_json, table, text
 from creditbook.cli.target import config_path, load_config
-from creditbook.demo import DEMO_START, DemoReport, play
+from creditbook.demo import DEMO_START, DemoReport, play, recent_start
 from creditbook.domain.errors import CreditbookError
 from creditbook.engine.clock import ManualClock
 from creditbook.engine.keys import Scope
@@ -52,8 +52,13 @@ def write_profile(name: str, database_url: str) -> bool:
     if "default_profile" not in config:
         # Top-level keys must come before the first table.
         existing = f"default_profile = {json.dumps(name)}\n{existing}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(existing.rstrip("\n") + "\n" + section)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(existing.rstrip("\n") + "\n" + section)
+    except OSError as error:
+        # The path may come from CREDITBOOK_CONFIG, not the command line: say which file.
+        message = f"cannot write the config file {path}: {describe_os_error(error)}"
+        raise CliError("file_error", message) from None
     return True
 
 
@@ -78,15 +83,17 @@ def init(
     url = absolute_url(local_url("init", database_url, base_url, None))
     ledger = Ledger.open(url)
     try:
+        # The key comes last: a file that cannot be written must stop `init` before a key
+        # exists whose secret nobody saw.
+        pricing_written = force or not pricing_file.exists()
+        if pricing_written:
+            pricing_file.write_text(pricing.STARTER)
+        profile_written = write_profile(profile_name, url)
         issued = (
             ledger.create_key(None, scope=Scope.OPERATOR, name="init") if operator_key else None
         )
     finally:
         ledger.close()
-    pricing_written = force or not pricing_file.exists()
-    if pricing_written:
-        pricing_file.write_text(pricing.STARTER)
-    profile_written = write_profile(profile_name, url)
     result: dict[str, Any] = {
         "database_url": url,
         "pricing_file": str(pricing_file),
@@ -345,10 +352,13 @@ def _load_demo(ledger: Ledger, url: str, host: str, port: int) -> None:
     try:
         ledger.get_account(scraper)
     except CreditbookError:
-        clock = ManualClock(DEMO_START)
+        # The server runs on `ledger`'s clock (the wall clock): the month ends by now, so
+        # the dashboard shows recent spend and a forecast.
+        start = recent_start(ledger.clock.now())
+        clock = ManualClock(start)
         demo_ledger = Ledger.open(url, clock=clock)
         try:
-            play(demo_ledger, clock, account_ids=DEMO_ACCOUNTS)
+            play(demo_ledger, clock, account_ids=DEMO_ACCOUNTS, start=start)
         finally:
             demo_ledger.close()
     operator = ledger.create_key(None, scope=Scope.OPERATOR, name="demo operator")

@@ -4,7 +4,9 @@
     0     ok
     1     failure                    anything else (e.g. `verify` found differences)
     2     usage                      Typer's own usage errors; validation_error,
-                                     malformed_request, usage (a wrong mode or option)
+                                     malformed_request, usage (a wrong mode or option, a
+                                     database URL that names no database), file_error (a
+                                     file or directory that cannot be read or written)
     3     not found                  not_found
     4     insufficient credits       insufficient_credits
     5     authentication/permission  unauthenticated, key_revoked, forbidden
@@ -31,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from creditbook.cli.output import error_line
 from creditbook.domain.errors import CreditbookError
+from creditbook.store.database import DatabaseUrlError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +52,7 @@ EXIT_CODES: dict[str, int] = {
     "usage": EXIT_USAGE,
     "validation_error": EXIT_USAGE,
     "malformed_request": EXIT_USAGE,
+    "file_error": EXIT_USAGE,
     "not_found": EXIT_NOT_FOUND,
     "insufficient_credits": EXIT_INSUFFICIENT_CREDITS,
     "unauthenticated": EXIT_AUTH,
@@ -99,6 +103,16 @@ def handled(command: Callable[P, R]) -> Callable[P, R]:
             # The reader went away (`creditbook export … | head`): stop quietly, as `cat` does.
             _silence_stdout()
             raise typer.Exit(EXIT_FAILURE) from None
+        except DatabaseUrlError as error:
+            error_line("usage", f"database URL: {error}")
+            raise typer.Exit(EXIT_USAGE) from None
+        except OSError as error:
+            # A path given on the command line or in CREDITBOOK_CONFIG that cannot be read
+            # or written (missing directory, a directory, no permission): name it and why.
+            # Without a path (a full disk while writing) it is a plain failure.
+            code = "error" if error.filename is None else "file_error"
+            error_line(code, describe_os_error(error))
+            raise typer.Exit(EXIT_CODES.get(code, EXIT_FAILURE)) from None
         except DBAPIError as error:
             # The database refused the connection or a statement: say which, briefly.
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
@@ -111,6 +125,17 @@ def handled(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_CODES.get(code, EXIT_FAILURE)) from None
 
     return wrapper
+
+
+def describe_os_error(error: OSError) -> str:
+    """An OS error as one line: `path: reason` (both paths of a rename), else the reason."""
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return reason
+    paths = os.fsdecode(error.filename)
+    if error.filename2 is not None:
+        paths += f" -> {os.fsdecode(error.filename2)}"
+    return f"{paths}: {reason}"
 
 
 def _is_connect(error: DBAPIError) -> bool:

@@ -161,7 +161,7 @@ class LocalBackend:
             "next_cursor": page.next_cursor,
         }
 
-    def transaction_count(self, account_id: str, query: TransactionFilter) -> int:
+    def transaction_count(self, account_id: str, query: TransactionFilter) -> int | None:
         """How many transactions `query` matches (for a progress bar's total)."""
         page = self.ledger.transactions(
             account_id,

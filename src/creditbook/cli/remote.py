@@ -175,6 +175,19 @@ class RemoteBackend:
     def balance(self, account_id: str, at: datetime | None) -> Json:
         return as_json(call(lambda: self.client.credits.balance(account_id, at=at)))
 
+    def transaction_count(self, account_id: str, query: TransactionFilter) -> int | None:
+        """How many transactions `query` matches, as the server's first page tells."""
+        pager = call(
+            lambda: self.client.credits.transactions(
+                account_id,
+                type=list(query.types) or None,
+                since=query.since,
+                until=query.until,
+                limit=1,
+            )
+        )
+        return call(pager.first_page).total
+
     def transactions(self, account_id: str, query: TransactionFilter) -> Json:
         pager = call(
             lambda: self.client.credits.transactions(

@@ -225,7 +225,7 @@ def _rows(
     account = account or backend.own_account()
     if account is None:
         raise usage("give the account whose transactions to export")
-    total = backend.transaction_count(account, query) if isinstance(backend, LocalBackend) else None
+    total = backend.transaction_count(account, query)
     return TRANSACTION_COLUMNS, total, iter_transactions(backend, account, query)
 
 

@@ -22,11 +22,14 @@ class Page(Generic[ItemT]):
         data: the page's items, in the API's order.
         has_more: whether another page follows.
         next_cursor: the cursor of the next page (None on the last page).
+        total: how many items the whole list holds, where the API tells (transactions, on
+            the first page); None elsewhere.
     """
 
     data: list[ItemT]
     has_more: bool
     next_cursor: str | None
+    total: int | None = None
 
     @classmethod
     def of(cls, listing: Any) -> Page[ItemT]:
@@ -35,6 +38,7 @@ class Page(Generic[ItemT]):
             data=list(listing.data),
             has_more=bool(getattr(listing, "has_more", False)),
             next_cursor=getattr(listing, "next_cursor", None),
+            total=getattr(listing, "total", None),
         )
 
 
@@ -82,8 +86,10 @@ class Pager(Generic[ItemT]):
 
 
 class AsyncPager(Generic[ItemT]):
-    """The async pager: `async for item in pager`, `await pager.first_page()`,
-    `async for page in pager.pages()`."""
+    """The `Pager` for asyncio, member for member: `async for item in pager` walks every
+    page; `await pager.page` (or `await pager.first_page()`) is the first page, fetched
+    once; `async for page in pager.pages()` yields pages, starting from that first page.
+    """
 
     def __init__(self, fetch: Callable[[str | None], Awaitable[Page[ItemT]]]) -> None:
         self._fetch = fetch
@@ -93,6 +99,11 @@ class AsyncPager(Generic[ItemT]):
         if self._first is None:
             self._first = await self._fetch(None)
         return self._first
+
+    @property
+    def page(self) -> Awaitable[Page[ItemT]]:
+        # A property cannot fetch without awaiting: it hands out the awaitable instead.
+        return self.first_page()
 
     async def pages(self) -> AsyncIterator[Page[ItemT]]:
         page = await self.first_page()

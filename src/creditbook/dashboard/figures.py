@@ -7,7 +7,7 @@ has run, days without spend filled with zero, the labels and colours of function
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -315,11 +315,17 @@ class UsageRange:
         return (self.end - self.start).days + 1
 
 
+def usage_range_key(key: str | None) -> str:
+    """One of USAGE_RANGES: a missing or unknown key (an old or mistyped link) is the
+    default, so the page shows that range and highlights its tab."""
+    return key if key in USAGE_RANGES else DEFAULT_USAGE_RANGE
+
+
 def usage_range(
     key: str | None, start: date | None, end: date | None, today: date, period_start: date
 ) -> UsageRange:
     """The range a usage page shows; ValidationError for a custom range the ledger refuses."""
-    key = key if key in USAGE_RANGES else DEFAULT_USAGE_RANGE
+    key = usage_range_key(key)
     if key == "7d":
         return UsageRange(key, today - timedelta(days=6), today)
     if key == "30d":
@@ -496,16 +502,21 @@ def run_view(ledger: Ledger, account_id: str, run_id: str) -> RunView:
     run = ledger.get_run(account_id, run_id)
     breakdown = ledger.run_breakdown(account_id, run_id)
     total = breakdown.total_credits
+    # The usage page's colours (default grey made distinct), so a function looks the same
+    # on both pages; the labels are the run's own card's.
+    styles = account_styles(ledger, account_id)
     functions = []
     for item in breakdown.breakdown:
         is_base = item.function == BASE_FUNCTION
         label = (breakdown.base_function_label or BASE_FUNCTION) if is_base else item.function
-        colors = breakdown.function_colors.get(label, {})
+        colors = style_of(styles, item.function)
+        if is_base:
+            colors = card_base_style(breakdown, label) or colors
         style = FunctionStyle(
             item.function,
             label if is_base else label.replace("_", " "),
-            colors.get("bg_color", DEFAULT_BACKGROUND_COLOR),
-            colors.get("txt_color", DEFAULT_TEXT_COLOR),
+            colors.bg_color,
+            colors.txt_color,
         )
         rate = breakdown.rates.get("credits_per_row" if is_base else item.function, Credits(0))
         functions.append(
@@ -541,6 +552,18 @@ def run_view(ledger: Ledger, account_id: str, run_id: str) -> RunView:
         dominant_line(functions + filters, total),
         run_chart(functions + filters),
     )
+
+
+def card_base_style(breakdown: RunBreakdown, label: str) -> FunctionStyle | None:
+    """A run's base rows in its own card's colours, unless the card left them grey. The
+    usage page's base line adds up every card's base rows; a run's are one card's, under
+    that card's label."""
+    own = breakdown.function_colors.get(label, {})
+    bg_color = own.get("bg_color", DEFAULT_BACKGROUND_COLOR)
+    txt_color = own.get("txt_color", DEFAULT_TEXT_COLOR)
+    if _is_default(bg_color, txt_color):
+        return None
+    return FunctionStyle(BASE_FUNCTION, label, bg_color, txt_color)
 
 
 def dominant_line(lines: list[RunLine], total: Credits) -> RunLine | None:
@@ -582,6 +605,10 @@ class HistoryFilter:
     start: date | None
     end: date | None
     page: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.start > self.end:
+            raise ValidationError("the first day must not come after the last day")
 
     def window(self, timezone: str) -> tuple[datetime | None, datetime | None]:
         """The filter's dates as instants: from the first day's local midnight to the end
@@ -625,8 +652,6 @@ class History:
 
 
 def history(ledger: Ledger, account: Account, chosen: HistoryFilter) -> History:
-    if chosen.start and chosen.end and chosen.start > chosen.end:
-        raise ValidationError("the first day must not come after the last day")
     since, until = chosen.window(account.timezone)
     page = ledger.transactions(
         account.account_id,
@@ -636,6 +661,7 @@ def history(ledger: Ledger, account: Account, chosen: HistoryFilter) -> History:
         since=since,
         until=until,
     )
+    assert page.total is not None, "an offset page counts its matches"
     pages = max(1, -(-page.total // HISTORY_PAGE_SIZE))
     return History(chosen, page, pages)
 
@@ -647,12 +673,13 @@ def all_transactions(
 
     No cap on the total: the caller streams the rows, so memory stays at one page however
     long the history. The cursor is stable, so transactions recorded meanwhile (newer than
-    the first page) neither shift nor repeat rows.
+    the first page) neither shift nor repeat rows. The first page is read before this
+    returns, so a filter the ledger refuses raises here, before a response has started.
     """
     since, until = chosen.window(account.timezone)
-    cursor: str | None = None
-    while True:
-        page = ledger.transactions(
+
+    def read(cursor: str | None) -> TransactionPage:
+        return ledger.transactions(
             account.account_id,
             limit=CSV_PAGE_SIZE,
             cursor=cursor,
@@ -660,7 +687,15 @@ def all_transactions(
             since=since,
             until=until,
         )
+
+    return _every_page(read(None), read)
+
+
+def _every_page(
+    page: TransactionPage, read: Callable[[str | None], TransactionPage]
+) -> Iterator[Transaction]:
+    while True:
         yield from page.data
         if not page.has_more or page.next_cursor is None:
             return
-        cursor = page.next_cursor
+        page = read(page.next_cursor)

@@ -27,7 +27,7 @@ from creditbook.domain.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from creditbook.domain.periods import local_date
+from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, local_date
 from creditbook.export import TRANSACTION_COLUMNS, csv_lines, transaction_record
 
 router = APIRouter(include_in_schema=False)
@@ -172,12 +172,16 @@ def overview(request: Request, signed_in: SignedIn, account_id: str) -> Response
 
 
 def parse_day(value: str | None) -> date | None:
+    """A filter's day, in the years the ledger supports (as the API's)."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{value!r} is not a date like 2026-05-31") from None
+    if not is_supported_day(day):
+        raise ValidationError(f"{value} is outside {SUPPORTED_YEARS}")
+    return day
 
 
 @router.get("/accounts/{account_id}/usage")
@@ -197,7 +201,7 @@ def usage(
     context: dict[str, Any] = {
         "account": account,
         "nav": "usage",
-        "range": range or figures.DEFAULT_USAGE_RANGE,
+        "range": figures.usage_range_key(range),
         "from": from_ or "",
         "to": to or "",
         "error": "",
@@ -274,12 +278,12 @@ def transactions_csv(
     ledger = dashboard_of(request).ledger
     account = signed_in.account(ledger, account_id)
     chosen = history_filter(type, from_, to, 1)
+    # Reads the first page now: a filter the ledger refuses is a 400 page, not a file cut
+    # short after its header has gone out.
+    matches = figures.all_transactions(ledger, account, chosen)
     filename = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
     return StreamingResponse(
-        csv_lines(
-            map(transaction_record, figures.all_transactions(ledger, account, chosen)),
-            TRANSACTION_COLUMNS,
-        ),
+        csv_lines(map(transaction_record, matches), TRANSACTION_COLUMNS),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}-transactions.csv"'},
     )

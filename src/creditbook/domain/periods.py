@@ -16,6 +16,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from creditbook.domain.errors import ValidationError
 
+# The instants and days a caller may name (the API and the dashboard alike): the calendar
+# arithmetic on them (periods, local days, the range before a stats range) stays far inside
+# what datetime can represent.
+EARLIEST_SUPPORTED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_SUPPORTED_AT = datetime(9000, 1, 1, tzinfo=UTC)  # exclusive
+SUPPORTED_YEARS = "the years 1970 to 8999"
+
+
+def is_supported_instant(instant: datetime) -> bool:
+    """Whether an aware `instant` lies in SUPPORTED_YEARS."""
+    return EARLIEST_SUPPORTED_AT <= instant < LATEST_SUPPORTED_AT
+
+
+def is_supported_day(day: date) -> bool:
+    """Whether a calendar `day` lies in SUPPORTED_YEARS."""
+    return EARLIEST_SUPPORTED_AT.date() <= day < LATEST_SUPPORTED_AT.date()
+
 
 class Interval(enum.StrEnum):
     MONTHLY = "monthly"

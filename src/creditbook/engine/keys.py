@@ -24,7 +24,6 @@ from creditbook.domain.errors import (
     AuthenticationError,
     KeyRevokedError,
     NotFoundError,
-    StateError,
 )
 from creditbook.store import schema
 
@@ -155,13 +154,16 @@ def authenticate(connection: Connection, token: str) -> ApiKey:
 
 
 def revoke(connection: Connection, key_id: str, now: datetime) -> ApiKey:
+    """Revoke the key at `now`. Revoking a revoked key changes nothing and answers the key
+    as it is (with its first `revoked_at`), so a retry whose first answer was lost succeeds.
+    The update only touches a live key: of two revocations at once, the first one's time
+    stays."""
     keys = schema.api_keys.c
-    row = connection.execute(select(schema.api_keys).where(keys.key_id == key_id)).first()
-    if row is None:
-        raise NotFoundError("API key", key_id)
-    if row.revoked_at is not None:
-        raise StateError(f"API key {key_id} is already revoked")
-    connection.execute(update(schema.api_keys).where(keys.key_id == key_id).values(revoked_at=now))
+    connection.execute(
+        update(schema.api_keys)
+        .where(keys.key_id == key_id, keys.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     return get(connection, key_id)
 
 

@@ -1509,7 +1509,11 @@ class Ledger:
         def transaction(connection: Connection) -> Stats:
             result = reports.stats(connection, account_id, start, end, group_by)
             balance = reports.balance(connection, account_id, now, self._plan)
-            return replace(result, forecast=reports.forecast(connection, account_id, balance, now))
+            return replace(
+                result,
+                forecast=reports.forecast(connection, account_id, balance, now),
+                plan=reports.stats_plan(self._plan(connection, balance.plan_id), balance),
+            )
 
         return self._run(transaction, read_only=True)
 
@@ -1554,6 +1558,7 @@ class Ledger:
         return issued
 
     def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke a key now. Idempotent: a revoked key is answered as it is, unchanged."""
         return self._run(lambda c: keys.revoke(c, key_id, self.now()))
 
     def get_key(self, key_id: str) -> ApiKey:

@@ -24,7 +24,7 @@ from creditbook.domain.periods import (
 )
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import BASE_FUNCTION
-from creditbook.domain.stats import change_percent, check_range, previous_range
+from creditbook.domain.stats import change_percent, check_range, cost_per_credit, previous_range
 from creditbook.engine.codec import card_from_body
 from creditbook.engine.results import (
     Account,
@@ -43,6 +43,7 @@ from creditbook.engine.results import (
     RunPage,
     RunTotal,
     Stats,
+    StatsPlan,
     Total,
     Transaction,
     TransactionPage,
@@ -602,9 +603,15 @@ def transactions(
         conditions.append(transfers.created_at >= query.since)
     if query.until is not None:
         conditions.append(transfers.created_at <= query.until)
-    total = connection.execute(
-        select(func.count()).select_from(schema.transfers).where(*conditions)
-    ).scalar_one()
+    total = (
+        None
+        if query.before_seq is not None
+        else int(
+            connection.execute(
+                select(func.count()).select_from(schema.transfers).where(*conditions)
+            ).scalar_one()
+        )
+    )
     if query.before_seq is not None:
         conditions.append(transfers.seq < query.before_seq)
     linked = schema.transfers.alias("linked")
@@ -638,7 +645,7 @@ def transactions(
         for row in rows
     ]
     next_cursor = encode_cursor(rows[-1].seq) if has_more and rows else None
-    return TransactionPage(data, has_more, next_cursor, int(total))
+    return TransactionPage(data, has_more, next_cursor, total)
 
 
 # -- raw entries ------------------------------------------------------------------------------
@@ -843,6 +850,22 @@ def stats(
 
 BUCKETS = ("day", "week", "month")
 FORECAST_WINDOWS_DAYS = (7, 30)
+
+
+def stats_plan(plan: Plan, balance: Balance) -> StatsPlan:
+    credits = sum(plan.allowances.values(), Credits(0))
+    currency = plan.currency()
+    fee = plan.prices.get(currency) if currency else None
+    return StatsPlan(
+        plan_id=plan.plan_id,
+        interval=plan.interval,
+        credits_per_period=credits,
+        period_end_at=balance.period_end_at,
+        currency=currency,
+        fee=fee,
+        cost_per_credit=cost_per_credit(fee, credits) if fee is not None else None,
+        prices=dict(sorted(plan.prices.items())),
+    )
 
 
 def forecast(

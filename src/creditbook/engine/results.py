@@ -212,12 +212,17 @@ class Transaction:
 
 @dataclass(frozen=True, slots=True)
 class TransactionPage:
-    """A page of history, newest first. `total` counts all matches (for offset paging)."""
+    """A page of history, newest first.
+
+    `total` counts all matches on a first page or an offset page, and is None on a page
+    reached by cursor: counting again for every page would make walking a long history
+    quadratic.
+    """
 
     data: list[Transaction]
     has_more: bool
     next_cursor: str | None
-    total: int
+    total: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +326,31 @@ class Forecast:
 
 
 @dataclass(frozen=True, slots=True)
+class StatsPlan:
+    """The account's plan as the stats read it, at the time of the call.
+
+    Attributes:
+        plan_id: the plan.
+        interval: monthly or daily.
+        credits_per_period: the allowance per period, summed over pools.
+        period_end_at: the end of the current period (the next reset).
+        currency: the display currency (None: the plan has no price).
+        fee: the price per period in that currency.
+        cost_per_credit: fee / credits_per_period, 4 decimals (None: no fee or no credits).
+        prices: the price per period in every currency the plan is sold in.
+    """
+
+    plan_id: str
+    interval: Interval
+    credits_per_period: Credits
+    period_end_at: datetime
+    currency: str | None
+    fee: Decimal | None
+    cost_per_credit: Decimal | None
+    prices: dict[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Spend between two local dates, inclusive, from rollups."""
 
@@ -340,6 +370,7 @@ class Stats:
     buckets: list[Bucket] = field(default_factory=list)
     by_run: list[RunTotal] = field(default_factory=list)
     forecast: list[Forecast] = field(default_factory=list)
+    plan: StatsPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,19 +35,38 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL that names no database this process can open: unparsable, an unknown
+    kind of database, a driver that is not installed, or an in-memory SQLite database.
+    Bad input, not a bug: the CLI reports it as a usage error."""
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
-    if url.startswith("sqlite"):
-        return _sqlite_engine(url, **kwargs)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Not echoed: a string that does not parse may still hold a password.
+        raise DatabaseUrlError(
+            "not a database URL (expected e.g. sqlite:///creditbook.db or "
+            "postgresql://user@host/database)"
+        ) from None
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url, **kwargs)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise DatabaseUrlError(f"{shown}: not a database creditbook knows") from None
+    except ImportError as error:
+        raise DatabaseUrlError(f"{shown}: its driver is not installed ({error})") from None
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
-        raise ValueError("use a SQLite file: an in-memory database is one per connection")
+        raise DatabaseUrlError("use a SQLite file: an in-memory database is one per connection")
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine, "connect")
