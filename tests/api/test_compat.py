@@ -558,3 +558,91 @@ def test_native_stats_give_the_catalogue_pages_figures(api: Api, clock: ManualCl
     assert [(d["date"], d["credits"]) for d in native["daily"]] == [
         (d["date"], d["total"]) for d in page["daily"]
     ]
+
+
+def test_catalogue_stats_with_other_numbers(api: Api, clock: ManualClock) -> None:
+    api.ok(
+        "PUT",
+        "/v1/plans/team",
+        json={"allowances": {"credits": 12000}, "prices": {"CZK": 3000}},
+    )
+    clock.set(utc(2025, 6, 1))
+    key = account_key(api, "shop", "team")
+    for day, body in (
+        (
+            3,
+            {
+                "amount": 100,
+                "module": "lasso",
+                "service": "ai_field",
+                "user_id": "u1",
+                "resource_id": "a",
+                "resource_name": "A",
+                "quantity": 30,
+            },
+        ),
+        (
+            9,
+            {
+                "amount": "55.5",
+                "module": "lasso",
+                "user_id": "u2",
+                "resource_id": "b",
+                "resource_name": "B",
+                "quantity": 7,
+            },
+        ),
+        (9, {"amount": 20, "module": "search", "user_id": "u1"}),
+    ):
+        clock.set(utc(2025, 6, day, 10))
+        charge(api, "shop", **body)
+    clock.set(utc(2025, 7, 2))
+    body = get(api, "/credits/stats?from=2025-06-01&to=2025-06-30", key)
+    # The two documented departures: no change in percent over a period that spent nothing
+    # before, and one fee key per currency the plan is sold in.
+    assert sorted(seeds.same_shape(seeds.CATALOGUE_STATS, body)) == [
+        "$.currency_config: keys ['auto_eur', 'monthly_credits', 'monthly_fee_czk', "
+        "'monthly_fee_eur'] expected, got ['auto_eur', 'monthly_credits', 'monthly_fee_czk']",
+        "$.summary.previous_period_change_pct: number expected, got null",
+    ]
+    seeds.assert_same_json(
+        body["summary"],
+        {
+            "total_spent": 175.5,
+            "previous_period_spent": 0,
+            "previous_period_change_pct": None,  # nothing spent in the 30 days before
+            "monthly_allocation": 12000,
+            "period_end": "2025-08-01T00:00:00.000Z",
+            "cost_per_credit": {
+                "amount": 0.25,
+                "currency": "CZK",
+                "monthly_fee": 3000,
+                "monthly_credits": 12000,
+            },
+        },
+    )
+    assert [(d["date"], d["total"]) for d in body["daily"]] == [
+        ("2025-06-03", 100),
+        ("2025-06-09", 75.5),
+    ]
+    assert body["daily"][1]["by_module"] == {"lasso": 55.5, "search": 20}
+    assert body["daily"][1]["by_user"] == {"u1": 20, "u2": 55.5}
+    assert {m["module_key"]: m["total"] for m in body["by_module"]} == {
+        "lasso": 155.5,
+        "search": 20,
+    }
+    assert {"service_type": "ai_field", "total": 100} in body["by_service"]
+    assert {u["user_id"]: u["total"] for u in body["by_user"]} == {"u1": 120, "u2": 55.5}
+    lasso = body["lasso"]
+    # 155.5 credits over 37 products = 4.2027... → 4.2
+    assert (lasso["credits_spent"], lasso["products_enhanced"]) == (155.5, 37)
+    assert lasso["credits_per_product"] == 4.2
+    assert sorted(lasso["by_table"], key=lambda t: t["table_id"]) == [
+        {"table_id": "a", "name": "A", "total": 100, "products": 30},
+        {"table_id": "b", "name": "B", "total": 55.5, "products": 7},
+    ]
+    assert body["currency_config"] == {
+        "monthly_fee_czk": 3000,
+        "monthly_credits": 12000,
+        "auto_eur": False,
+    }
