@@ -100,7 +100,7 @@ def _total(balance: Balance) -> PoolBalance:
 )
 def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """lobstr: the plan, the period's credits, bonus, rollover, slots and next reset."""
-    balance = ledger.balance(caller.own_account())
+    balance = ledger.balance(caller.own_account(), draws=True)
     pool = _total(balance)
     # Each figure is the period's, so none moves when credits are spent but `consumed`:
     # bonus (and the other credits beyond the plan: top-ups, adjustments) and rollover are

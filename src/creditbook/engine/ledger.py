@@ -1474,12 +1474,18 @@ class Ledger:
         if due <= now:
             self._write(account_id, "touch", {}, None, type(None), lambda tx: None)
 
-    def balance(self, account_id: str, *, at: datetime | None = None) -> Balance:
-        """Credits per pool now, or as they were at a past instant."""
+    def balance(
+        self, account_id: str, *, at: datetime | None = None, draws: bool = False
+    ) -> Balance:
+        """Credits per pool now, or as they were at a past instant. `draws` adds what was
+        drawn in the period per source (`PoolBalance.drawn_by_source`; one more read, of
+        the period's entries on bonus, rollover, top-up and adjustment grants)."""
         self.touch(account_id)
         when = self.now() if at is None else check_instant("at", at)
         return self._run(
-            lambda c: reports.balance(c, account_id, when, self._plan, replay=at is not None),
+            lambda c: reports.balance(
+                c, account_id, when, self._plan, replay=at is not None, draws=draws
+            ),
             read_only=True,
         )
 

@@ -282,9 +282,11 @@ def balance(
     load_plan: PlanLoader,
     *,
     replay: bool = False,
+    draws: bool = False,
 ) -> Balance:
     """The balance now from the materialised grants and holds, or with `replay` as it was
-    at a past instant, replayed from the entries."""
+    at a past instant, replayed from the entries. With `draws`, each pool also tells what
+    was drawn from its sources in the period (`PoolBalance.drawn_by_source`)."""
     row = account_row(connection, account_id)
     plan = load_plan(connection, row.plan_id)
     calendar = PeriodCalendar(plan.interval, row.anchor_at, row.timezone)
@@ -296,7 +298,7 @@ def balance(
         by_source, rollover_expiry = _open_grant_totals(connection, account_id, at)
         held = _open_holds(connection, account_id)
     consumed = _consumed(connection, account_id, row.timezone, period.start_at, at)
-    drawn = _drawn_by_source(connection, account_id, period.start_at, at)
+    drawn = _drawn_by_source(connection, account_id, period.start_at, at) if draws else {}
     pools: dict[str, PoolBalance] = {}
     for pool in sorted(set(plan.pools) | set(by_source) | set(held)):
         sources = by_source.get(pool, {})
@@ -370,40 +372,53 @@ def _drawn_by_source(
 ) -> dict[str, dict[str, Credits]]:
     """Credits drawn in [start, at] per pool and source (see `PoolBalance.drawn_by_source`).
 
-    Reads only the entries of grants that were open at some point of the range (found by
-    the grants index), so an account's history does not make it slower."""
+    Two small reads instead of one join, so the plan cannot start from the period's
+    transfers: the grants open at some point of the range (few), then only their entries
+    from the range's first transfer on (`ix_entries_grant_seq`)."""
     grants, entries, transfers = schema.grants.c, schema.entries.c, schema.transfers.c
-    rows = connection.execute(
-        select(grants.pool, grants.source, func.sum(entries.amount).label("net"))
-        .select_from(schema.grants)
-        .join(
-            schema.entries,
-            and_(
-                entries.account_id == grants.account_id,
-                entries.grant_id == grants.grant_id,
-                entries.book == "grant",
-            ),
+    drawable = {
+        row.grant_id: (row.pool, row.source)
+        for row in connection.execute(
+            select(grants.grant_id, grants.pool, grants.source).where(
+                grants.account_id == account_id,
+                grants.source.in_(DRAWN_SOURCES),
+                or_(grants.closed_at.is_(None), grants.closed_at >= start),
+                grants.effective_at <= at,
+            )
         )
+    }
+    if not drawable:
+        return {}
+    first_seq = connection.execute(
+        select(func.min(transfers.seq)).where(
+            transfers.account_id == account_id, transfers.created_at >= start
+        )
+    ).scalar_one()
+    if first_seq is None:
+        return {}
+    rows = connection.execute(
+        select(entries.grant_id, func.sum(entries.amount).label("net"))
+        .select_from(schema.entries)
         .join(
             schema.transfers,
             and_(transfers.account_id == entries.account_id, transfers.seq == entries.seq),
         )
         .where(
-            grants.account_id == account_id,
-            grants.source.in_(DRAWN_SOURCES),
-            or_(grants.closed_at.is_(None), grants.closed_at >= start),
-            grants.effective_at <= at,
+            entries.account_id == account_id,
+            entries.grant_id.in_(list(drawable)),
+            entries.seq >= first_seq,
+            entries.book == "grant",
             transfers.type.in_(DRAW_TYPES),
-            transfers.created_at >= start,
             transfers.created_at <= at,
         )
-        .group_by(grants.pool, grants.source)
+        .group_by(entries.grant_id)
     )
     drawn: dict[str, dict[str, Credits]] = defaultdict(dict)
     for row in rows:
-        if int(row.net):
-            drawn[row.pool][row.source] = Credits(-int(row.net))
-    return drawn
+        pool, source = drawable[row.grant_id]
+        sources = drawn[pool]
+        sources[source] = sources.get(source, Credits(0)) - Credits(int(row.net))
+    return {pool: {s: a for s, a in sources.items() if a} for pool, sources in drawn.items()}
 
 
 def _open_holds(connection: Connection, account_id: str) -> dict[str, Credits]:

@@ -157,7 +157,8 @@ class PoolBalance:
         overdraft_limit: how far below zero the pool may go.
         drawn_by_source: credits drawn in the current period (spent, or moved into a hold)
             from each source's grants, net of refunds and releases; the allowance and the
-            overdraft are left out (the plan's allowance and the debt say those).
+            overdraft are left out (the plan's allowance and the debt say those). Filled
+            only when asked for (`Ledger.balance(..., draws=True)`), else empty.
     """
 
     pool: str

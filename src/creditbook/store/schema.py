@@ -170,7 +170,7 @@ entries = Table(
     Column("hold_id", String(ID), nullable=False),
     millicredits("amount"),
     PrimaryKeyConstraint("account_id", "seq", "line"),
-    Index("ix_entries_grant", "account_id", "grant_id"),
+    Index("ix_entries_grant_seq", "account_id", "grant_id", "seq"),
     Index("ix_entries_hold", "account_id", "hold_id"),
 )
 
