@@ -646,3 +646,19 @@ def test_catalogue_stats_with_other_numbers(api: Api, clock: ManualClock) -> Non
         "monthly_credits": 12000,
         "auto_eur": False,
     }
+
+
+def test_lobstr_bonus_counts_this_periods_draws_only(api: Api, clock: ManualClock) -> None:
+    api.ok("PUT", "/v1/plans/monthly", json={"allowances": {"credits": 100}})
+    clock.set(utc(2026, 1, 1))
+    key = account_key(api, "acme", "monthly")
+    api.ok("POST", "/v1/accounts/acme/grants", json={"amount": 50, "source": "bonus"})
+    charge(api, "acme", amount=20)  # January's draw on the bonus: not February's
+    clock.set(utc(2026, 2, 2))
+    february = api.ok("POST", "/v1/accounts/acme/charges", json={"amount": 10})
+    body = get(api, "/v1/user/balance", key)
+    assert (body["available"], body["consumed"], body["bonus_credit"]) == (130, 10, 30)
+    api.ok("POST", f"/v1/charges/{february['charge_id']}/refund", json={})
+    body = get(api, "/v1/user/balance", key)
+    # the refund puts the 10 back on the bonus and takes them out of what was consumed
+    assert (body["available"], body["consumed"], body["bonus_credit"]) == (130, 0, 30)
