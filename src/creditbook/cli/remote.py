@@ -22,8 +22,9 @@ from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.errors import CliError, describe, usage
 from creditbook.cli.output import as_json, plain
 from creditbook.cli.target import Target
-from creditbook.client import Client
+from creditbook.client import Client, Pager
 from creditbook.client.errors import APIConnectionError, CreditbookAPIError
+from creditbook.client.models import TransactionOut
 
 T = TypeVar("T")
 # The CLI waits this long for one answer; the SDK retries connection errors and 5xx.
@@ -175,29 +176,25 @@ class RemoteBackend:
     def balance(self, account_id: str, at: datetime | None) -> Json:
         return as_json(call(lambda: self.client.credits.balance(account_id, at=at)))
 
+    def _transaction_pager(
+        self, account_id: str, query: TransactionFilter, limit: int
+    ) -> Pager[TransactionOut]:
+        return call(
+            lambda: self.client.credits.transactions(
+                account_id,
+                type=list(query.types) or None,
+                since=query.since,
+                until=query.until,
+                limit=limit,
+            )
+        )
+
     def transaction_count(self, account_id: str, query: TransactionFilter) -> int | None:
         """How many transactions `query` matches, as the server's first page tells."""
-        pager = call(
-            lambda: self.client.credits.transactions(
-                account_id,
-                type=list(query.types) or None,
-                since=query.since,
-                until=query.until,
-                limit=1,
-            )
-        )
-        return call(pager.first_page).total
+        return call(self._transaction_pager(account_id, query, 1).first_page).total
 
     def transactions(self, account_id: str, query: TransactionFilter) -> Json:
-        pager = call(
-            lambda: self.client.credits.transactions(
-                account_id,
-                type=list(query.types) or None,
-                since=query.since,
-                until=query.until,
-                limit=query.limit,
-            )
-        )
+        pager = self._transaction_pager(account_id, query, query.limit)
         # The SDK's pager starts at the first page; a page from a given cursor is its fetch.
         page = call(
             lambda: pager.first_page() if query.cursor is None else pager._fetch(query.cursor)
