@@ -618,16 +618,14 @@ def transactions(
         conditions.append(transfers.created_at >= query.since)
     if query.until is not None:
         conditions.append(transfers.created_at <= query.until)
-    total = (
-        None
-        if query.before_seq is not None
-        else int(
+    total: int | None = None  # not counted again on a page reached by cursor
+    if query.before_seq is None:
+        total = int(
             connection.execute(
                 select(func.count()).select_from(schema.transfers).where(*conditions)
             ).scalar_one()
         )
-    )
-    if query.before_seq is not None:
+    else:
         conditions.append(transfers.seq < query.before_seq)
     linked = schema.transfers.alias("linked")
     statement = (
