@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from creditbook import Credits, Ledger, Plan
-from creditbook.engine.keys import Scope
+from creditbook.domain.requests import Scope
 
 pytestmark = pytest.mark.slow
 

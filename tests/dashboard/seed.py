@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from creditbook import Credits, Ledger, ManualClock, Plan, RateCard, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate
-from creditbook.engine.keys import Scope
+from creditbook.domain.requests import Scope
 
 OPENED_AT = datetime(2026, 4, 1, tzinfo=UTC)
 NOW = datetime(2026, 5, 20, 15, 0, tzinfo=UTC)

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from creditbook import Credits, Ledger, ManualClock, NotFoundError, Plan, ValidationError
-from creditbook.engine.keys import ApiKey, Scope
+from creditbook.domain.requests import Scope
+from creditbook.engine.keys import ApiKey
 from creditbook.store import schema
 
 LIFETIME_S = 8 * 3600

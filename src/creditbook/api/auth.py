@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from creditbook.domain.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from creditbook.engine.keys import ApiKey, Scope
+from creditbook.domain.requests import Scope
+from creditbook.engine.keys import ApiKey
 
 AUTH_SCHEMES = ("bearer", "token")
 

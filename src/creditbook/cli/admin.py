@@ -20,8 +20,8 @@ from creditbook.cli.output import console, print_json, table, text
 from creditbook.cli.target import config_path, load_config
 from creditbook.demo import DEMO_START, DemoReport, play, recent_start
 from creditbook.domain.errors import CreditbookError
+from creditbook.domain.requests import Scope
 from creditbook.engine.clock import ManualClock
-from creditbook.engine.keys import Scope
 from creditbook.engine.ledger import Ledger
 
 DEMO_ACCOUNTS = ("demo_scraper", "demo_leads")

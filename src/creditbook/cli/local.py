@@ -29,7 +29,7 @@ from creditbook.api.schemas import (
 )
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.output import as_json, plain
-from creditbook.engine.keys import Scope
+from creditbook.domain.requests import Scope
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.results import Entry
 

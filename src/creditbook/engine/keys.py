@@ -7,7 +7,6 @@ database keeps only the sha256 of the whole key, compared in constant time.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import re
@@ -25,17 +24,12 @@ from creditbook.domain.errors import (
     KeyRevokedError,
     NotFoundError,
 )
+from creditbook.domain.requests import Scope
 from creditbook.store import schema
 
 KEY_PATTERN = re.compile(r"^cb_([0-9a-f]{16})_([0-9A-Za-z]{32})_([0-9a-f]{8})$")
 SECRET_ALPHABET = string.ascii_letters + string.digits
 OPERATOR_ACCOUNT = ""
-
-
-class Scope(enum.StrEnum):
-    OPERATOR = "operator"
-    WRITE = "write"
-    READ = "read"
 
 
 @dataclass(frozen=True, slots=True)

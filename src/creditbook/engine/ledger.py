@@ -49,10 +49,11 @@ from creditbook.domain.periods import (
 )
 from creditbook.domain.plans import Plan, check_identifier
 from creditbook.domain.rates import Estimate, RateCard, estimate, price_results
+from creditbook.domain.requests import Scope
 from creditbook.engine import keys, reports, sessions
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.codec import card_from_body, card_to_body, plan_from_body, plan_to_body
-from creditbook.engine.keys import ApiKey, IssuedKey, Scope
+from creditbook.engine.keys import ApiKey, IssuedKey
 from creditbook.engine.requests import (
     MAX_BATCH_ITEMS,
     MAX_DESCRIPTION_CHARS,
