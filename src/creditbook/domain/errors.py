@@ -13,12 +13,24 @@
     ├── PayloadTooLargeError     payload_too_large         (413)
     └── RateLimitedError         rate_limited              (429)
 
-A broken invariant is not one of these: it is an AssertionError and a programmer error.
+A broken invariant is not one of these: it is an `InvariantError`, a programmer error that
+no caller handles (the API answers 500). `invariant(condition, message)` raises it; unlike
+`assert` it is not removed by `python -O`.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+
+class InvariantError(Exception):
+    """Something that must always be true was not: a bug, never an expected failure."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Raise `InvariantError(message)` unless `condition` holds (checked even under -O)."""
+    if not condition:
+        raise InvariantError(message)
 
 
 class CreditbookError(Exception):
