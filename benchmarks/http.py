@@ -63,7 +63,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from creditbook import Credits, Ledger, Plan
-from creditbook.engine.keys import Scope
+from creditbook.domain.requests import Scope
 
 POSTGRES_ENV = "CREDITBOOK_BENCH_POSTGRES_URL"
 PLAN_ID = "bench"
