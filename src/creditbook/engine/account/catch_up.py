@@ -1,0 +1,146 @@
+"""Period boundaries on a locked account: expire holds and grants, roll unused allowance
+over, grant the new period's allowance, and find the next instant something is due.
+
+Each boundary is applied once, in time order, stamped with the instant it was due, however
+late the account is caught up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.grants import GrantSource, TransactionType
+from creditbook.domain.periods import Interval, PeriodCalendar
+from creditbook.engine.account.holding import release_hold
+from creditbook.engine.account.lines import Line
+from creditbook.engine.account.spending import create_grant, fund_grant
+from creditbook.store.queries import ledger_state
+
+if TYPE_CHECKING:
+    from creditbook.engine.account.state import AccountTx
+
+# A catch-up over an account untouched for years is bounded: a daily plan idle for ten
+# years is 3,653 periods; beyond this the account is caught up in several transactions.
+MAX_PERIODS_PER_CATCH_UP = 4000
+
+
+def catch_up(tx: AccountTx) -> None:
+    """Apply every expiry, rollover and reset due up to now, once, in time order."""
+    if tx.now < tx.next_event_at:
+        return
+    calendar = tx.calendar()
+    for _ in range(MAX_PERIODS_PER_CATCH_UP):
+        boundary = calendar.start_of(tx.period_index + 1)
+        until = min(boundary, tx.now)
+        expire_holds(tx, until)
+        if boundary > tx.now:
+            expire_grants(tx, until)
+            break
+        unused = unused_allowance(tx, tx.period_index)
+        expire_grants(tx, boundary)
+        roll_over(tx, unused, tx.period_index + 1, boundary)
+        tx.period_index += 1
+        grant_allowance(tx, tx.period_index)
+    tx.next_event_at = next_event(tx, calendar)
+    tx.mark_dirty()
+
+
+def expire_holds(tx: AccountTx, until: datetime) -> None:
+    """Release, as expired, every active hold whose timeout has passed by `until`."""
+    for row in ledger_state.due_holds(tx.connection, tx.account_id, until):
+        release_hold(tx, row.hold_id, "expired", row.expires_at)
+
+
+def expire_grants(tx: AccountTx, until: datetime) -> None:
+    """Close every grant expiring by `until`; what it has left expires with it."""
+    for row in ledger_state.due_grants(tx.connection, tx.account_id, until):
+        if row.remaining > 0:
+            tx.post(
+                TransactionType.EXPIRY,
+                row.pool,
+                [
+                    Line("grant", -row.remaining, grant_id=row.grant_id),
+                    Line("expired", row.remaining),
+                ],
+                created_at=row.expires_at,
+                description="Unused credits expired",
+            )
+        ledger_state.close_grant(tx.connection, tx.account_id, row.grant_id, row.expires_at)
+
+
+def unused_allowance(tx: AccountTx, period_index: int) -> dict[str, int]:
+    """What each pool has left of a period's allowance grants."""
+    rows = ledger_state.unused_allowance(tx.connection, tx.account_id, period_index)
+    return {row.pool: int(row.unused) for row in rows}
+
+
+def roll_over(tx: AccountTx, unused: dict[str, int], period_index: int, at: datetime) -> None:
+    """Grant what the plan's rollover policy keeps of `unused`, for the period starting `at`."""
+    policy = tx.plan.rollover
+    if policy is None:
+        return
+    calendar = tx.calendar()
+    for pool in sorted(unused):
+        amount = policy.rollover_amount(Credits(unused[pool]), tx.plan.allowance(pool))
+        if not amount.is_positive():
+            continue
+        expires_at = (
+            None
+            if policy.expires_after_periods is None
+            else calendar.start_of(period_index + policy.expires_after_periods)
+        )
+        grant_id = create_grant(
+            tx,
+            pool,
+            GrantSource.ROLLOVER,
+            effective_at=at,
+            expires_at=expires_at,
+            period_index=period_index,
+            description="Rolled over from the previous period",
+        )
+        fund_grant(
+            tx,
+            TransactionType.ROLLOVER,
+            pool,
+            grant_id,
+            amount,
+            created_at=at,
+            description="Unused credits rolled over",
+            source_book="expired",
+        )
+
+
+def grant_allowance(tx: AccountTx, period_index: int) -> None:
+    """Grant the plan's allowance for a period, stamped at the period's start."""
+    calendar = tx.calendar()
+    period = calendar.period(period_index)
+    monthly = tx.plan.interval is Interval.MONTHLY
+    kind = TransactionType.MONTHLY_RESET if monthly else TransactionType.DAILY_RESET
+    description = "Monthly credit reset" if monthly else "Daily credit reset"
+    for pool in tx.plan.pools:
+        allowance = tx.plan.allowance(pool)
+        if not allowance.is_positive():
+            continue
+        grant_id = create_grant(
+            tx,
+            pool,
+            GrantSource.ALLOWANCE,
+            effective_at=period.start_at,
+            expires_at=period.end_at,
+            period_index=period_index,
+            description=description,
+        )
+        fund_grant(
+            tx, kind, pool, grant_id, allowance, created_at=period.start_at, description=description
+        )
+
+
+def next_event(tx: AccountTx, calendar: PeriodCalendar) -> datetime:
+    """The next instant the account must be caught up: a period boundary or an expiry."""
+    candidates = [calendar.start_of(tx.period_index + 1)]
+    grant_expiry = ledger_state.first_grant_expiry(tx.connection, tx.account_id)
+    hold_expiry = ledger_state.first_hold_expiry(tx.connection, tx.account_id)
+    candidates.extend(value for value in (grant_expiry, hold_expiry) if value is not None)
+    return min(candidates)

@@ -1,0 +1,173 @@
+"""Deferred writes: charges and batches collect their transfers, entries, grant changes and
+rollups on each locked account, and `flush_all` writes them together — on PostgreSQL in one
+statement, on SQLite one executemany per table. Rollups outside deferred mode are written
+at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import invariant
+from creditbook.domain.periods import local_date
+from creditbook.engine.account.lines import Attribution, Line
+from creditbook.store.queries import ledger_state
+from creditbook.store.queries.ledger_state import (
+    ENTRY_TYPES,
+    ROLLUP_KEYS,
+    ROLLUP_TYPES,
+    TRANSFER_TYPES,
+)
+
+if TYPE_CHECKING:
+    from creditbook.engine.account.state import AccountTx
+
+
+def defer_post(
+    tx: AccountTx,
+    pool: str,
+    lines: list[Line],
+    transfer: dict[str, Any],
+    entries: list[dict[str, Any]],
+) -> None:
+    """Keep a posted transfer for flush_all, and keep the cached open grants current."""
+    tx.pending_transfers.append(transfer)
+    tx.pending_entries.extend(entries)
+    cached = tx.grant_cache.get(pool)
+    for line in lines:
+        if line.book != "grant":
+            continue
+        tx.grant_deltas[line.grant_id] = tx.grant_deltas.get(line.grant_id, 0) + line.amount
+        view = None if cached is None else cached.get(line.grant_id)
+        if cached is None or view is None:
+            tx.grant_cache = {}  # a grant the cache does not know: read again
+            cached = None
+            continue
+        cached[line.grant_id] = replace(
+            view, remaining=Credits(view.remaining.millicredits + line.amount)
+        )
+
+
+def rollup(
+    tx: AccountTx,
+    at: datetime,
+    pool: str,
+    attribution: Attribution,
+    amount: int,
+    quantity: int,
+    charges: int,
+) -> None:
+    """Add to the account's rollup of the local day of `at` (kept for flush_all when
+    deferred)."""
+    day: date = local_date(at, tx.timezone)
+    if tx.deferred:
+        key = (
+            day,
+            pool,
+            attribution.function,
+            attribution.module,
+            attribution.service,
+            attribution.user_id,
+            attribution.resource_id,
+        )
+        sums = tx.rollups.setdefault(key, [0, 0, 0])
+        sums[0] += amount
+        sums[1] += quantity
+        sums[2] += charges
+        return
+    ledger_state.add_rollup(
+        tx.connection,
+        {
+            "account_id": tx.account_id,
+            "day": day,
+            "pool": pool,
+            "function": attribution.function,
+            "module": attribution.module,
+            "service": attribution.service,
+            "user_id": attribution.user_id,
+            "resource_id": attribution.resource_id,
+        },
+        {"amount": amount, "quantity": quantity, "charges": charges},
+    )
+
+
+def flush_all(txs: list[AccountTx]) -> None:
+    """Write what deferred transactions collected and leave deferred mode: on PostgreSQL in
+    one statement, on SQLite one executemany per table."""
+    if not txs:
+        return
+    connection = txs[0].connection
+    transfers = [row for tx in txs for row in tx.pending_transfers]
+    entries = [row for tx in txs for row in tx.pending_entries]
+    deltas = [
+        (tx.account_id, grant_id, amount)
+        for tx in txs
+        for grant_id, amount in tx.grant_deltas.items()
+        if amount
+    ]
+    rollups = [
+        {
+            "account_id": tx.account_id,
+            **dict(zip(ROLLUP_KEYS, key, strict=True)),
+            "amount": sums[0],
+            "quantity": sums[1],
+            "charges": sums[2],
+        }
+        for tx in txs
+        for key, sums in tx.rollups.items()
+    ]
+    for tx in txs:
+        _leave_deferred(tx)
+    if not transfers:
+        return
+    if connection.dialect.name == "postgresql":
+        params = _postgres_params(transfers, entries, rollups, deltas)
+        updated = ledger_state.postgres_flush(connection, params)
+        invariant(updated == len(deltas), "an entry names a missing grant")
+        return
+    ledger_state.insert_transfers(connection, transfers)
+    ledger_state.insert_entries(connection, entries)
+    if deltas:
+        updated = ledger_state.apply_to_grants(connection, deltas)
+        invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
+    if rollups:
+        ledger_state.add_rollups(connection, rollups)
+
+
+def _leave_deferred(tx: AccountTx) -> None:
+    tx.pending_transfers = []
+    tx.pending_entries = []
+    tx.grant_deltas = {}
+    tx.rollups = {}
+    tx.grant_cache = {}
+    tx.deferred = False
+
+
+def _postgres_params(
+    transfers: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    rollups: list[dict[str, Any]],
+    deltas: list[tuple[str, str, int]],
+) -> dict[str, list[Any]]:
+    """One array per column, as POSTGRES_FLUSH takes them (datetimes naive UTC, as the
+    schema stores them)."""
+    params: dict[str, list[Any]] = {}
+    for prefix, columns, rows in (
+        ("t", TRANSFER_TYPES, transfers),
+        ("e", ENTRY_TYPES, entries),
+        ("r", ROLLUP_TYPES, rollups),
+    ):
+        for name, _ in columns:
+            params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+    params["g_account_id"] = [delta[0] for delta in deltas]
+    params["g_grant_id"] = [delta[1] for delta in deltas]
+    params["g_amount"] = [delta[2] for delta in deltas]
+    return params
+
+
+def _naive_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value

@@ -1,0 +1,301 @@
+"""One write transaction on one account: the locked account's state.
+
+Every write first locks the account row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's
+`BEGIN IMMEDIATE` already serialises writers) and reserves a transfer sequence number in the
+same statement. Under that lock the transaction catches the account up to the present
+(expiries, rollovers, resets — each applied once, stamped with the instant it was due) and
+then does its work. Balances are materialised by `post`, which is the only writer of entries
+and applies each entry to the grant or hold it names, so stored balances cannot drift from
+the entries.
+
+This module keeps the state (the locked row, sequence numbers, caches, what is left to write)
+and `post`; the algorithms over it are functions in `spending`, `holding`, `catch_up` and
+`flush`. The methods that only call one of them keep the transaction's interface in one
+place for the operations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import invariant
+from creditbook.domain.grants import GrantSource, GrantView, TransactionType
+from creditbook.domain.periods import PeriodCalendar
+from creditbook.domain.plans import Plan
+from creditbook.engine.account import catch_up, flush, holding, spending
+from creditbook.engine.account.lines import (
+    CUSTOMER_BOOKS,
+    NO_ATTRIBUTION,
+    Attribution,
+    Book,
+    Line,
+    Posted,
+    new_id,
+)
+from creditbook.store.queries import ledger_state
+
+
+class AccountTx:
+    """The locked account and what a transaction on it needs.
+
+    Attributes:
+        connection: the transaction's connection.
+        account_id, row: the locked account and its row as the lock read it.
+        plan, now: the account's plan, and the instant the transaction acts at.
+        timezone, anchor_at, period_index, next_event_at: the account's period state,
+            written back by `finish` when changed.
+        next_seq, reserved_seq: the next transfer number to take, and the one the lock
+            reserved.
+        account_dirty: the period state changed and must be written back.
+        deferred: post() and rollup() collect rows that `flush.flush_all` writes together
+            (charges, batches); open grants are then read once per pool.
+        grant_cache: deferred mode's open grants per pool, by grant id, kept current.
+        pending_transfers, pending_entries: deferred rows not yet written.
+        grant_deltas: deferred changes to grants' remaining credits, by grant id.
+        rollups: deferred rollup sums [amount, quantity, charges] by rollup key.
+    """
+
+    def __init__(self, connection: Connection, row: Row[Any], plan: Plan, now: datetime):
+        self.connection = connection
+        self.account_id: str = row.account_id
+        self.row = row
+        self.plan = plan
+        self.now = now
+        self.timezone: str = row.timezone
+        self.anchor_at: datetime = row.anchor_at
+        self.period_index: int = row.period_index
+        self.next_event_at: datetime = row.next_event_at
+        # The lock reserved `row.last_seq`; numbers past it are written back by finish().
+        self.next_seq: int = row.last_seq
+        self.reserved_seq: int = row.last_seq
+        self.account_dirty = False
+        self.deferred = False
+        self.grant_cache: dict[str, dict[str, GrantView]] = {}
+        self.pending_transfers: list[dict[str, Any]] = []
+        self.pending_entries: list[dict[str, Any]] = []
+        self.grant_deltas: dict[str, int] = {}
+        self.rollups: dict[tuple[Any, ...], list[int]] = {}
+
+    # -- sequence and account row -------------------------------------------------------
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    def calendar(self) -> PeriodCalendar:
+        return PeriodCalendar(self.plan.interval, self.anchor_at, self.timezone)
+
+    def mark_dirty(self) -> None:
+        self.account_dirty = True
+
+    def note_event(self, at: datetime) -> None:
+        if at < self.next_event_at:
+            self.next_event_at = at
+            self.mark_dirty()
+
+    def finish(self) -> None:
+        """Write back what changed on the account row (sequence, period, next event)."""
+        last_seq = max(self.next_seq - 1, self.reserved_seq)
+        if last_seq == self.reserved_seq and not self.account_dirty:
+            return
+        ledger_state.update_account(
+            self.connection,
+            self.account_id,
+            last_seq=last_seq,
+            period_index=self.period_index,
+            next_event_at=self.next_event_at,
+            anchor_at=self.anchor_at,
+            plan_id=self.plan.plan_id,
+        )
+
+    # -- entries --------------------------------------------------------------------------
+
+    def post(
+        self,
+        kind: TransactionType,
+        pool: str,
+        lines: list[Line],
+        *,
+        description: str,
+        created_at: datetime | None = None,
+        attribution: Attribution = NO_ATTRIBUTION,
+        linked_seq: int | None = None,
+        quantity: int = 0,
+    ) -> Posted:
+        """Write one transfer and its entries, and apply them to grants and holds."""
+        invariant(bool(lines), "a transfer has entries")
+        invariant(sum(line.amount for line in lines) == 0, "entries must sum to zero")
+        seq = self.take_seq()
+        transfer_id = new_id("txn_")
+        at = created_at or self.now
+        net = sum(line.amount for line in lines if line.book in CUSTOMER_BOOKS)
+        transfer = {
+            "account_id": self.account_id,
+            "seq": seq,
+            "transfer_id": transfer_id,
+            "type": kind.value,
+            "pool": pool,
+            "amount": net,
+            "description": description,
+            "created_at": at,
+            "recorded_at": self.now,
+            "linked_seq": linked_seq,
+            **_attribution_columns(attribution),
+            "quantity": quantity,
+            "refunded": 0,
+        }
+        entries = _entry_rows(self.account_id, seq, lines)
+        posted = Posted(seq, transfer_id, net, at)
+        if self.deferred and all(line.book != "hold" for line in lines):
+            flush.defer_post(self, pool, lines, transfer, entries)
+            return posted
+        ledger_state.insert_transfers(self.connection, transfer)
+        ledger_state.insert_entries(self.connection, entries)
+        for line in lines:
+            if line.book == "grant":
+                changed = ledger_state.apply_to_grant(
+                    self.connection, self.account_id, line.grant_id, line.amount
+                )
+                invariant(changed == 1, f"entry names a missing row {line.grant_id}")
+            elif line.book == "hold":
+                changed = ledger_state.apply_to_hold(
+                    self.connection, self.account_id, line.hold_id, line.amount
+                )
+                invariant(changed == 1, f"entry names a missing row {line.hold_id}")
+        return posted
+
+    # -- grants and spending (spending.py) ----------------------------------------------
+
+    def open_grants(self, pool: str) -> list[GrantView]:
+        return spending.open_grants(self, pool)
+
+    def create_grant(
+        self,
+        pool: str,
+        source: GrantSource,
+        *,
+        priority: int | None = None,
+        effective_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        period_index: int | None = None,
+        description: str = "",
+    ) -> str:
+        """Insert an empty grant; its credits arrive with the transfer that funds it."""
+        return spending.create_grant(
+            self,
+            pool,
+            source,
+            priority=priority,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            period_index=period_index,
+            description=description,
+        )
+
+    def fund_grant(
+        self,
+        kind: TransactionType,
+        pool: str,
+        grant_id: str,
+        amount: Credits,
+        *,
+        description: str,
+        created_at: datetime | None = None,
+        source_book: Book = "issued",
+    ) -> Posted:
+        """Credit a new grant, settling overdraft debt in the pool first."""
+        return spending.fund_grant(
+            self,
+            kind,
+            pool,
+            grant_id,
+            amount,
+            description=description,
+            created_at=created_at,
+            source_book=source_book,
+        )
+
+    def ensure_overdraft_grants(self) -> None:
+        spending.ensure_overdraft_grants(self)
+
+    def check_pool(self, pool: str) -> None:
+        spending.check_pool(self, pool)
+
+    def plan_draws(
+        self, pool: str, amount: Credits, *, partial: bool, hold_id: str = ""
+    ) -> list[Line]:
+        return spending.plan_draws(self, pool, amount, partial=partial, hold_id=hold_id)
+
+    def rollup(
+        self,
+        at: datetime,
+        pool: str,
+        attribution: Attribution,
+        amount: int,
+        quantity: int,
+        charges: int,
+    ) -> None:
+        flush.rollup(self, at, pool, attribution, amount, quantity, charges)
+
+    # -- holds (holding.py) ---------------------------------------------------------------
+
+    def hold_allocations(self, hold_id: str) -> list[GrantView]:
+        return holding.hold_allocations(self, hold_id)
+
+    def release_hold(self, hold_id: str, status: str, at: datetime) -> int:
+        return holding.release_hold(self, hold_id, status, at)
+
+    def _closed_grants(self, grant_ids: list[str]) -> set[str]:
+        return holding.closed_grants(self, grant_ids)
+
+    # -- period catch-up (catch_up.py) ----------------------------------------------------
+
+    def catch_up(self) -> None:
+        catch_up.catch_up(self)
+
+    def grant_allowance(self, period_index: int) -> None:
+        catch_up.grant_allowance(self, period_index)
+
+    def _expire_grants(self, until: datetime) -> None:
+        catch_up.expire_grants(self, until)
+
+    def _unused_allowance(self, period_index: int) -> dict[str, int]:
+        return catch_up.unused_allowance(self, period_index)
+
+    def _roll_over(self, unused: dict[str, int], period_index: int, at: datetime) -> None:
+        catch_up.roll_over(self, unused, period_index, at)
+
+    def _next_event(self, calendar: PeriodCalendar) -> datetime:
+        return catch_up.next_event(self, calendar)
+
+
+def _attribution_columns(attribution: Attribution) -> dict[str, str]:
+    return {
+        "function": attribution.function,
+        "module": attribution.module,
+        "service": attribution.service,
+        "user_id": attribution.user_id,
+        "resource_id": attribution.resource_id,
+        "run_id": attribution.run_id,
+        "hold_id": attribution.hold_id,
+    }
+
+
+def _entry_rows(account_id: str, seq: int, lines: list[Line]) -> list[dict[str, Any]]:
+    return [
+        {
+            "account_id": account_id,
+            "seq": seq,
+            "line": number,
+            "book": line.book,
+            "grant_id": line.grant_id,
+            "hold_id": line.hold_id,
+            "amount": line.amount,
+        }
+        for number, line in enumerate(lines)
+    ]

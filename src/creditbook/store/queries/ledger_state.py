@@ -1,0 +1,429 @@
+"""Named queries over one locked account's ledger state: the account row, its transfers and
+entries, grants, holds and daily rollups.
+
+Statements are built once, with bound parameters, so SQLAlchemy skips building the
+expression and its cache key on every call (they run on every charge). The PostgreSQL flush of
+deferred writes is one text statement over `unnest` arrays: one round trip however many
+charges it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Connection, CursorResult, Row, and_, bindparam, func, select, update
+
+from creditbook.store import schema
+from creditbook.store.queries import upsert_add, upsert_add_many
+
+# Grant sources as stored (the values of the domain's GrantSource).
+OVERDRAFT_SOURCE = "overdraft"
+ALLOWANCE_SOURCE = "allowance"
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+_A = schema.accounts.c
+_G = schema.grants.c
+_H = schema.holds.c
+_E = schema.entries.c
+
+# -- transfers and entries -----------------------------------------------------------------
+
+_INSERT_TRANSFER = schema.transfers.insert()
+_INSERT_ENTRIES = schema.entries.insert()
+_APPLY = {
+    table.name: update(table)
+    .where(table.c.account_id == bindparam("p_account"), id_column == bindparam("p_id"))
+    .values(remaining=table.c.remaining + bindparam("p_amount"))
+    for table, id_column in (
+        (schema.grants, schema.grants.c.grant_id),
+        (schema.holds, schema.holds.c.hold_id),
+    )
+}
+
+
+def insert_transfers(connection: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Insert one transfer row (a dict) or many (a list, in one executemany)."""
+    connection.execute(_INSERT_TRANSFER, rows)
+
+
+def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    connection.execute(_INSERT_ENTRIES, rows)
+
+
+def apply_to_grant(connection: Connection, account_id: str, grant_id: str, amount: int) -> int:
+    """Add `amount` to a grant's remaining credits; the number of rows changed."""
+    result: CursorResult[Any] = connection.execute(
+        _APPLY["grants"], {"p_account": account_id, "p_id": grant_id, "p_amount": amount}
+    )
+    return result.rowcount
+
+
+def apply_to_hold(connection: Connection, account_id: str, hold_id: str, amount: int) -> int:
+    """Add `amount` to a hold's remaining credits; the number of rows changed."""
+    result: CursorResult[Any] = connection.execute(
+        _APPLY["holds"], {"p_account": account_id, "p_id": hold_id, "p_amount": amount}
+    )
+    return result.rowcount
+
+
+def apply_to_grants(connection: Connection, deltas: list[tuple[str, str, int]]) -> int:
+    """Add each (account, grant, amount) in one executemany; rows changed, or -1 when the
+    driver does not count them."""
+    result: CursorResult[Any] = connection.execute(
+        _APPLY["grants"],
+        [{"p_account": a, "p_id": g, "p_amount": amount} for a, g, amount in deltas],
+    )
+    return result.rowcount
+
+
+# -- the account row ---------------------------------------------------------------------
+
+_UPDATE_ACCOUNT = (
+    update(schema.accounts)
+    .where(_A.account_id == bindparam("p_account"))
+    .values(
+        last_seq=bindparam("p_last_seq"),
+        period_index=bindparam("p_period_index"),
+        next_event_at=bindparam("p_next_event_at"),
+        anchor_at=bindparam("p_anchor_at"),
+        plan_id=bindparam("p_plan_id"),
+    )
+)
+
+
+def update_account(
+    connection: Connection,
+    account_id: str,
+    *,
+    last_seq: int,
+    period_index: int,
+    next_event_at: datetime,
+    anchor_at: datetime,
+    plan_id: str,
+) -> None:
+    """Write back the locked account's sequence, period and next event."""
+    connection.execute(
+        _UPDATE_ACCOUNT,
+        {
+            "p_account": account_id,
+            "p_last_seq": last_seq,
+            "p_period_index": period_index,
+            "p_next_event_at": next_event_at,
+            "p_anchor_at": anchor_at,
+            "p_plan_id": plan_id,
+        },
+    )
+
+
+# -- grants --------------------------------------------------------------------------------
+
+_GRANT_COLUMNS = (_G.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq, _G.remaining)
+_ALL_OPEN_GRANTS = select(*_GRANT_COLUMNS).where(
+    _G.account_id == bindparam("p_account"),
+    _G.pool == bindparam("p_pool"),
+    _G.closed_at.is_(None),
+    _G.effective_at <= bindparam("p_now"),
+)
+_OPEN_GRANTS = _ALL_OPEN_GRANTS.where((_G.remaining > 0) | (_G.source == OVERDRAFT_SOURCE))
+_INSERT_GRANT = schema.grants.insert()
+_SET_GRANT_AMOUNT = (
+    update(schema.grants)
+    .where(_G.account_id == bindparam("p_account"), _G.grant_id == bindparam("p_grant"))
+    .values(amount=bindparam("p_amount"))
+)
+_OVERDRAFT_GRANT = select(_G.grant_id, _G.remaining).where(
+    _G.account_id == bindparam("p_account"),
+    _G.pool == bindparam("p_pool"),
+    _G.source == OVERDRAFT_SOURCE,
+)
+_OVERDRAFT_POOLS = select(_G.pool).where(
+    _G.account_id == bindparam("p_account"), _G.source == OVERDRAFT_SOURCE
+)
+_ANY_GRANT_IN_POOL = (
+    select(_G.grant_id)
+    .where(_G.account_id == bindparam("p_account"), _G.pool == bindparam("p_pool"))
+    .limit(1)
+)
+_CLOSED_GRANTS = select(_G.grant_id).where(
+    _G.account_id == bindparam("p_account"),
+    _G.grant_id.in_(bindparam("p_grants", expanding=True)),
+    _G.closed_at.is_not(None),
+)
+_DUE_GRANTS = (
+    select(_G.grant_id, _G.pool, _G.remaining, _G.expires_at)
+    .where(
+        _G.account_id == bindparam("p_account"),
+        _G.closed_at.is_(None),
+        _G.expires_at <= bindparam("p_until"),
+    )
+    .order_by(_G.expires_at, _G.created_seq)
+)
+_CLOSE_GRANT = (
+    update(schema.grants)
+    .where(_G.account_id == bindparam("p_account"), _G.grant_id == bindparam("p_grant"))
+    .values(closed_at=bindparam("p_closed_at"))
+)
+_UNUSED_ALLOWANCE = (
+    select(_G.pool, func.sum(_G.remaining).label("unused"))
+    .where(
+        _G.account_id == bindparam("p_account"),
+        _G.source == ALLOWANCE_SOURCE,
+        _G.period_index == bindparam("p_period_index"),
+        _G.closed_at.is_(None),
+    )
+    .group_by(_G.pool)
+)
+_FIRST_GRANT_EXPIRY = select(func.min(_G.expires_at)).where(
+    _G.account_id == bindparam("p_account"), _G.closed_at.is_(None)
+)
+
+
+def open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
+    """A pool's grants in effect at `now` that can be drawn from (credits left, or the
+    overdraft grant)."""
+    return connection.execute(_OPEN_GRANTS, {"p_account": account_id, "p_pool": pool, "p_now": now})
+
+
+def all_open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
+    """A pool's grants in effect at `now` and not closed, empty ones included."""
+    return connection.execute(
+        _ALL_OPEN_GRANTS, {"p_account": account_id, "p_pool": pool, "p_now": now}
+    )
+
+
+def insert_grant(connection: Connection, row: Mapping[str, Any]) -> None:
+    connection.execute(_INSERT_GRANT, dict(row))
+
+
+def set_grant_amount(connection: Connection, account_id: str, grant_id: str, amount: int) -> None:
+    connection.execute(
+        _SET_GRANT_AMOUNT, {"p_account": account_id, "p_grant": grant_id, "p_amount": amount}
+    )
+
+
+def overdraft_grant(connection: Connection, account_id: str, pool: str) -> AnyRow | None:
+    """The pool's overdraft grant (grant_id, remaining), if it has one."""
+    return connection.execute(_OVERDRAFT_GRANT, {"p_account": account_id, "p_pool": pool}).first()
+
+
+def overdraft_pools(connection: Connection, account_id: str) -> set[str]:
+    """The pools that have their overdraft grant."""
+    return set(connection.execute(_OVERDRAFT_POOLS, {"p_account": account_id}).scalars())
+
+
+def pool_has_grant(connection: Connection, account_id: str, pool: str) -> bool:
+    found = connection.execute(_ANY_GRANT_IN_POOL, {"p_account": account_id, "p_pool": pool})
+    return found.first() is not None
+
+
+def closed_grants(connection: Connection, account_id: str, grant_ids: list[str]) -> set[str]:
+    """Which of `grant_ids` are closed (expired)."""
+    rows = connection.execute(_CLOSED_GRANTS, {"p_account": account_id, "p_grants": grant_ids})
+    return set(rows.scalars())
+
+
+def due_grants(connection: Connection, account_id: str, until: datetime) -> Sequence[AnyRow]:
+    """Open grants expiring by `until`, in expiry order."""
+    return connection.execute(_DUE_GRANTS, {"p_account": account_id, "p_until": until}).all()
+
+
+def close_grant(connection: Connection, account_id: str, grant_id: str, at: datetime) -> None:
+    connection.execute(
+        _CLOSE_GRANT, {"p_account": account_id, "p_grant": grant_id, "p_closed_at": at}
+    )
+
+
+def unused_allowance(connection: Connection, account_id: str, period_index: int) -> Any:
+    """Rows (pool, unused) of a period's open allowance grants."""
+    return connection.execute(
+        _UNUSED_ALLOWANCE, {"p_account": account_id, "p_period_index": period_index}
+    )
+
+
+def first_grant_expiry(connection: Connection, account_id: str) -> datetime | None:
+    expiry: datetime | None = connection.execute(
+        _FIRST_GRANT_EXPIRY, {"p_account": account_id}
+    ).scalar()
+    return expiry
+
+
+# -- holds ---------------------------------------------------------------------------------
+
+_HOLD_ALLOCATIONS = (
+    select(
+        _E.grant_id,
+        func.sum(_E.amount).label("held"),
+        _G.source,
+        _G.priority,
+        _G.expires_at,
+        _G.created_seq,
+    )
+    .join(schema.grants, and_(_G.account_id == _E.account_id, _G.grant_id == _E.grant_id))
+    .where(
+        _E.account_id == bindparam("p_account"),
+        _E.book == "hold",
+        _E.hold_id == bindparam("p_hold"),
+    )
+    .group_by(_E.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq)
+)
+_HOLD_POOL = select(_H.pool).where(
+    _H.account_id == bindparam("p_account"), _H.hold_id == bindparam("p_hold")
+)
+_CLOSE_HOLD = (
+    update(schema.holds)
+    .where(_H.account_id == bindparam("p_account"), _H.hold_id == bindparam("p_hold"))
+    .values(status=bindparam("p_status"), closed_at=bindparam("p_closed_at"))
+)
+_DUE_HOLDS = (
+    select(_H.hold_id, _H.expires_at)
+    .where(
+        _H.account_id == bindparam("p_account"),
+        _H.status == "active",
+        _H.expires_at <= bindparam("p_until"),
+    )
+    .order_by(_H.expires_at, _H.hold_id)
+)
+_FIRST_HOLD_EXPIRY = select(func.min(_H.expires_at)).where(
+    _H.account_id == bindparam("p_account"), _H.status == "active"
+)
+
+
+def hold_allocations(connection: Connection, account_id: str, hold_id: str) -> Any:
+    """Rows (grant_id, held, source, priority, expires_at, created_seq): what a hold took
+    from each grant, net of what it has given back or spent."""
+    return connection.execute(_HOLD_ALLOCATIONS, {"p_account": account_id, "p_hold": hold_id})
+
+
+def hold_pool(connection: Connection, account_id: str, hold_id: str) -> str:
+    pool: str = connection.execute(
+        _HOLD_POOL, {"p_account": account_id, "p_hold": hold_id}
+    ).scalar_one()
+    return pool
+
+
+def close_hold(
+    connection: Connection, account_id: str, hold_id: str, status: str, at: datetime
+) -> None:
+    connection.execute(
+        _CLOSE_HOLD,
+        {"p_account": account_id, "p_hold": hold_id, "p_status": status, "p_closed_at": at},
+    )
+
+
+def due_holds(connection: Connection, account_id: str, until: datetime) -> Sequence[AnyRow]:
+    """Active holds expiring by `until`, in expiry order."""
+    return connection.execute(_DUE_HOLDS, {"p_account": account_id, "p_until": until}).all()
+
+
+def first_hold_expiry(connection: Connection, account_id: str) -> datetime | None:
+    expiry: datetime | None = connection.execute(
+        _FIRST_HOLD_EXPIRY, {"p_account": account_id}
+    ).scalar()
+    return expiry
+
+
+# -- rollups -------------------------------------------------------------------------------
+
+ROLLUP_KEYS = ("day", "pool", "function", "module", "service", "user_id", "resource_id")
+
+
+def add_rollup(connection: Connection, keys: dict[str, Any], sums: dict[str, int]) -> None:
+    """Add `sums` to one day's rollup row (inserting it if new)."""
+    upsert_add(connection, schema.rollups, keys, sums)
+
+
+def add_rollups(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """add_rollup for many rows (distinct keys) in one executemany."""
+    upsert_add_many(connection, schema.rollups, ("account_id", *ROLLUP_KEYS), rows)
+
+
+# -- the PostgreSQL flush of deferred writes -----------------------------------------------
+
+TRANSFER_TYPES = (
+    ("account_id", "varchar"),
+    ("seq", "bigint"),
+    ("transfer_id", "varchar"),
+    ("type", "varchar"),
+    ("pool", "varchar"),
+    ("amount", "bigint"),
+    ("description", "text"),
+    ("created_at", "timestamp"),
+    ("recorded_at", "timestamp"),
+    ("linked_seq", "bigint"),
+    ("function", "varchar"),
+    ("module", "varchar"),
+    ("service", "varchar"),
+    ("user_id", "varchar"),
+    ("resource_id", "varchar"),
+    ("run_id", "varchar"),
+    ("hold_id", "varchar"),
+    ("quantity", "bigint"),
+    ("refunded", "bigint"),
+)
+ENTRY_TYPES = (
+    ("account_id", "varchar"),
+    ("seq", "bigint"),
+    ("line", "integer"),
+    ("book", "varchar"),
+    ("grant_id", "varchar"),
+    ("hold_id", "varchar"),
+    ("amount", "bigint"),
+)
+ROLLUP_TYPES = (
+    ("account_id", "varchar"),
+    ("day", "date"),
+    ("pool", "varchar"),
+    ("function", "varchar"),
+    ("module", "varchar"),
+    ("service", "varchar"),
+    ("user_id", "varchar"),
+    ("resource_id", "varchar"),
+    ("amount", "bigint"),
+    ("quantity", "bigint"),
+    ("charges", "bigint"),
+)
+
+
+def _unnest(prefix: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"%({prefix}_{name})s::{kind}[]" for name, kind in columns)
+    return names, f"SELECT * FROM unnest({arrays})"
+
+
+def _postgres_flush_sql() -> str:
+    """Every deferred write in one statement: one round trip however many charges.
+
+    Parameters are one array per column: `t_<column>` for transfers (TRANSFER_TYPES),
+    `e_<column>` for entries, `r_<column>` for rollups, and `g_account_id`, `g_grant_id`,
+    `g_amount` for grant deltas. It answers how many grants it updated.
+    """
+    t_names, t_select = _unnest("t", TRANSFER_TYPES)
+    e_names, e_select = _unnest("e", ENTRY_TYPES)
+    r_names, r_select = _unnest("r", ROLLUP_TYPES)
+    r_keys = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
+    return (
+        f"WITH t AS (INSERT INTO transfers ({t_names}) {t_select}),"
+        f" e AS (INSERT INTO entries ({e_names}) {e_select}),"
+        " g AS (UPDATE grants SET remaining = grants.remaining + d.amount"
+        " FROM unnest(%(g_account_id)s::varchar[], %(g_grant_id)s::varchar[],"
+        " %(g_amount)s::bigint[]) AS d(account_id, grant_id, amount)"
+        " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
+        " RETURNING 1),"
+        f" r AS (INSERT INTO rollups ({r_names}) {r_select}"
+        f" ON CONFLICT ({r_keys}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+        " quantity = rollups.quantity + excluded.quantity,"
+        " charges = rollups.charges + excluded.charges)"
+        " SELECT count(*) FROM g"
+    )
+
+
+POSTGRES_FLUSH = _postgres_flush_sql()
+
+
+def postgres_flush(connection: Connection, params: dict[str, list[Any]]) -> int:
+    """Run POSTGRES_FLUSH on the driver; the number of grants it updated."""
+    updated: int = connection.exec_driver_sql(POSTGRES_FLUSH, params).scalar_one()
+    return updated
