@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from creditbook.domain.errors import (
     AuthenticationError,
     KeyRevokedError,
     NotFoundError,
+    invariant,
 )
 from creditbook.domain.requests import Scope
-from creditbook.store import schema
+from creditbook.store.queries import keys as key_queries
 
 KEY_PATTERN = re.compile(r"^cb_([0-9a-f]{16})_([0-9A-Za-z]{32})_([0-9a-f]{8})$")
 SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -115,10 +116,10 @@ def insert(
     name: str,
     now: datetime,
 ) -> IssuedKey:
-    assert (scope is Scope.OPERATOR) == (account_id is None), "operator keys have no account"
+    invariant((scope is Scope.OPERATOR) == (account_id is None), "operator keys have no account")
     key_id, token = new_token()
-    connection.execute(
-        schema.api_keys.insert(),
+    key_queries.insert_key(
+        connection,
         {
             "account_id": account_id or OPERATOR_ACCOUNT,
             "key_id": key_id,
@@ -138,8 +139,7 @@ def authenticate(connection: Connection, token: str) -> ApiKey:
     key_id = parse(token)
     if key_id is None:
         raise AuthenticationError("invalid API key")
-    keys = schema.api_keys.c
-    row = connection.execute(select(schema.api_keys).where(keys.key_id == key_id)).first()
+    row = key_queries.key_row(connection, key_id)
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(token)):
         raise AuthenticationError("invalid API key")
     if row.revoked_at is not None:
@@ -152,28 +152,17 @@ def revoke(connection: Connection, key_id: str, now: datetime) -> ApiKey:
     as it is (with its first `revoked_at`), so a retry whose first answer was lost succeeds.
     The update only touches a live key: of two revocations at once, the first one's time
     stays."""
-    keys = schema.api_keys.c
-    connection.execute(
-        update(schema.api_keys)
-        .where(keys.key_id == key_id, keys.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    key_queries.revoke_key(connection, key_id, now)
     return get(connection, key_id)
 
 
 def get(connection: Connection, key_id: str) -> ApiKey:
-    keys = schema.api_keys.c
-    row = connection.execute(select(schema.api_keys).where(keys.key_id == key_id)).first()
+    row = key_queries.key_row(connection, key_id)
     if row is None:
         raise NotFoundError("API key", key_id)
     return _from_row(row)
 
 
 def of_account(connection: Connection, account_id: str | None) -> list[ApiKey]:
-    keys = schema.api_keys.c
-    rows = connection.execute(
-        select(schema.api_keys)
-        .where(keys.account_id == (account_id or OPERATOR_ACCOUNT))
-        .order_by(keys.created_at, keys.key_id)
-    )
+    rows = key_queries.key_rows_of_account(connection, account_id or OPERATOR_ACCOUNT)
     return [_from_row(row) for row in rows]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection
 
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.errors import ValidationError, invariant
 from creditbook.engine.keys import OPERATOR_ACCOUNT
-from creditbook.store import schema
+from creditbook.store.queries import sessions as session_queries
 
 # URL-safe base64 (what `secrets.token_urlsafe` gives), long enough not to be guessed and
 # short enough for the identifier columns.
@@ -41,31 +41,13 @@ def end(
     expires_at: datetime,
 ) -> None:
     """Record the session as ended until `expires_at` (again: nothing changes)."""
-    assert now <= expires_at, "an ended session is remembered until its cookie expires"
-    ended = schema.ended_sessions.c
+    invariant(now <= expires_at, "an ended session is remembered until its cookie expires")
     owner = account_id or OPERATOR_ACCOUNT
-    connection.execute(
-        delete(schema.ended_sessions).where(ended.account_id == owner, ended.expires_at < now)
-    )
+    session_queries.forget_expired(connection, owner, now)
     if is_ended(connection, account_id, session_id):
         return
-    connection.execute(
-        schema.ended_sessions.insert(),
-        {
-            "account_id": owner,
-            "session_id": session_id,
-            "key_id": key_id,
-            "ended_at": now,
-            "expires_at": expires_at,
-        },
-    )
+    session_queries.insert_ended(connection, owner, session_id, key_id, now, expires_at)
 
 
 def is_ended(connection: Connection, account_id: str | None, session_id: str) -> bool:
-    ended = schema.ended_sessions.c
-    found = connection.execute(
-        select(ended.session_id).where(
-            ended.account_id == (account_id or OPERATOR_ACCOUNT), ended.session_id == session_id
-        )
-    ).first()
-    return found is not None
+    return session_queries.is_ended(connection, account_id or OPERATOR_ACCOUNT, session_id)
