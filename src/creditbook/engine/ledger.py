@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from creditbook.domain.grants import TransactionType
-from creditbook.domain.periods import require_aware
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import Estimate, RateCard
 from creditbook.domain.requests import (
@@ -121,11 +120,14 @@ class Ledger:
     def clock(self) -> Clock:
         return self._context.clock
 
+    def _read(self, body: Callable[[Connection], R]) -> R:
+        return self._context.run(body, read_only=True)
+
     def close(self) -> None:
         self.engine.dispose()
 
     def now(self) -> datetime:
-        return require_aware(self.clock.now())
+        return self._context.now()
 
     def ping(self) -> None:
         """Raise unless the database answers (the HTTP health check)."""
@@ -142,10 +144,10 @@ class Ledger:
         return pricing.put_rate_card(self._context, card)
 
     def get_plan(self, plan_id: str) -> Plan:
-        return self._context.run(lambda c: self._context.plan(c, plan_id), read_only=True)
+        return self._read(lambda c: self._context.plan(c, plan_id))
 
     def get_rate_card(self, rate_card_id: str) -> RateCard:
-        return self._context.run(lambda c: self._context.card(c, rate_card_id), read_only=True)
+        return self._read(lambda c: self._context.card(c, rate_card_id))
 
     def list_plans(self) -> list[Plan]:
         return pricing.list_plans(self._context)
@@ -158,30 +160,27 @@ class Ledger:
     def open_account(
         self, request: OpenAccountRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Account:
-        """Open an account on a plan and grant its first period's allowance
-        (fields: `OpenAccountRequest`)."""
+        """Open an account on a plan with its first allowance (fields: `OpenAccountRequest`)."""
         built = _build(OpenAccountRequest, request, args, fields)
         return accounts.open_account(self._context, built)
 
     def get_account(self, account_id: str) -> Account:
-        return self._context.run(lambda c: reports.account(c, account_id), read_only=True)
+        return self._read(lambda c: reports.account(c, account_id))
 
     def list_accounts(self, *, limit: int = 100, after: str | None = None) -> list[Account]:
-        return self._context.run(lambda c: reports.accounts(c, limit, after), read_only=True)
+        return self._read(lambda c: reports.accounts(c, limit, after))
 
     def change_plan(
         self, request: ChangePlanRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Account:
-        """Move an account to another plan now: the current period ends and a new one
-        starts under the new plan (fields: `ChangePlanRequest`)."""
+        """Move an account to another plan; a new period starts now (`ChangePlanRequest`)."""
         built = _build(ChangePlanRequest, request, args, fields)
         return accounts.change_plan(self._context, built)
 
     def update_account(
         self, request: UpdateAccountRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Account:
-        """Change an account's name, metadata or unpaid-bill flag (plan: `change_plan`;
-        fields: `UpdateAccountRequest`)."""
+        """Change an account's name, metadata or unpaid-bill flag (`UpdateAccountRequest`)."""
         built = _build(UpdateAccountRequest, request, args, fields)
         return accounts.update_account(self._context, built)
 
@@ -194,15 +193,13 @@ class Ledger:
     def grant(
         self, request: GrantRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Grant:
-        """Give credits: a bonus, a purchased top-up or an operator adjustment; a negative
-        adjustment takes credits away in spend order (fields: `GrantRequest`)."""
+        """Give credits, or take them back by a negative adjustment (fields: `GrantRequest`)."""
         return grants.grant(self._context, _build(GrantRequest, request, args, fields))
 
     def charge(
         self, request: ChargeRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Charge:
-        """Charge an account: `charge(ChargeRequest(...))` or `charge(account_id=..., ...)`
-        (fields: `ChargeRequest`)."""
+        """Charge an account, drawing in spend order (fields: `ChargeRequest`)."""
         return charges.charge(self._context, _build(ChargeRequest, request, args, fields))
 
     def charge_batch(
@@ -224,8 +221,7 @@ class Ledger:
     def refund(
         self, request: RefundRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Refund:
-        """Reverse (part of) a charge, back into the grants it drew from, last drawn first
-        (fields: `RefundRequest`)."""
+        """Reverse a charge, whole or in part, into its grants (fields: `RefundRequest`)."""
         return refunds.refund(self._context, _build(RefundRequest, request, args, fields))
 
     # -- holds ----------------------------------------------------------------------------
@@ -233,15 +229,13 @@ class Ledger:
     def hold(
         self, request: HoldRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Hold:
-        """Reserve credits; what is unused returns when released or timed out
-        (fields: `HoldRequest`)."""
+        """Reserve credits until captured, released or timed out (fields: `HoldRequest`)."""
         return holds.hold(self._context, _build(HoldRequest, request, args, fields))
 
     def capture(
         self, request: CaptureRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Charge:
-        """Spend part of a hold (at most what it holds); optionally release the rest
-        (fields: `CaptureRequest`)."""
+        """Spend part of a hold; optionally release the rest (fields: `CaptureRequest`)."""
         return holds.capture(self._context, _build(CaptureRequest, request, args, fields))
 
     def release(
@@ -252,57 +246,49 @@ class Ledger:
 
     def get_hold(self, account_id: str, hold_id: str) -> Hold:
         self.touch(account_id)
-        return self._context.run(lambda c: reports.hold(c, account_id, hold_id), read_only=True)
+        return self._read(lambda c: reports.hold(c, account_id, hold_id))
 
     # -- estimates and runs ---------------------------------------------------------------
 
     def estimate(
         self, request: EstimateRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> tuple[Estimate, dict[str, bool]]:
-        """Quote a job and say, per pool, whether the account can afford it now
-        (fields: `EstimateRequest`)."""
+        """Quote a job and whether each pool can pay for it now (fields: `EstimateRequest`)."""
         return runs.estimate_run(self._context, _build(EstimateRequest, request, args, fields))
 
     def start_run(
         self, request: StartRunRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Run:
-        """Start a run: take concurrency slots and optionally hold credits for it
-        (fields: `StartRunRequest`)."""
+        """Start a run: take slots, optionally hold credits (fields: `StartRunRequest`)."""
         return runs.start_run(self._context, _build(StartRunRequest, request, args, fields))
 
     def report_results(
         self, request: RunResultsRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Run:
-        """Bill a batch of a run's results; a batch the account cannot pay is refused whole
-        and the run is paused (fields: `RunResultsRequest`)."""
+        """Bill a batch of a run's results; unpaid, the run pauses (`RunResultsRequest`)."""
         built = _build(RunResultsRequest, request, args, fields)
         return runs.report_results(self._context, built)
 
     def finish_run(
         self, request: FinishRunRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
     ) -> Run:
-        """Settle a run: release its unused hold and free its slots
-        (fields: `FinishRunRequest`)."""
+        """Settle a run: release its hold and free its slots (fields: `FinishRunRequest`)."""
         return runs.finish_run(self._context, _build(FinishRunRequest, request, args, fields))
 
     def get_run(self, account_id: str, run_id: str) -> Run:
-        return self._context.run(lambda c: reports.run(c, account_id, run_id), read_only=True)
+        return self._read(lambda c: reports.run(c, account_id, run_id))
 
     def runs(self, account_id: str, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, `limit` (at most 100) a page; give the previous page's
         `next_cursor` as `cursor` for the next (stable while runs start)."""
-        return self._context.run(
-            lambda c: reports.runs(c, account_id, limit, cursor), read_only=True
-        )
+        return self._read(lambda c: reports.runs(c, account_id, limit, cursor))
 
     def list_runs(self, account_id: str, *, limit: int = 50) -> list[Run]:
         """The latest `limit` runs: the first page of `runs`."""
         return self.runs(account_id, limit=limit).data
 
     def run_breakdown(self, account_id: str, run_id: str) -> RunBreakdown:
-        return self._context.run(
-            lambda c: reports.run_breakdown(c, account_id, run_id), read_only=True
-        )
+        return self._read(lambda c: reports.run_breakdown(c, account_id, run_id))
 
     # -- reports --------------------------------------------------------------------------
 
@@ -362,14 +348,14 @@ class Ledger:
         return key_operations.revoke_key(self._context, key_id)
 
     def get_key(self, key_id: str) -> ApiKey:
-        return self._context.run(lambda c: keys.get(c, key_id), read_only=True)
+        return self._read(lambda c: keys.get(c, key_id))
 
     def list_keys(self, account_id: str | None) -> list[ApiKey]:
-        return self._context.run(lambda c: keys.of_account(c, account_id), read_only=True)
+        return self._read(lambda c: keys.of_account(c, account_id))
 
     def authenticate(self, token: str) -> ApiKey:
         """The key behind a token; AuthenticationError (unknown) or KeyRevokedError."""
-        return self._context.run(lambda c: keys.authenticate(c, token), read_only=True)
+        return self._read(lambda c: keys.authenticate(c, token))
 
     def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:
         """Sign a dashboard session of `key_id` out for good: `is_session_ended` answers
@@ -379,9 +365,7 @@ class Ledger:
 
     def is_session_ended(self, key: ApiKey, session_id: str) -> bool:
         """Whether this session of `key` has signed out (see `end_session`)."""
-        return self._context.run(
-            lambda c: sessions.is_ended(c, key.account_id, session_id), read_only=True
-        )
+        return self._read(lambda c: sessions.is_ended(c, key.account_id, session_id))
 
     def account_of_charge(self, charge_id: str) -> str:
         return charges.account_of_charge(self._context, charge_id)
@@ -397,11 +381,11 @@ class Ledger:
 
     def verify(self, account_id: str | None = None) -> VerifyReport:
         """Replay entries and compare every stored balance; list every difference."""
-        return self._context.run(lambda c: reports.verify(c, account_id), read_only=True)
+        return self._read(lambda c: reports.verify(c, account_id))
 
     def count_entries(self, account_id: str | None = None) -> int:
         """How many ledger lines one account (or the whole ledger) has."""
-        return self._context.run(lambda c: reports.entry_count(c, account_id), read_only=True)
+        return self._read(lambda c: reports.entry_count(c, account_id))
 
     def iter_entries(self, account_id: str | None = None, *, batch: int = 1000) -> Iterator[Entry]:
         """Every ledger line of one account (or all), in (account, seq, line) order, read

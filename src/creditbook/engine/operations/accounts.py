@@ -35,17 +35,7 @@ def open_account(context: Context, request: OpenAccountRequest) -> Account:
     except PeriodError as error:
         raise ValidationError(str(error), field="timezone") from None
     metadata = check_metadata(request.metadata or {})
-    request_hash = idempotency.hash_request(
-        "open_account",
-        {
-            "plan_id": request.plan_id,
-            "account_id": request.account_id,
-            "name": request.name,
-            "timezone": request.timezone,
-            "billing_anchor_at": request.billing_anchor_at,
-            "metadata": metadata,
-        },
-    )
+    request_hash = _hash(request, metadata)
     key = request.idempotency_key
 
     def replay(connection: Connection) -> Account | None:
@@ -85,7 +75,7 @@ def open_account(context: Context, request: OpenAccountRequest) -> Account:
             False,
             metadata,
         )
-        _insert(context, connection, account, calendar, index)
+        _write_new(context, connection, account, calendar, index)
         if key is not None:
             idempotency.remember(
                 context, connection, OPERATOR_SCOPE, key, "open_account", request_hash, account
@@ -95,7 +85,22 @@ def open_account(context: Context, request: OpenAccountRequest) -> Account:
     return context.run(transaction)
 
 
-def _insert(
+def _hash(request: OpenAccountRequest, metadata: dict[str, Any]) -> str:
+    """The request's idempotency hash (the account id as requested: None when random)."""
+    return idempotency.hash_request(
+        "open_account",
+        {
+            "plan_id": request.plan_id,
+            "account_id": request.account_id,
+            "name": request.name,
+            "timezone": request.timezone,
+            "billing_anchor_at": request.billing_anchor_at,
+            "metadata": metadata,
+        },
+    )
+
+
+def _write_new(
     context: Context,
     connection: Connection,
     account: Account,
@@ -104,7 +109,7 @@ def _insert(
 ) -> None:
     """Write the new account's row, then its overdraft grants and first allowance."""
     now = account.created_at
-    queries.insert(
+    queries.insert_account(
         connection,
         {
             "account_id": account.account_id,

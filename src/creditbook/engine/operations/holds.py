@@ -42,7 +42,7 @@ def hold_locked(
     draws = tx.plan_draws(target, amount, partial=False)
     hold_id = new_id("hld_")
     expires_at = tx.now + timedelta(seconds=timeout_s)
-    queries.insert(
+    queries.insert_hold(
         tx.connection,
         {
             "account_id": tx.account_id,

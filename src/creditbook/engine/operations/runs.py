@@ -108,7 +108,7 @@ def _start_locked(
     hold_id = ""
     if request.hold is not None:
         hold_id = hold_locked(tx, request.hold, card.pool, request.hold_timeout_s, run_id).hold_id
-    queries.insert(
+    queries.insert_run(
         tx.connection,
         {
             "account_id": tx.account_id,

@@ -40,7 +40,7 @@ def exists(connection: Connection, account_id: str) -> bool:
     return found is not None
 
 
-def insert(connection: Connection, values: dict[str, Any]) -> None:
+def insert_account(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(schema.accounts.insert(), values)
 
 

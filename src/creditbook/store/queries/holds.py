@@ -11,7 +11,7 @@ from creditbook.store import schema
 _HOLDS = schema.holds.c
 
 
-def insert(connection: Connection, values: dict[str, Any]) -> None:
+def insert_hold(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(schema.holds.insert(), values)
 
 

@@ -13,7 +13,7 @@ from creditbook.store.queries import upsert_add
 _RUNS = schema.runs.c
 
 
-def insert(connection: Connection, values: dict[str, Any]) -> None:
+def insert_run(connection: Connection, values: dict[str, Any]) -> None:
     connection.execute(schema.runs.insert(), values)
 
 
