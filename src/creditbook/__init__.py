@@ -17,9 +17,9 @@ from creditbook.domain.grants import GrantSource, TransactionType
 from creditbook.domain.periods import Interval
 from creditbook.domain.plans import Plan, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
+from creditbook.domain.requests import ChargeRequest
 from creditbook.engine.clock import Clock, ManualClock, SystemClock
 from creditbook.engine.ledger import Ledger
-from creditbook.engine.requests import ChargeRequest
 
 __version__ = "0.1.0"
 

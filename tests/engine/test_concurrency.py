@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from creditbook import Credits, Ledger, ManualClock, Plan, TransactionType
-from creditbook.engine import ledger as ledger_module
+from creditbook.engine import context as context_module
 from creditbook.store import schema
 from creditbook.store.database import make_engine
 
@@ -247,13 +247,13 @@ def test_concurrent_batches_over_two_accounts_neither_deadlock_nor_overspend(
     postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     retried: list[DBAPIError] = []
-    retryable = ledger_module._retryable
+    retryable = context_module._retryable
 
     def recording(error: DBAPIError) -> bool:
         retried.append(error)
         return retryable(error)
 
-    monkeypatch.setattr(ledger_module, "_retryable", recording)
+    monkeypatch.setattr(context_module, "_retryable", recording)
     ledger = threads_ledger(postgres_database_url)
     try:
         ledger.put_plan(Plan("hundred", allowances={"credits": Credits.of(BATCH_ALLOWANCE)}))

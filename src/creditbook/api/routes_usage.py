@@ -31,7 +31,7 @@ from creditbook.api.schemas import (
     credits,
 )
 from creditbook.domain.errors import ValidationError
-from creditbook.engine.requests import ChargeRequest
+from creditbook.domain.requests import ChargeRequest
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 

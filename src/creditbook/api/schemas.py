@@ -21,9 +21,9 @@ from creditbook.domain.errors import ValidationError
 from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, is_supported_instant
 from creditbook.domain.plans import Plan, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
+from creditbook.domain.requests import ChargeRequest
 from creditbook.engine import results
 from creditbook.engine.keys import ApiKey, IssuedKey
-from creditbook.engine.requests import ChargeRequest
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"

@@ -1,0 +1,105 @@
+"""What every ledger operation shares: the database, the clock, the transaction runner
+with its retries, the account lock, and the caches of plans and rate cards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from creditbook.domain.errors import NotFoundError
+from creditbook.domain.periods import require_aware
+from creditbook.domain.plans import Plan
+from creditbook.domain.rates import RateCard
+from creditbook.engine.clock import Clock
+from creditbook.engine.codec import card_from_body, plan_from_body
+from creditbook.engine.tx import AccountTx
+from creditbook.store.database import READ_ONLY
+from creditbook.store.queries import accounts as account_queries
+from creditbook.store.queries import pricing as pricing_queries
+
+T = TypeVar("T")
+MAX_RETRIES = 8
+
+
+def _retryable(error: DBAPIError) -> bool:
+    """Lock timeouts, deadlocks and serialisation failures are worth another try."""
+    if isinstance(error, IntegrityError):
+        return True  # two first uses of one idempotency key: the retry replays
+    code = getattr(error.orig, "sqlstate", None)
+    if code in ("40001", "40P01", "55P03"):
+        return True
+    return isinstance(error, OperationalError) and "locked" in str(error.orig).lower()
+
+
+class Context:
+    """The ledger's shared state; operations take it as their first argument.
+
+    Attributes:
+        engine: the database.
+        clock: where `now` comes from.
+        plans, cards: parsed plans and rate cards by (id, version); a new version is a
+            new key, so entries never go stale.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.plans: dict[tuple[str, int], Plan] = {}
+        self.cards: dict[tuple[str, int], RateCard] = {}
+
+    def now(self) -> datetime:
+        return require_aware(self.clock.now())
+
+    def run(self, body: Callable[[Connection], T], *, read_only: bool = False) -> T:
+        """Run `body` in one transaction, again (after a short back-off) when the database
+        refused it for a reason another try can get past."""
+        for attempt in range(MAX_RETRIES):
+            try:
+                connection = self.engine.connect()
+                if read_only:
+                    connection = connection.execution_options(**{READ_ONLY: True})
+                with connection, connection.begin():
+                    return body(connection)
+            except DBAPIError as error:
+                if attempt + 1 == MAX_RETRIES or not _retryable(error):
+                    raise
+                time.sleep(0.001 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def lock(self, connection: Connection, account_id: str, now: datetime) -> AccountTx:
+        """Lock the account row and reserve one transfer number, in one statement."""
+        row = account_queries.lock(connection, account_id)
+        if row is None:
+            raise NotFoundError("account", account_id)
+        plan = self.plans.get((row.plan_id, row.plan_version))
+        if plan is None:
+            plan = self.plan(connection, row.plan_id)
+        return AccountTx(connection, row, plan, now)
+
+    def plan(self, connection: Connection, plan_id: str) -> Plan:
+        """The plan's current version, parsed once per version."""
+        row = pricing_queries.plan_version(connection, plan_id)
+        if row is None:
+            raise NotFoundError("plan", plan_id)
+        cache_key = (plan_id, row.version)
+        plan = self.plans.get(cache_key)
+        if plan is None:
+            body = pricing_queries.plan_body(connection, plan_id)
+            plan = self.plans[cache_key] = plan_from_body(body)
+        return plan
+
+    def card(self, connection: Connection, rate_card_id: str) -> RateCard:
+        """The rate card's current version, parsed once per version."""
+        row = pricing_queries.rate_card(connection, rate_card_id)
+        if row is None:
+            raise NotFoundError("rate card", rate_card_id)
+        cache_key = (rate_card_id, row.version)
+        card = self.cards.get(cache_key)
+        if card is None:
+            card = self.cards[cache_key] = card_from_body(row.body)
+        return card

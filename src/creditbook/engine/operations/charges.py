@@ -1,0 +1,253 @@
+"""Charges: one at a time, or many in one commit where each item stands or falls alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import Any
+
+from sqlalchemy import Connection
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import (
+    CreditbookError,
+    InsufficientCreditsError,
+    InvariantError,
+    NotFoundError,
+    ValidationError,
+)
+from creditbook.domain.grants import TransactionType
+from creditbook.domain.requests import MAX_BATCH_ITEMS, ChargeBatchRequest, ChargeRequest
+from creditbook.engine import idempotency
+from creditbook.engine.context import Context
+from creditbook.engine.operations.grants import default_pool
+from creditbook.engine.results import BatchItemResult, Charge
+from creditbook.engine.tx import AccountTx, Attribution, Line, draws_total, flush_all
+from creditbook.engine.validation import check_charge, check_key
+from creditbook.store.queries import accounts as account_queries
+from creditbook.store.queries import charges as charge_queries
+
+BATCH_RESULTS = list[BatchItemResult]
+
+
+def charge(context: Context, request: ChargeRequest) -> Charge:
+    """Charge an account raw credits or a priced function, in spend order."""
+    check_charge(request)
+
+    def body(tx: AccountTx) -> Charge:
+        tx.deferred = True  # the writes go out together (one statement on PostgreSQL)
+        charged = charge_locked(context, tx, request)
+        flush_all([tx])
+        return charged
+
+    return idempotency.write(
+        context,
+        request.account_id,
+        "charge",
+        {} if request.idempotency_key is None else charge_fields(request),
+        request.idempotency_key,
+        Charge,
+        body,
+    )
+
+
+def _price(
+    context: Context, tx: AccountTx, request: ChargeRequest
+) -> tuple[Credits, str, str, str, str]:
+    """What the request costs, from which pool, for which function, module and service."""
+    module, service = request.module, request.service
+    if request.function is not None:
+        rate_card_id = request.rate_card_id
+        if rate_card_id is None:
+            raise InvariantError("a checked priced charge names its rate card")
+        card = context.card(tx.connection, rate_card_id)
+        requested = card.rate_of(request.function) * request.quantity
+        pool = request.pool or card.pool_of(request.function)
+        return requested, pool, request.function, module or card.module, service or card.service
+    if request.amount is None:
+        raise InvariantError("a checked charge without a function has an amount")
+    return request.amount, request.pool or default_pool(tx), "", module, service
+
+
+def charge_locked(context: Context, tx: AccountTx, request: ChargeRequest) -> Charge:
+    """Post the charge on the locked account (checked already)."""
+    requested, pool, function, module, service = _price(context, tx, request)
+    tx.check_pool(pool)
+    if not requested.is_positive():
+        raise ValidationError("the charge prices to zero credits", field="quantity")
+    lines = tx.plan_draws(pool, requested, partial=request.partial)
+    charged = draws_total(lines)
+    if charged == 0:
+        raise InsufficientCreditsError(pool, requested.millicredits, 0)
+    lines.append(Line("spent", charged))
+    attribution = Attribution(
+        function, module, service, request.user_id, request.resource_id, request.run_id
+    )
+    description = request.description or describe(function, request.quantity, charged)
+    posted = tx.post(
+        TransactionType.DEDUCTION,
+        pool,
+        lines,
+        description=description,
+        attribution=attribution,
+        quantity=request.quantity,
+    )
+    tx.rollup(posted.created_at, pool, attribution, charged, request.quantity, 1)
+    if request.resource_name is not None and request.resource_id:
+        account_queries.name_resource(
+            tx.connection, tx.account_id, request.resource_id, request.resource_name
+        )
+    return Charge(
+        posted.transfer_id,
+        tx.account_id,
+        pool,
+        requested,
+        Credits(charged),
+        function,
+        request.quantity,
+        module,
+        service,
+        request.user_id,
+        request.resource_id,
+        request.run_id,
+        description,
+        posted.created_at,
+    )
+
+
+def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchItemResult]:
+    """Many charges in one commit. Each item succeeds or fails alone; a failed item writes
+    nothing. Items take their own idempotency keys; the batch key covers the whole batch
+    (scoped to the caller's account or the operator): a replay returns the first results,
+    each marked `replayed`, and a different batch under the same key is refused whole."""
+    charges, scope = request.charges, request.scope
+    if not 0 < len(charges) <= MAX_BATCH_ITEMS:
+        raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
+    check_key(request.idempotency_key)
+    batch_key = None if request.idempotency_key is None else f"batch:{request.idempotency_key}"
+    batch_hash = idempotency.hash_request(
+        "charge_batch",
+        {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
+    )
+
+    def transaction(connection: Connection) -> list[BatchItemResult]:
+        locked = _lock_all(context, connection, charges)
+        if batch_key is not None:
+            replay: list[BatchItemResult] | None = idempotency.replay(
+                connection,
+                scope,
+                batch_key,
+                batch_hash,
+                BATCH_RESULTS,
+                shown_key=request.idempotency_key,
+                mark=_replayed_items,
+            )
+            if replay is not None:
+                return replay
+        for tx in locked.values():
+            tx.deferred = True  # set-based writes for the whole batch
+        results = [
+            _batch_item(context, connection, locked, index, item)
+            for index, item in enumerate(charges)
+        ]
+        flush_all(list(locked.values()))
+        if batch_key is not None:
+            idempotency.remember(
+                context,
+                connection,
+                scope,
+                batch_key,
+                "charge_batch",
+                batch_hash,
+                results,
+                BATCH_RESULTS,
+            )
+        for tx in locked.values():
+            tx.finish()
+        return results
+
+    return context.run(transaction)
+
+
+def _lock_all(
+    context: Context, connection: Connection, charges: Sequence[ChargeRequest]
+) -> dict[str, AccountTx]:
+    """Lock and catch up every account the batch charges (those that exist)."""
+    now = context.now()
+    locked: dict[str, AccountTx] = {}
+    # Lock accounts in one order so concurrent batches cannot deadlock.
+    for account_id in sorted({item.account_id for item in charges}):
+        try:
+            locked[account_id] = context.lock(connection, account_id, now)
+            locked[account_id].catch_up()
+        except NotFoundError:
+            pass
+    return locked
+
+
+def _replayed_items(items: list[BatchItemResult]) -> list[BatchItemResult]:
+    return [
+        replace(
+            item,
+            replayed=True,
+            charge=None if item.charge is None else replace(item.charge, replayed=True),
+        )
+        for item in items
+    ]
+
+
+def _batch_item(
+    context: Context,
+    connection: Connection,
+    locked: dict[str, AccountTx],
+    index: int,
+    request: ChargeRequest,
+) -> BatchItemResult:
+    try:
+        check_charge(request)
+        tx = locked.get(request.account_id)
+        if tx is None:
+            raise NotFoundError("account", request.account_id)
+        key = request.idempotency_key
+        request_hash = (
+            "" if key is None else idempotency.hash_request("charge", charge_fields(request))
+        )
+        if key is not None:
+            replay: Charge | None = idempotency.replay(
+                connection, tx.account_id, key, request_hash, Charge
+            )
+            if replay is not None:
+                return BatchItemResult(index, charge=replay)
+        charged = charge_locked(context, tx, request)
+        if key is not None:
+            idempotency.remember(
+                context, connection, tx.account_id, key, "charge", request_hash, charged
+            )
+        return BatchItemResult(index, charge=charged)
+    except CreditbookError as error:
+        return BatchItemResult(index, error_code=error.code, error_message=error.message)
+
+
+def charge_fields(request: ChargeRequest) -> dict[str, Any]:
+    """A charge request as hashed for idempotency (its key is not part of it)."""
+    fields = asdict(request)
+    fields.pop("idempotency_key")
+    fields["amount"] = None if request.amount is None else request.amount.millicredits
+    return fields
+
+
+def describe(function: str, quantity: int, charged: int) -> str:
+    """The default description of a charge in the customer's history."""
+    if function:
+        return f"{function} x {quantity}" if quantity else function
+    return f"Charge of {Credits(charged)} credits"
+
+
+def account_of_charge(context: Context, charge_id: str) -> str:
+    """The account a charge belongs to; NotFoundError when there is no such charge."""
+    account_id = context.run(
+        lambda c: charge_queries.account_of_charge(c, charge_id), read_only=True
+    )
+    if account_id is None:
+        raise NotFoundError("charge", charge_id)
+    return str(account_id)

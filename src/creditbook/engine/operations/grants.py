@@ -1,0 +1,106 @@
+"""Grants: credits given to an account (bonus, top-up, adjustment), or an adjustment that
+takes credits away in spend order."""
+
+from __future__ import annotations
+
+from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import ValidationError
+from creditbook.domain.grants import (
+    DEFAULT_PRIORITY,
+    GRANT_TRANSACTION_TYPE,
+    GrantSource,
+    TransactionType,
+)
+from creditbook.domain.requests import GrantRequest
+from creditbook.engine import idempotency
+from creditbook.engine.context import Context
+from creditbook.engine.results import Grant
+from creditbook.engine.tx import AccountTx, Line, draws_total
+from creditbook.engine.validation import check_grant
+from creditbook.store.queries import grants as queries
+
+
+def grant(context: Context, request: GrantRequest) -> Grant:
+    """Give credits: a bonus, a purchased top-up or an operator adjustment.
+
+    A negative adjustment takes credits away in spend order (refused when the account
+    does not hold them).
+    """
+    source = GrantSource(request.source)
+    amount, pool, priority = request.amount, request.pool, request.priority
+    effective_at, expires_at = request.effective_at, request.expires_at
+    check_grant(source, amount, priority, request.description, effective_at, expires_at)
+    fields = {
+        "amount": amount.millicredits,
+        "source": source.value,
+        "pool": pool,
+        "priority": priority,
+        "effective_at": effective_at,
+        "expires_at": expires_at,
+        "description": request.description,
+    }
+
+    def body(tx: AccountTx) -> Grant:
+        target = pool or default_pool(tx)
+        tx.check_pool(target)
+        if expires_at is not None and expires_at <= tx.now:
+            raise ValidationError("expires_at must be in the future", field="expires_at")
+        kind = GRANT_TRANSACTION_TYPE[source]
+        text = request.description or kind.value.replace("_", " ").capitalize()
+        if amount.is_negative():
+            return _debit_adjustment(tx, target, -amount, text)
+        grant_id = tx.create_grant(
+            target,
+            source,
+            priority=priority,
+            effective_at=effective_at,
+            expires_at=expires_at,
+            description=text,
+        )
+        posted = tx.fund_grant(kind, target, grant_id, amount, description=text)
+        return Grant(
+            grant_id,
+            request.account_id,
+            target,
+            source,
+            priority if priority is not None else DEFAULT_PRIORITY[source],
+            amount,
+            # What the grant holds: overdraft debt in the pool was settled first.
+            Credits(queries.remaining(tx.connection, tx.account_id, grant_id)),
+            effective_at or tx.now,
+            expires_at,
+            posted.transfer_id,
+        )
+
+    return idempotency.write(
+        context, request.account_id, "grant", fields, request.idempotency_key, Grant, body
+    )
+
+
+def _debit_adjustment(tx: AccountTx, pool: str, amount: Credits, text: str) -> Grant:
+    lines = tx.plan_draws(pool, amount, partial=False)
+    lines.append(Line("spent", draws_total(lines)))
+    posted = tx.post(TransactionType.ADJUSTMENT, pool, lines, description=text)
+    return Grant(
+        "",
+        tx.account_id,
+        pool,
+        GrantSource.ADJUSTMENT,
+        0,
+        -amount,
+        Credits(0),
+        tx.now,
+        None,
+        posted.transfer_id,
+    )
+
+
+def default_pool(tx: AccountTx) -> str:
+    """The plan's only pool; a plan with several needs the caller to name one."""
+    pools = tx.plan.pools
+    if len(pools) != 1:
+        raise ValidationError(
+            f"plan {tx.plan.plan_id!r} has pools {', '.join(pools)}: name one",
+            field="pool",
+        )
+    return pools[0]

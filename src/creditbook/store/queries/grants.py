@@ -1,0 +1,42 @@
+"""Grants: what one holds, and ending a period's allowance early."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from creditbook.domain.grants import GrantSource
+from creditbook.store import schema
+
+_GRANTS = schema.grants.c
+
+
+def remaining(connection: Connection, account_id: str, grant_id: str) -> int:
+    """What the grant holds now, in millicredits."""
+    held: int = connection.execute(
+        select(_GRANTS.remaining).where(
+            _GRANTS.account_id == account_id, _GRANTS.grant_id == grant_id
+        )
+    ).scalar_one()
+    return held
+
+
+def expire_open_allowances(connection: Connection, account_id: str, at: datetime) -> None:
+    """Make the account's open allowance grants expire at `at`."""
+    allowance_ids = (
+        connection.execute(
+            select(_GRANTS.grant_id).where(
+                _GRANTS.account_id == account_id,
+                _GRANTS.source == GrantSource.ALLOWANCE.value,
+                _GRANTS.closed_at.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    connection.execute(
+        update(schema.grants)
+        .where(_GRANTS.account_id == account_id, _GRANTS.grant_id.in_(allowance_ids))
+        .values(expires_at=at)
+    )
