@@ -4,6 +4,7 @@ each named CHECK constraint refuses a bad row and lets a good one in."""
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -366,7 +367,7 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if server is None:
         pytest.skip("PostgreSQL tests need CREDITBOOK_TEST_POSTGRES_URL (not set)")
     admin = create_engine(normalise_url(server), isolation_level="AUTOCOMMIT")
-    name = f"creditbook_checks_{next(_keys)}_{id(request)}"
+    name = f"creditbook_checks_{secrets.token_hex(6)}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
