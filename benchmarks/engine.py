@@ -2,6 +2,7 @@
 
     python benchmarks/engine.py [--seconds N | --charges N] [--sqlite-path P]
                                 [--postgres-url URL] [--rounds N] [--verify] [--json]
+    python benchmarks/engine.py --constraints [--seconds N | --charges N] [--rounds N]
 
 Measures, in one run and per database:
 
@@ -20,6 +21,12 @@ Next to throughput it reports this process's CPU time per charge (Python and dri
 for SQLite also the database's own work), which is steadier than wall time when other
 work competes for the disk, and how many statements and round trips one engine charge
 issues (counted in separate, untimed calls).
+
+With --constraints it measures instead what the schema's CHECK constraints cost a charge:
+the engine's single-charge rate on a database at head against the same database with every
+named CHECK constraint dropped (on SQLite the length checks too), in alternating rounds, and
+prints the ratio of the medians (goal: the constraints cost under 5%) and this process's CPU
+per charge on each side (on SQLite that includes evaluating the checks).
 
 PostgreSQL comes from --postgres-url, else CREDITBOOK_BENCH_POSTGRES_URL, else
 CREDITBOOK_TEST_POSTGRES_URL (a server URL; a scratch database is created on it and dropped
@@ -48,12 +55,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from creditbook import ChargeRequest, Credits, Ledger, Plan
+from creditbook.store import schema
+from creditbook.store.database import make_engine, migrate
 
 POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 PLAN_ID = "bench"
@@ -63,6 +74,7 @@ CHARGE = Credits.of(1)
 FLOOR_START_BALANCE = HUGE_ALLOWANCE.millicredits
 SINGLE_GOAL = 0.6  # engine / floor, one charge per commit
 BATCH_GOAL = 10.0  # engine batched / engine one per commit, on PostgreSQL
+CHECKS_COST_GOAL = 0.05  # 1 - (with CHECK constraints / without), one charge per commit
 
 ENGINE_SINGLE = "engine_single"
 ENGINE_SINGLE_KEYED = "engine_single_idempotent"
@@ -659,6 +671,174 @@ def print_tables(
         console.print(f"[yellow]{note}[/]")
 
 
+# -- the CHECK constraints' cost ------------------------------------------------------------
+
+WITH_CHECKS = "with CHECK constraints"
+WITHOUT_CHECKS = "CHECK constraints dropped"
+
+
+def drop_checks(url: str) -> int:
+    """Migrate `url` to head, then drop every named CHECK constraint the schema declares;
+    returns how many. SQLite drops a constraint by copying its table, which drops the
+    table's triggers: those are created again as they were."""
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        sqlite = engine.dialect.name == "sqlite"
+        tables = {name: list(checks) for name, checks in schema.CHECKS.items()}
+        if sqlite:
+            for name, checks in schema.SQLITE_LENGTH_CHECKS.items():
+                tables.setdefault(name, []).extend(checks)
+        with engine.begin() as connection:
+            if not sqlite:
+                for table, checks in tables.items():
+                    for check in checks:
+                        connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {check}")
+                return sum(map(len, tables.values()))
+            triggers = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            ).all()
+            operations = Operations(MigrationContext.configure(connection))
+            for table, checks in tables.items():
+                with operations.batch_alter_table(table, recreate="always") as batch:
+                    for check in checks:
+                        batch.drop_constraint(check, type_="check")
+            left = set(
+                connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                ).scalars()
+            )
+            for name, sql in triggers:
+                if name not in left:
+                    connection.exec_driver_sql(sql)
+        return sum(map(len, tables.values()))
+    finally:
+        engine.dispose()
+
+
+def single_charges(bench: EngineBench) -> Step:
+    accounts = itertools.cycle(bench.account_ids)
+    return lambda: bench.charge(next(accounts), keyed=False)
+
+
+@dataclass
+class ChecksResult:
+    name: str
+    dropped: int
+    figures: dict[str, Figure]
+
+    @property
+    def ratio(self) -> float:
+        """Charges per second with the constraints over without: 1 means they cost nothing."""
+        return self.figures[WITH_CHECKS].median / self.figures[WITHOUT_CHECKS].median
+
+
+def compare_checks(
+    name: str, urls: tuple[str, str], accounts: int, budget: Budget, progress: Console
+) -> ChecksResult:
+    """One charge per commit on two databases alike but for the CHECK constraints."""
+    with_url, without_url = urls
+    migrate_engine = make_engine(with_url)
+    migrate(migrate_engine)
+    migrate_engine.dispose()
+    dropped = drop_checks(without_url)
+    benches = {
+        WITH_CHECKS: EngineBench(with_url, accounts),
+        WITHOUT_CHECKS: EngineBench(without_url, accounts),
+    }
+    try:
+        variants = {variant: single_charges(bench) for variant, bench in benches.items()}
+        progress.print(f"[bold]{name}[/]: warming up ({dropped} constraints dropped on one side)")
+        for step in variants.values():
+            measure(step, seconds=budget.warmup_seconds, charges=None)
+        figures = {variant: Figure() for variant in variants}
+        order = list(variants)
+        for round_index in range(budget.rounds):
+            for variant in order if round_index % 2 == 0 else order[::-1]:
+                rate, cpu = measure(
+                    variants[variant], seconds=budget.seconds, charges=budget.charges
+                )
+                figures[variant].samples.append(rate)
+                figures[variant].cpu.append(cpu)
+            progress.print(
+                f"[bold]{name}[/]: round {round_index + 1}/{budget.rounds}: "
+                + ", ".join(f"{v} {figures[v].samples[-1]:,.0f}/s" for v in order)
+            )
+        return ChecksResult(name, dropped, figures)
+    finally:
+        for bench in benches.values():
+            bench.close()
+
+
+def run_checks(args: argparse.Namespace, budget: Budget, postgres_url: str | None) -> int:
+    progress = Console(stderr=True)
+    results: list[ChecksResult] = []
+    with sqlite_database(None) as with_file, sqlite_database(None) as without_file:
+        urls = (f"sqlite:///{with_file}", f"sqlite:///{without_file}")
+        results.append(compare_checks("SQLite", urls, args.accounts, budget, progress))
+    if postgres_url:
+        with ExitStack() as stack:
+            urls = (
+                stack.enter_context(postgres_database(postgres_url)),
+                stack.enter_context(postgres_database(postgres_url)),
+            )
+            results.append(compare_checks("PostgreSQL", urls, args.accounts, budget, progress))
+    else:
+        progress.print("[yellow]PostgreSQL skipped: no server URL. SQLite only.[/]")
+    if args.json:
+        print(json.dumps({r.name: checks_json(r) for r in results}, indent=2))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    span = f"{budget.seconds:g} s" if budget.charges is None else f"{budget.charges:,} charges"
+    table = Table(
+        title=f"Engine, 1 charge/commit: the CHECK constraints' cost ({span} per measurement, "
+        f"median of {budget.rounds} alternating rounds)"
+    )
+    for column in ("database", "constraints dropped"):
+        table.add_column(column)
+    for column in (
+        f"{WITH_CHECKS} /s",
+        f"{WITHOUT_CHECKS} /s",
+        "with / without",
+        "cost",
+        "client CPU µs/charge with, without",
+    ):
+        table.add_column(column, justify="right")
+    table.add_column(f"cost < {CHECKS_COST_GOAL:.0%}")
+    for result in results:
+        cost = 1 - result.ratio
+        table.add_row(
+            result.name,
+            str(result.dropped),
+            f"{result.figures[WITH_CHECKS].median:,.0f}",
+            f"{result.figures[WITHOUT_CHECKS].median:,.0f}",
+            f"{result.ratio:.3f}",
+            f"{cost:.1%}",
+            f"{result.figures[WITH_CHECKS].cpu_median:,.0f}, "
+            f"{result.figures[WITHOUT_CHECKS].cpu_median:,.0f}",
+            "[green]yes[/]" if cost < CHECKS_COST_GOAL else "[red]NO[/]",
+        )
+    console.print(table)
+    return 0
+
+
+def checks_json(result: ChecksResult) -> dict[str, Any]:
+    return {
+        "constraints_dropped": result.dropped,
+        "charges_per_second": {
+            variant: {
+                "median": figure.median,
+                "samples": figure.samples,
+                "client_cpu_us_per_charge": figure.cpu_median,
+            }
+            for variant, figure in result.figures.items()
+        },
+        "with_over_without": result.ratio,
+        "cost": 1 - result.ratio,
+        "goal_cost_below": CHECKS_COST_GOAL,
+    }
+
+
 # -- command line ----------------------------------------------------------------------------
 
 
@@ -687,6 +867,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="afterwards, replay the engine's ledger (Ledger.verify) and check the floor tables",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--constraints",
+        action="store_true",
+        help="measure the CHECK constraints' cost per charge (head vs constraints dropped)",
+    )
     args = parser.parse_args(argv)
     if args.seconds is None and args.charges is None:
         args.seconds = 1.5
@@ -709,6 +894,8 @@ def main(argv: list[str] | None = None) -> int:
     postgres_url = args.postgres_url or next(
         (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
     )
+    if args.constraints:
+        return run_checks(args, budget, postgres_url)
     notes: list[str] = []
     results = [bench_sqlite(args.sqlite_path, args.accounts, budget, progress)]
     if postgres_url:

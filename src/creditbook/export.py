@@ -19,6 +19,7 @@ from typing import Any
 import simplejson
 
 from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import invariant
 from creditbook.engine.results import Transaction
 
 # An account's history, in the order both exports write it.
@@ -70,7 +71,7 @@ def csv_cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, dict | list):
         return csv_text(simplejson.dumps(value, use_decimal=True, ensure_ascii=False))
-    assert isinstance(value, str), f"no CSV cell for {type(value).__name__}"
+    invariant(isinstance(value, str), f"no CSV cell for {type(value).__name__}")
     return csv_text(value)
 
 

@@ -163,6 +163,7 @@ def open_accounts(ledger: Ledger, count: int) -> list[str]:
 # -- 1. the last credits ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_last_credits_pay_for_exactly_that_many_concurrent_charges(
     ledger: Ledger, runner: Runner
 ) -> None:
@@ -243,6 +244,7 @@ BATCH_ALLOWANCE = 100  # credits per account; the batches ask each account for 1
 ORDERS = ("ABABAB", "BABABA", "AAABBB", "BBBAAA")
 
 
+@pytest.mark.slow
 def test_concurrent_batches_over_two_accounts_neither_deadlock_nor_overspend(
     postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

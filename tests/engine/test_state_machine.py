@@ -1346,6 +1346,7 @@ RESET_TYPES_OF = {
 }
 
 
+@pytest.mark.slow
 def test_engine_agrees_with_the_model(database_url: str, tmp_path: Path) -> None:
     databases = FreshDatabases(database_url, tmp_path)
     backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"

@@ -28,7 +28,12 @@ from creditbook.dashboard.pages import (
     templates,
 )
 from creditbook.dashboard.session import Sessions
-from creditbook.domain.errors import NotFoundError, PermissionDeniedError, ValidationError
+from creditbook.domain.errors import (
+    InvariantError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from creditbook.engine.ledger import Ledger
 
 MOUNT_PATH = "/dashboard"
@@ -90,7 +95,8 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 
 def install_error_pages(app: FastAPI) -> None:
     async def sign_in(request: Request, error: Exception) -> Response:
-        assert isinstance(error, SignInRequired)
+        if not isinstance(error, SignInRequired):
+            raise InvariantError("the sign-in page answers SignInRequired alone")
         state = dashboard_of(request)
         query = {}
         if request.method == "GET":
@@ -125,7 +131,8 @@ def install_error_pages(app: FastAPI) -> None:
         return error_page(request, 400, "Bad request", message)
 
     async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, StarletteHTTPException)
+        if not isinstance(error, StarletteHTTPException):
+            raise InvariantError("the HTTP error page answers HTTP exceptions alone")
         if error.status_code == 404:
             return await not_found(request, error)
         return error_page(request, error.status_code, "Error", str(error.detail))

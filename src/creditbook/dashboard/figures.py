@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.errors import InvariantError, ValidationError
 from creditbook.domain.grants import CUSTOMER_VISIBLE_TYPES, GrantSource, TransactionType
 from creditbook.domain.periods import local_date, zone
 from creditbook.domain.rates import (
@@ -438,7 +438,9 @@ def daily_chart(stats: Stats, chosen: UsageRange, functions: list[ShareRow]) -> 
     by_day = {day.date: day for day in stats.daily}
     datasets = []
     for row in functions:
-        assert row.style is not None
+        style = row.style
+        if style is None:
+            raise InvariantError("every charted function has a style")
         data = []
         for day in days:
             spent = by_day.get(day)
@@ -454,8 +456,8 @@ def daily_chart(stats: Stats, chosen: UsageRange, functions: list[ShareRow]) -> 
                 "key": row.key,
                 "label": row.label,
                 "data": data,
-                "backgroundColor": row.style.txt_color,
-                "borderColor": row.style.txt_color,
+                "backgroundColor": style.txt_color,
+                "borderColor": style.txt_color,
             }
         )
     return {
@@ -661,8 +663,10 @@ def history(ledger: Ledger, account: Account, chosen: HistoryFilter) -> History:
         since=since,
         until=until,
     )
-    assert page.total is not None, "an offset page counts its matches"
-    pages = max(1, -(-page.total // HISTORY_PAGE_SIZE))
+    total = page.total
+    if total is None:
+        raise InvariantError("an offset page counts its matches")
+    pages = max(1, -(-total // HISTORY_PAGE_SIZE))
     return History(chosen, page, pages)
 
 

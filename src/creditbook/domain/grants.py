@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import invariant
 
 
 class GrantSource(enum.StrEnum):
@@ -111,7 +112,7 @@ def allocate(
     grant, down to minus `overdraft`. Returns None when the amount cannot be paid in full
     and `partial` is false; with `partial`, draws as much as can be paid.
     """
-    assert not amount.is_negative()
+    invariant(not amount.is_negative(), "an allocation is never negative")
     missing = amount.millicredits
     draws: list[Draw] = []
     overdraft_grant: GrantView | None = None

@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from creditbook.domain.errors import invariant
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -24,7 +26,7 @@ class ManualClock:
     """A clock that moves only when told to. Thread-safe."""
 
     def __init__(self, start: datetime) -> None:
-        assert start.tzinfo is not None, "clock needs an aware datetime"
+        invariant(start.tzinfo is not None, "clock needs an aware datetime")
         self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
 
@@ -33,14 +35,14 @@ class ManualClock:
             return self._now
 
     def set(self, instant: datetime) -> None:
-        assert instant.tzinfo is not None, "clock needs an aware datetime"
+        invariant(instant.tzinfo is not None, "clock needs an aware datetime")
         with self._lock:
             self._now = instant.astimezone(UTC)
 
     def advance(self, **delta: float) -> datetime:
         """Move forward by `timedelta(**delta)` and return the new time."""
         step = timedelta(**delta)
-        assert step >= timedelta(0), "time only moves forward"
+        invariant(step >= timedelta(0), "time only moves forward")
         with self._lock:
             self._now += step
             return self._now

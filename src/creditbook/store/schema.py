@@ -3,6 +3,12 @@ distributed by account; `plans` and `rate_cards` are small operator-wide referen
 
 Amounts are BIGINT millicredits. Timestamps are stored as naive UTC and read back aware.
 Entries are append-only: the engine only ever inserts them.
+
+CHECK constraints back the invariants the engine keeps (migration 0007 adds them): a grant never
+below zero except the overdraft grant, never above what it was funded with, holds within their
+amount, known books and sources, non-negative counters. SQLite does not enforce `VARCHAR(n)`, so
+there every bounded text column also carries a `length(col) <= n` check; PostgreSQL enforces the
+type itself. `CHECKS` and `SQLITE_LENGTH_CHECKS` list them by table.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -28,6 +35,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
+
+from creditbook.domain.errors import invariant
 
 ID = 64  # length of identifier columns
 NAME = 200  # length of display names and descriptions' short forms
@@ -51,14 +60,15 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert value.tzinfo is not None, "naive datetime reached the store"
+        invariant(value.tzinfo is not None, "naive datetime reached the store")
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC)
+        invariant(isinstance(value, datetime), "a timestamp column returned a non-datetime")
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC)
 
 
 def millicredits(name: str, **kwargs: Any) -> Column[int]:
@@ -72,6 +82,7 @@ plans = Table(
     Column("version", Integer, nullable=False),
     Column("body", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("version >= 1", name="version"),
 )
 
 rate_cards = Table(
@@ -81,6 +92,7 @@ rate_cards = Table(
     Column("version", Integer, nullable=False),
     Column("body", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("version >= 1", name="version"),
 )
 
 accounts = Table(
@@ -101,6 +113,7 @@ accounts = Table(
     Column("metadata", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_accounts_next_event_at", "next_event_at"),
+    CheckConstraint("last_seq >= 0", name="last_seq"),
 )
 
 grants = Table(
@@ -122,6 +135,18 @@ grants = Table(
     Column("description", Text, nullable=False),
     PrimaryKeyConstraint("account_id", "grant_id"),
     Index("ix_grants_open", "account_id", "pool", "closed_at"),
+    CheckConstraint(
+        "source IN ('allowance', 'bonus', 'rollover', 'top_up', 'adjustment', 'overdraft')",
+        name="source",
+    ),
+    CheckConstraint("priority >= 0", name="priority"),
+    # The overdraft grant is never funded: its limit is the plan's (plans change, so the row
+    # cannot carry it) and its debt is settled by the credits that arrive later.
+    CheckConstraint("source <> 'overdraft' OR amount = 0", name="overdraft_amount"),
+    CheckConstraint("remaining >= 0 OR source = 'overdraft'", name="remaining_floor"),
+    # Refunds and releases give a grant back at most what was drawn from it; only the
+    # overdraft grant (amount 0) can hold credits a refund returned after its debt.
+    CheckConstraint("remaining <= amount OR source = 'overdraft'", name="remaining_ceiling"),
 )
 
 transfers = Table(
@@ -155,6 +180,9 @@ transfers = Table(
     Index("ix_transfers_created_at", "account_id", "created_at"),
     # The operator refunds a charge by its id alone.
     Index("ix_transfers_by_transfer_id", "transfer_id"),
+    CheckConstraint("seq >= 1", name="seq"),
+    # Only charges (negative amounts) are refunded, and never beyond what they took.
+    CheckConstraint("refunded = 0 OR (refunded > 0 AND refunded <= -amount)", name="refunded"),
 )
 
 entries = Table(
@@ -172,6 +200,10 @@ entries = Table(
     PrimaryKeyConstraint("account_id", "seq", "line"),
     Index("ix_entries_grant_seq", "account_id", "grant_id", "seq"),
     Index("ix_entries_hold", "account_id", "hold_id"),
+    CheckConstraint("book IN ('grant', 'hold', 'issued', 'spent', 'expired')", name="book"),
+    CheckConstraint("book <> 'grant' OR grant_id <> ''", name="grant_line"),
+    # Held credits remember the grant they came from, to go back to it on release.
+    CheckConstraint("book <> 'hold' OR (hold_id <> '' AND grant_id <> '')", name="hold_line"),
 )
 
 holds = Table(
@@ -190,6 +222,9 @@ holds = Table(
     Column("closed_at", UTCDateTime, nullable=True),
     PrimaryKeyConstraint("account_id", "hold_id"),
     Index("ix_holds_status", "account_id", "status"),
+    CheckConstraint("amount > 0", name="amount"),
+    CheckConstraint("remaining >= 0", name="remaining_floor"),
+    CheckConstraint("remaining <= amount", name="remaining_ceiling"),
 )
 
 runs = Table(
@@ -217,6 +252,9 @@ runs = Table(
     Index("ix_runs_started", "account_id", "started_at", "run_id"),
     # Runs are addressed by their id alone in the API.
     Index("ix_runs_by_run_id", "run_id", unique=True),
+    CheckConstraint("slots >= 1", name="slots"),
+    CheckConstraint("rows_kept >= 0", name="rows_kept"),
+    CheckConstraint("charged >= 0", name="charged"),
 )
 
 run_lines = Table(
@@ -230,6 +268,7 @@ run_lines = Table(
     Column("quantity", BigInteger, nullable=False),
     millicredits("amount"),
     PrimaryKeyConstraint("account_id", "run_id", "kind", "name"),
+    CheckConstraint("attempts >= 0", name="attempts"),
 )
 
 rollups = Table(
@@ -250,6 +289,7 @@ rollups = Table(
     PrimaryKeyConstraint(
         "account_id", "day", "pool", "function", "module", "service", "user_id", "resource_id"
     ),
+    CheckConstraint("charges >= 0", name="charges"),
 )
 
 resources = Table(
@@ -304,3 +344,38 @@ ended_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "session_id"),
 )
+
+
+def _bound_lengths_on_sqlite() -> dict[str, tuple[str, ...]]:
+    """SQLite stores any length in a `VARCHAR(n)`: make it refuse what PostgreSQL refuses."""
+    added: dict[str, tuple[str, ...]] = {}
+    for table in metadata.sorted_tables:
+        names = []
+        for column in table.columns:
+            if isinstance(column.type, String) and column.type.length is not None:
+                check = CheckConstraint(
+                    f'length("{column.name}") <= {column.type.length}',
+                    name=f"{column.name}_length",
+                )
+                table.append_constraint(check.ddl_if(dialect="sqlite"))
+                names.append(str(check.name))
+        added[table.name] = tuple(names)
+    return added
+
+
+# The named CHECK constraints per table: the length checks on SQLite alone, the others on both.
+SQLITE_LENGTH_CHECKS = _bound_lengths_on_sqlite()
+CHECKS = {
+    table.name: names
+    for table in metadata.sorted_tables
+    if (
+        names := tuple(
+            sorted(
+                str(constraint.name)
+                for constraint in table.constraints
+                if isinstance(constraint, CheckConstraint)
+                and str(constraint.name) not in SQLITE_LENGTH_CHECKS[table.name]
+            )
+        )
+    )
+}

@@ -1,0 +1,408 @@
+"""The database itself refuses rows that break the ledger's invariants, on both databases:
+each named CHECK constraint refuses a bad row and lets a good one in."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from tests.conftest import START, postgres_server_url
+
+from creditbook.store import schema
+from creditbook.store.database import alembic_config, make_engine, migrate, normalise_url
+
+_keys = itertools.count(1)
+
+BASE: dict[str, dict[str, Any]] = {
+    "plans": {"plan_id": "p", "version": 1, "body": {}, "updated_at": START},
+    "rate_cards": {"rate_card_id": "r", "version": 1, "body": {}, "updated_at": START},
+    "accounts": {
+        "account_id": "a",
+        "name": "n",
+        "plan_id": "p",
+        "timezone": "UTC",
+        "anchor_at": START,
+        "period_index": 0,
+        "next_event_at": START,
+        "last_seq": 0,
+        "has_unpaid_bill": False,
+        "metadata": {},
+        "created_at": START,
+    },
+    "grants": {
+        "account_id": "a",
+        "grant_id": "g",
+        "pool": "default",
+        "source": "bonus",
+        "priority": 10,
+        "amount": 100,
+        "remaining": 50,
+        "effective_at": START,
+        "expires_at": None,
+        "period_index": None,
+        "created_seq": 1,
+        "closed_at": None,
+        "description": "",
+    },
+    "transfers": {
+        "account_id": "a",
+        "seq": 1,
+        "transfer_id": "t",
+        "type": "DEDUCTION",
+        "pool": "default",
+        "amount": -100,
+        "description": "",
+        "created_at": START,
+        "recorded_at": START,
+        "linked_seq": None,
+        "function": "",
+        "module": "",
+        "service": "",
+        "user_id": "",
+        "resource_id": "",
+        "run_id": "",
+        "hold_id": "",
+        "quantity": 0,
+        "refunded": 0,
+    },
+    "entries": {
+        "account_id": "a",
+        "seq": 1,
+        "line": 0,
+        "book": "spent",
+        "grant_id": "",
+        "hold_id": "",
+        "amount": 5,
+    },
+    "holds": {
+        "account_id": "a",
+        "hold_id": "h",
+        "pool": "default",
+        "amount": 10,
+        "remaining": 10,
+        "status": "active",
+        "run_id": "",
+        "created_at": START,
+        "expires_at": START,
+        "closed_at": None,
+    },
+    "runs": {
+        "account_id": "a",
+        "run_id": "r",
+        "rate_card_id": "r",
+        "rate_card": {},
+        "status": "running",
+        "slots": 1,
+        "hold_id": "",
+        "active_filters": [],
+        "user_id": "",
+        "resource_id": "",
+        "rows_kept": 0,
+        "rows_discarded": {},
+        "charged": 0,
+        "started_at": START,
+        "finished_at": None,
+    },
+    "run_lines": {
+        "account_id": "a",
+        "run_id": "r",
+        "kind": "function",
+        "name": "f",
+        "attempts": 1,
+        "quantity": 1,
+        "amount": 1,
+    },
+    "rollups": {
+        "account_id": "a",
+        "day": date(2025, 1, 1),
+        "pool": "default",
+        "function": "f",
+        "module": "",
+        "service": "",
+        "user_id": "",
+        "resource_id": "",
+        "amount": 1,
+        "quantity": 1,
+        "charges": 1,
+    },
+    "resources": {"account_id": "a", "resource_id": "r", "name": "n"},
+    "idempotency": {
+        "account_id": "a",
+        "key": "k",
+        "operation": "charge",
+        "request_hash": "0" * 64,
+        "response": {},
+        "created_at": START,
+    },
+    "api_keys": {
+        "account_id": "a",
+        "key_id": "k",
+        "scope": "account",
+        "user_id": "",
+        "name": "n",
+        "secret_hash": "0" * 64,
+        "created_at": START,
+        "revoked_at": None,
+    },
+    "ended_sessions": {
+        "account_id": "a",
+        "session_id": "s",
+        "key_id": "k",
+        "ended_at": START,
+        "expires_at": START,
+    },
+}
+
+# The column that makes each row new (rows of one test share every other key column).
+UNIQUE = {
+    "plans": "plan_id",
+    "rate_cards": "rate_card_id",
+    "accounts": "account_id",
+    "grants": "grant_id",
+    "transfers": "seq",
+    "entries": "seq",
+    "holds": "hold_id",
+    "runs": "run_id",
+    "run_lines": "name",
+    "rollups": "function",
+    "resources": "resource_id",
+    "idempotency": "key",
+    "api_keys": "key_id",
+    "ended_sessions": "session_id",
+}
+
+Overrides = dict[str, Any]
+# constraint: (table, bad rows, a good row close to them)
+CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
+    "ck_accounts_last_seq": ("accounts", [{"last_seq": -1}], {"last_seq": 0}),
+    "ck_entries_book": ("entries", [{"book": "cash"}], {"book": "issued"}),
+    "ck_entries_grant_line": (
+        "entries",
+        [{"book": "grant", "grant_id": ""}],
+        {"book": "grant", "grant_id": "g"},
+    ),
+    "ck_entries_hold_line": (
+        "entries",
+        [
+            {"book": "hold", "grant_id": "g", "hold_id": ""},
+            {"book": "hold", "grant_id": "", "hold_id": "h"},
+        ],
+        {"book": "hold", "grant_id": "g", "hold_id": "h"},
+    ),
+    "ck_grants_overdraft_amount": (
+        "grants",
+        [{"source": "overdraft", "amount": 5, "remaining": 0}],
+        {"source": "overdraft", "amount": 0, "remaining": -500},
+    ),
+    "ck_grants_priority": ("grants", [{"priority": -1}], {"priority": 0}),
+    "ck_grants_remaining_ceiling": (
+        "grants",
+        [{"amount": 100, "remaining": 101}],
+        # A refund after the debt was settled leaves the overdraft grant above zero.
+        {"source": "overdraft", "amount": 0, "remaining": 30},
+    ),
+    "ck_grants_remaining_floor": (
+        "grants",
+        [{"remaining": -1}, {"source": "allowance", "remaining": -1}],
+        {"remaining": 0},
+    ),
+    "ck_grants_source": ("grants", [{"source": "gift"}], {"source": "top_up"}),
+    "ck_holds_amount": ("holds", [{"amount": 0, "remaining": 0}], {"amount": 1, "remaining": 0}),
+    "ck_holds_remaining_ceiling": (
+        "holds",
+        [{"amount": 10, "remaining": 11}],
+        {"amount": 10, "remaining": 10},
+    ),
+    "ck_holds_remaining_floor": ("holds", [{"remaining": -1}], {"remaining": 0}),
+    "ck_plans_version": ("plans", [{"version": 0}], {"version": 1}),
+    "ck_rate_cards_version": ("rate_cards", [{"version": 0}], {"version": 1}),
+    "ck_rollups_charges": ("rollups", [{"charges": -1}], {"charges": 0, "amount": -5}),
+    "ck_run_lines_attempts": ("run_lines", [{"attempts": -1}], {"attempts": 0}),
+    "ck_runs_charged": ("runs", [{"charged": -1}], {"charged": 0}),
+    "ck_runs_rows_kept": ("runs", [{"rows_kept": -1}], {"rows_kept": 0}),
+    "ck_runs_slots": ("runs", [{"slots": 0}], {"slots": 1}),
+    "ck_transfers_refunded": (
+        "transfers",
+        [
+            {"amount": -100, "refunded": 101},
+            {"amount": -100, "refunded": -1},
+            {"type": "BONUS", "amount": 100, "refunded": 1},
+        ],
+        {"amount": -100, "refunded": 100},
+    ),
+    "ck_transfers_seq": ("transfers", [{"seq": 0}], {"seq": 1}),
+}
+
+
+def row(table: str, **overrides: Any) -> dict[str, Any]:
+    key = UNIQUE[table]
+    number = next(_keys)
+    fresh: dict[str, Any] = {key: number if key == "seq" else f"x{number}"}
+    if table == "transfers":
+        fresh["transfer_id"] = f"t{number}"
+    return {**BASE[table], **fresh, **overrides}
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def insert(engine: Engine, table: str, values: dict[str, Any]) -> None:
+    with engine.begin() as connection:
+        connection.execute(schema.metadata.tables[table].insert(), values)
+
+
+def test_every_declared_check_has_a_case() -> None:
+    declared = {name for names in schema.CHECKS.values() for name in names}
+    assert declared == set(CASES)
+
+
+@pytest.mark.parametrize("constraint", sorted(CASES))
+def test_the_database_refuses_a_row_that_breaks_the_check(engine: Engine, constraint: str) -> None:
+    table, bad_rows, good = CASES[constraint]
+    assert constraint in schema.CHECKS[table]
+    insert(engine, table, row(table, **good))
+    for bad in bad_rows:
+        with pytest.raises(IntegrityError, match=constraint):
+            insert(engine, table, row(table, **bad))
+
+
+@pytest.mark.parametrize("table", sorted(schema.SQLITE_LENGTH_CHECKS))
+def test_bounded_text_columns_refuse_longer_values(engine: Engine, table: str) -> None:
+    """SQLite by its length checks, PostgreSQL by the VARCHAR type itself."""
+    columns = schema.metadata.tables[table].columns
+    bounded = [c for c in columns if isinstance(c.type, schema.String) and c.type.length]
+    assert {f"ck_{table}_{c.name}_length" for c in bounded} == set(
+        schema.SQLITE_LENGTH_CHECKS[table]
+    )
+    for column in bounded:
+        length = column.type.length
+        assert length is not None
+        # A source or book is also checked against its known values, which refuse both.
+        enumerated = column.name in ("source", "book")
+        if not enumerated:
+            insert(engine, table, row(table, **{column.name: "y" * length}))
+        too_long = row(table, **{column.name: "z" * (length + 1)})
+        with pytest.raises((IntegrityError, DataError)) as caught:
+            insert(engine, table, too_long)
+        if engine.dialect.name == "sqlite" and not enumerated:
+            assert f"ck_{table}_{column.name}_length" in str(caught.value)
+
+
+def check_names(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            query = "SELECT conname FROM pg_constraint WHERE contype = 'c'"
+            return set(connection.execute(text(query)).scalars())
+        inspector = inspect(connection)
+        return {
+            str(check["name"])
+            for table in inspector.get_table_names()
+            for check in inspector.get_check_constraints(table)
+        }
+
+
+def expected_checks(dialect: str) -> set[str]:
+    groups = [schema.CHECKS]
+    if dialect == "sqlite":
+        groups.append(schema.SQLITE_LENGTH_CHECKS)
+    return {name for group in groups for names in group.values() for name in names}
+
+
+def test_pg_constraint_lists_every_named_check(postgres_database_url: str) -> None:
+    engine = make_engine(postgres_database_url)
+    try:
+        assert expected_checks("postgresql") <= check_names(engine)
+    finally:
+        engine.dispose()
+
+
+def test_migrations_add_the_declared_checks_on_sqlite(tmp_path: Path) -> None:
+    """The migrated schema carries the same named checks, with the same conditions, as the
+    schema the code declares."""
+    migrated = make_engine(f"sqlite:///{tmp_path}/migrated.db")
+    declared = make_engine(f"sqlite:///{tmp_path}/declared.db")
+    try:
+        migrate(migrated)
+        schema.metadata.create_all(declared)
+        found = []
+        for engine in (migrated, declared):
+            with engine.connect() as connection:
+                inspector = inspect(connection)
+                found.append(
+                    {
+                        (table, check["name"], " ".join(check["sqltext"].split()))
+                        for table in schema.metadata.tables
+                        for check in inspector.get_check_constraints(table)
+                    }
+                )
+        assert found[0] == found[1]
+        assert {name for _, name, _ in found[0]} == expected_checks("sqlite")
+    finally:
+        migrated.dispose()
+        declared.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, not yet migrated, of the backend the test is parametrised with."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/fresh.db"
+        return
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("PostgreSQL tests need CREDITBOOK_TEST_POSTGRES_URL (not set)")
+    admin = create_engine(normalise_url(server), isolation_level="AUTOCOMMIT")
+    name = f"creditbook_checks_{secrets.token_hex(6)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(normalise_url(server)).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_downgrade_drops_the_checks_and_keeps_entries_append_only(
+    fresh_database_url: str,
+) -> None:
+    engine = make_engine(fresh_database_url)
+    try:
+        migrate(engine)
+        with engine.begin() as connection:
+            config = alembic_config(fresh_database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0006")
+        assert not expected_checks(engine.dialect.name) & check_names(engine)
+        negative = row("grants", remaining=-1)
+        insert(engine, "grants", negative)  # no check any more
+        with engine.begin() as connection:
+            grants = schema.grants.c
+            connection.execute(
+                schema.grants.delete().where(grants.grant_id == negative["grant_id"])
+            )
+        migrate(engine)
+        assert expected_checks(engine.dialect.name) <= check_names(engine)
+        insert(engine, "entries", row("entries"))
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(schema.entries.update().values(amount=6))
+        with pytest.raises(IntegrityError, match="remaining_floor"):
+            insert(engine, "grants", row("grants", remaining=-1))
+    finally:
+        engine.dispose()
