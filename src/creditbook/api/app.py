@@ -16,10 +16,10 @@ from creditbook.api.deps import PlanLimits
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import HealthOut
 from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
+from creditbook.wire.common import HealthOut
 
 DESCRIPTION = """The credits ledger of an API business: plans, grants, charges, runs,
 balances, history and stats. Authenticate with `Authorization: Bearer <key>`,

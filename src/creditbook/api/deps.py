@@ -12,7 +12,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from creditbook.api.auth import Principal, token_of
 from creditbook.api.ratelimit import Limiter
-from creditbook.api.schemas import STORABLE_TEXT
 from creditbook.domain.errors import (
     AuthenticationError,
     CreditbookError,
@@ -20,6 +19,7 @@ from creditbook.domain.errors import (
     RateLimitedError,
 )
 from creditbook.engine.ledger import Ledger
+from creditbook.wire.common import STORABLE_TEXT
 
 PLAN_LIMITS_TTL_S = 10.0
 

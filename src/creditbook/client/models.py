@@ -3,7 +3,7 @@
 Credits are `Decimal` (exact, as the API sends them), instants are aware `datetime`s.
 """
 
-from creditbook.api.schemas import (
+from creditbook.wire import (
     AccountList,
     AccountOut,
     BalanceOut,
