@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -38,21 +38,12 @@ def create_app(
     if limiter is None:
         limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
     metrics = Metrics()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_ledger:
-            service_ledger.close()
-        if isinstance(app.state.limiter, RedisLimiter):
-            app.state.limiter.close()
-
     app = FastAPI(
         title="creditbook",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=ExactJSONResponse,
-        lifespan=lifespan,
+        lifespan=_lifespan(service_ledger, owns_ledger),
     )
     app.state.ledger = service_ledger
     app.state.limiter = limiter
@@ -70,6 +61,29 @@ def create_app(
     )
     app.mount(MOUNT_PATH, dashboard)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    _add_service_routes(app, service_ledger, metrics)
+    return app
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
+    """Closes what the app opened itself when it stops (a ledger passed in stays open)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_ledger:
+            ledger.close()
+        if isinstance(app.state.limiter, RedisLimiter):
+            app.state.limiter.close()
+
+    return lifespan
+
+
+def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) -> None:
+    """The endpoints that need no key: health and Prometheus metrics."""
 
     @app.get(
         "/healthz",
@@ -100,5 +114,3 @@ def create_app(
     def prometheus_metrics() -> Response:
         """Prometheus metrics of this process (no key needed)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from creditbook.api.auth import Principal
 from creditbook.api.deps import (
     Caller,
     IdempotencyKey,
@@ -17,6 +16,7 @@ from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.requests import ChargeRequest
+from creditbook.engine.principal import Principal
 from creditbook.wire.charges import BatchCreate, BatchOut, BatchResultOut, ChargeCreate, ChargeOut
 from creditbook.wire.common import credits
 from creditbook.wire.estimates import EstimateCreate, EstimateOut
