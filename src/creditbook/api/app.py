@@ -25,6 +25,7 @@ DESCRIPTION = """The credits ledger of an API business: plans, grants, charges, 
 balances, history and stats. Authenticate with `Authorization: Bearer <key>`,
 `Authorization: Token <key>` or `X-API-KEY: <key>`. Errors are
 `{"detail": "<message>", "code": "<snake_case>"}`."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -63,9 +64,6 @@ def create_app(
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     _add_service_routes(app, service_ledger, metrics)
     return app
-
-
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:

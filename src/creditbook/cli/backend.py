@@ -2,7 +2,7 @@
 
 A command is written once against `Backend`. `LocalBackend` calls the `Ledger` on a
 database; `RemoteBackend` calls a server through the SDK. Both take the API's request models
-(`creditbook.api.schemas`) — so input is validated the same way in both modes — and both
+(`creditbook.wire`) — so input is validated the same way in both modes — and both
 return the API's JSON shapes as plain dicts (exact Decimals, RFC 3339 strings), so output
 is the same too.
 """

@@ -1,4 +1,4 @@
-"""The response models of the SDK: the API's own pydantic models, re-exported.
+"""The response models of the SDK: the API's own pydantic models (`creditbook.wire`), re-exported.
 
 Credits are `Decimal` (exact, as the API sends them), instants are aware `datetime`s.
 """
