@@ -120,7 +120,7 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(Out):
     """Every native error: a message for people and a stable snake_case code."""
 
     model_config = ConfigDict(
@@ -131,12 +131,12 @@ class ErrorOut(BaseModel):
     code: str
 
 
-class DetailOut(BaseModel):
+class DetailOut(Out):
     """The lobstr error shape (run credits): a message only."""
 
     detail: str
 
 
-class HealthOut(BaseModel):
+class HealthOut(Out):
     status: str
     database: str
