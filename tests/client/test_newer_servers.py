@@ -11,8 +11,9 @@ import pydantic
 import pytest
 from tests.client.conftest import BASE_URL
 
-from creditbook.api.schemas import PlanBody, RateCardBody
 from creditbook.client import Client, models
+from creditbook.wire.plans import PlanBody
+from creditbook.wire.rate_cards import RateCardBody
 
 REQUEST_MODELS = {"BatchItem"}  # re-exported to build batches with; a request body
 

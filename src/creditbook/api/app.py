@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,15 +16,16 @@ from creditbook.api.deps import PlanLimits
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import HealthOut
 from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
+from creditbook.wire.common import HealthOut
 
 DESCRIPTION = """The credits ledger of an API business: plans, grants, charges, runs,
 balances, history and stats. Authenticate with `Authorization: Bearer <key>`,
 `Authorization: Token <key>` or `X-API-KEY: <key>`. Errors are
 `{"detail": "<message>", "code": "<snake_case>"}`."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -38,21 +39,12 @@ def create_app(
     if limiter is None:
         limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
     metrics = Metrics()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_ledger:
-            service_ledger.close()
-        if isinstance(app.state.limiter, RedisLimiter):
-            app.state.limiter.close()
-
     app = FastAPI(
         title="creditbook",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=ExactJSONResponse,
-        lifespan=lifespan,
+        lifespan=_lifespan(service_ledger, owns_ledger),
     )
     app.state.ledger = service_ledger
     app.state.limiter = limiter
@@ -70,6 +62,26 @@ def create_app(
     )
     app.mount(MOUNT_PATH, dashboard)
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    _add_service_routes(app, service_ledger, metrics)
+    return app
+
+
+def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
+    """Closes what the app opened itself when it stops (a ledger passed in stays open)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_ledger:
+            ledger.close()
+        if isinstance(app.state.limiter, RedisLimiter):
+            app.state.limiter.close()
+
+    return lifespan
+
+
+def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) -> None:
+    """The endpoints that need no key: health and Prometheus metrics."""
 
     @app.get(
         "/healthz",
@@ -100,5 +112,3 @@ def create_app(
     def prometheus_metrics() -> Response:
         """Prometheus metrics of this process (no key needed)."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app

@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from creditbook.api.auth import Principal, token_of
+from creditbook.api.auth import token_of
 from creditbook.api.ratelimit import Limiter
-from creditbook.api.schemas import STORABLE_TEXT
 from creditbook.domain.errors import (
     AuthenticationError,
     CreditbookError,
@@ -20,6 +19,8 @@ from creditbook.domain.errors import (
     RateLimitedError,
 )
 from creditbook.engine.ledger import Ledger
+from creditbook.engine.principal import Principal
+from creditbook.wire.common import STORABLE_TEXT
 
 PLAN_LIMITS_TTL_S = 10.0
 

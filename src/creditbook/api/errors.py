@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditbook.api.responses import ExactJSONResponse
-from creditbook.api.schemas import ErrorOut
 from creditbook.domain.errors import CreditbookError, RateLimitedError
+from creditbook.wire.common import ErrorOut
 
 HTTP_CODES = {
     400: "malformed_request",

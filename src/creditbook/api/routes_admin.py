@@ -9,28 +9,14 @@ from fastapi import APIRouter, Path, Query
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import (
-    STORABLE_TEXT,
-    AccountCreate,
-    AccountList,
-    AccountOut,
-    AccountPatch,
-    GrantCreate,
-    GrantOut,
-    Id,
-    KeyCreate,
-    KeyOut,
-    PlanBody,
-    PlanList,
-    PlanOut,
-    RateCardBody,
-    RateCardList,
-    RateCardOut,
-    RefundCreate,
-    RefundOut,
-    VerifyOut,
-    credits,
-)
+from creditbook.wire.accounts import AccountCreate, AccountList, AccountOut, AccountPatch
+from creditbook.wire.charges import RefundCreate, RefundOut
+from creditbook.wire.common import STORABLE_TEXT, Id, credits
+from creditbook.wire.grants import GrantCreate, GrantOut
+from creditbook.wire.keys import KeyCreate, KeyOut
+from creditbook.wire.plans import PlanBody, PlanList, PlanOut
+from creditbook.wire.rate_cards import RateCardBody, RateCardList, RateCardOut
+from creditbook.wire.verify import VerifyOut
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -48,7 +34,7 @@ def put_plan(
     """Create or replace a plan. Operator key."""
     caller.require_operator()
     plan = ledger.put_plan(body.to_plan(plan_id))
-    return respond(PlanOut.of(plan))
+    return respond(PlanOut.model_validate(plan))
 
 
 @router.get(
@@ -61,7 +47,7 @@ def put_plan(
 def list_plans(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Every plan, by id. Operator key."""
     caller.require_operator()
-    return respond({"data": [PlanOut.of(plan) for plan in ledger.list_plans()]})
+    return respond({"data": [PlanOut.model_validate(plan) for plan in ledger.list_plans()]})
 
 
 @router.put(
@@ -79,7 +65,7 @@ def put_rate_card(
     Operator key.
     """
     caller.require_operator()
-    return respond(RateCardOut.of(ledger.put_rate_card(body.to_card(rate_card_id))))
+    return respond(RateCardOut.model_validate(ledger.put_rate_card(body.to_card(rate_card_id))))
 
 
 @router.get(
@@ -92,7 +78,9 @@ def put_rate_card(
 def list_rate_cards(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """Every rate card (its current version), by id. Operator key."""
     caller.require_operator()
-    return respond({"data": [RateCardOut.of(card) for card in ledger.list_rate_cards()]})
+    return respond(
+        {"data": [RateCardOut.model_validate(card) for card in ledger.list_rate_cards()]}
+    )
 
 
 @router.post(
@@ -120,7 +108,7 @@ def create_account(
         metadata=body.metadata,
         idempotency_key=idempotency_key,
     )
-    return respond(AccountOut.of(account), 201, hit_headers(account.replayed))
+    return respond(AccountOut.model_validate(account), 201, hit_headers(account.replayed))
 
 
 @router.get(
@@ -143,7 +131,7 @@ def list_accounts(
     has_more = len(accounts) > limit
     return respond(
         {
-            "data": [AccountOut.of(a) for a in page],
+            "data": [AccountOut.model_validate(a) for a in page],
             "has_more": has_more,
             "next_cursor": page[-1].account_id if has_more else None,
         }
@@ -163,7 +151,7 @@ def get_account(account_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJ
     Operator or the account's own key.
     """
     caller.require_account(account_id)
-    return respond(AccountOut.of(ledger.get_account(account_id)))
+    return respond(AccountOut.model_validate(ledger.get_account(account_id)))
 
 
 @router.patch(
@@ -187,7 +175,7 @@ def update_account(
     account = ledger.update_account(
         account_id, name=body.name, metadata=body.metadata, has_unpaid_bill=body.has_unpaid_bill
     )
-    return respond(AccountOut.of(account))
+    return respond(AccountOut.model_validate(account))
 
 
 @router.post(
@@ -233,7 +221,7 @@ def get_current_api_key(caller: Caller) -> ExactJSONResponse:
 
     Any key.
     """
-    return respond(KeyOut.of(caller.key))
+    return respond(KeyOut.model_validate(caller.key))
 
 
 @router.delete(
@@ -248,7 +236,7 @@ def revoke_api_key(key_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJS
     key changes nothing and answers 200 with the key as it is, its `revoked_at` that of the
     first revocation, so a retry after a lost answer succeeds. Operator key."""
     caller.require_operator()
-    return respond(KeyOut.of(ledger.revoke_key(key_id)))
+    return respond(KeyOut.model_validate(ledger.revoke_key(key_id)))
 
 
 @router.post(
@@ -283,7 +271,7 @@ def create_grant(
         description=body.description,
         idempotency_key=idempotency_key,
     )
-    return respond(GrantOut.of(grant), 201, hit_headers(grant.replayed))
+    return respond(GrantOut.model_validate(grant), 201, hit_headers(grant.replayed))
 
 
 @router.post(
@@ -311,7 +299,7 @@ def refund_charge(
         description=body.description,
         idempotency_key=idempotency_key,
     )
-    return respond(RefundOut.of(refund), 201, hit_headers(refund.replayed))
+    return respond(RefundOut.model_validate(refund), 201, hit_headers(refund.replayed))
 
 
 @router.post(
@@ -332,4 +320,4 @@ def verify_ledger(
     Operator key.
     """
     caller.require_operator()
-    return respond(VerifyOut.of(ledger.verify(account_id)))
+    return respond(VerifyOut.model_validate(ledger.verify(account_id)))

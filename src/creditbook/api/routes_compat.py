@@ -17,16 +17,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from creditbook.api import compat_schemas as shapes
 from creditbook.api.deps import Caller, LedgerDep
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import day_in_range
 from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.errors import InvariantError, ValidationError, invariant
 from creditbook.domain.grants import GrantSource
 from creditbook.domain.stats import check_range, ratio
-from creditbook.engine.results import Balance, PoolBalance
+from creditbook.engine.results import Balance, PoolBalance, Stats, StatsPlan
+from creditbook.wire.common import day_in_range
+from creditbook.wire.compat import catalogue, clodura, lobstr, localleads
+from creditbook.wire.compat.common import documented
 
 router = APIRouter(tags=["compat"], responses=ERROR_RESPONSES)
 SEPARATE_POOLS = ("contact_views", "direct_dials")
@@ -93,9 +94,9 @@ def _total(balance: Balance) -> PoolBalance:
     "/v1/user/balance",
     operation_id="lobstr_user_balance",
     summary="lobstr: the plan balance",
-    response_model=shapes.LobstrBalanceOut,
-    responses=shapes.documented(
-        "The plan and its credits, in the lobstr shape.", example=shapes.LOBSTR_BALANCE_EXAMPLE
+    response_model=lobstr.LobstrBalanceOut,
+    responses=documented(
+        "The plan and its credits, in the lobstr shape.", example=lobstr.LOBSTR_BALANCE_EXAMPLE
     ),
 )
 def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
@@ -135,9 +136,9 @@ def lobstr_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     "/api/v1/credits/balance",
     operation_id="localleads_balance",
     summary="LocalLeads: credits",
-    response_model=shapes.LocalLeadsBalanceOut,
-    responses=shapes.documented(
-        "The balance, in the LocalLeads shape.", example=shapes.LOCALLEADS_BALANCE_EXAMPLE
+    response_model=localleads.LocalLeadsBalanceOut,
+    responses=documented(
+        "The balance, in the LocalLeads shape.", example=localleads.LOCALLEADS_BALANCE_EXAMPLE
     ),
 )
 def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
@@ -175,10 +176,10 @@ def localleads_balance(caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     "/api/v1/credits/transactions",
     operation_id="localleads_transactions",
     summary="LocalLeads: credit history",
-    response_model=shapes.LocalLeadsTransactionsOut,
-    responses=shapes.documented(
+    response_model=localleads.LocalLeadsTransactionsOut,
+    responses=documented(
         "One page of history, in the LocalLeads shape.",
-        example=shapes.LOCALLEADS_TRANSACTIONS_EXAMPLE,
+        example=localleads.LOCALLEADS_TRANSACTIONS_EXAMPLE,
     ),
 )
 def localleads_transactions(
@@ -190,7 +191,7 @@ def localleads_transactions(
     """LocalLeads: history newest first, `limit` (default 50, at most 100) and `offset`."""
     limit = min(limit, LOCALLEADS_MAX_LIMIT)
     page = ledger.transactions(caller.own_account(), limit=limit, offset=offset)
-    assert page.total is not None, "an offset page counts its matches"
+    invariant(page.total is not None, "an offset page counts its matches")
     return respond(
         {
             "success": True,
@@ -213,15 +214,15 @@ def localleads_transactions(
     "/api/v1/credits",
     operation_id="clodura_credits",
     summary="Clodura: credits",
-    response_model=shapes.CloduraCreditsOut,
-    responses=shapes.documented(
+    response_model=clodura.CloduraCreditsOut,
+    responses=documented(
         "The credits, in the Clodura shape of the account's plan: separate pools or unified.",
         examples={
             "separate": {
                 "summary": "Separate contact-view and direct-dial pools",
-                "value": shapes.CLODURA_SEPARATE_EXAMPLE,
+                "value": clodura.CLODURA_SEPARATE_EXAMPLE,
             },
-            "unified": {"summary": "One credit pool", "value": shapes.CLODURA_UNIFIED_EXAMPLE},
+            "unified": {"summary": "One credit pool", "value": clodura.CLODURA_UNIFIED_EXAMPLE},
         },
     ),
 )
@@ -262,11 +263,11 @@ def _parse_date(name: str, value: str | None) -> date:
     "/credits/stats",
     operation_id="catalogue_stats",
     summary="Catalogue: credit stats",
-    response_model=shapes.CatalogueStatsOut,
+    response_model=catalogue.CatalogueStatsOut,
     responses={
-        **shapes.documented(
+        **documented(
             "Spend in the period, in the catalogue's shape.",
-            example=shapes.CATALOGUE_STATS_EXAMPLE,
+            example=catalogue.CATALOGUE_STATS_EXAMPLE,
         ),
         400: {
             **ERROR_RESPONSES[400],
@@ -290,64 +291,73 @@ def catalogue_stats(
         check_range(start, end)
     except ValidationError as error:
         return respond({"detail": error.message, "code": "invalid_period"}, 400)
-    stats = ledger.stats(caller.own_account(), start, end)
+    return respond(_catalogue_body(start, end, ledger.stats(caller.own_account(), start, end)))
+
+
+def _catalogue_body(start: date, end: date, stats: Stats) -> dict[str, Any]:
     plan = stats.plan
-    assert plan is not None, "Ledger.stats always reads the plan"
+    if plan is None:
+        raise InvariantError("Ledger.stats always reads the plan")
+    return {
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "summary": _catalogue_summary(stats, plan),
+        "daily": [
+            {
+                "date": day.date.isoformat(),
+                "total": number(day.amount),
+                "by_module": {k: number(v) for k, v in day.by_module.items()},
+                "by_user": {k: number(v) for k, v in day.by_user.items()},
+            }
+            for day in stats.daily
+        ],
+        "by_module": [{"module_key": t.key, "total": number(t.amount)} for t in stats.by_module],
+        "by_service": [
+            {"service_type": t.key, "total": number(t.amount)} for t in stats.by_service
+        ],
+        "by_user": [{"user_id": t.key, "total": number(t.amount)} for t in stats.by_user],
+        UNIT_MODULE: _unit_module(stats),
+        "currency_config": _currency_config(plan.prices, plan.credits_per_period),
+    }
+
+
+def _catalogue_summary(stats: Stats, plan: StatsPlan) -> dict[str, Any]:
     monthly_credits = plan.credits_per_period
+    return {
+        "total_spent": number(stats.total),
+        "previous_period_spent": number(stats.previous_total),
+        "previous_period_change_pct": stats.change_percent,
+        "monthly_allocation": number(monthly_credits),
+        "period_end": millis(plan.period_end_at),
+        "cost_per_credit": {
+            "amount": plan.cost_per_credit,
+            "currency": plan.currency,
+            "monthly_fee": plan.fee,
+            "monthly_credits": number(monthly_credits),
+        },
+    }
+
+
+def _unit_module(stats: Stats) -> dict[str, Any]:
+    """The module whose units (products) the page details, per table (resource)."""
     unit = next((t for t in stats.by_module if t.key == UNIT_MODULE), None)
     spent = unit.amount if unit else Credits(0)
     products = unit.units if unit else 0
     per_product = ratio(spent, products)
-    return respond(
-        {
-            "period": {"from": start.isoformat(), "to": end.isoformat()},
-            "summary": {
-                "total_spent": number(stats.total),
-                "previous_period_spent": number(stats.previous_total),
-                "previous_period_change_pct": stats.change_percent,
-                "monthly_allocation": number(monthly_credits),
-                "period_end": millis(plan.period_end_at),
-                "cost_per_credit": {
-                    "amount": plan.cost_per_credit,
-                    "currency": plan.currency,
-                    "monthly_fee": plan.fee,
-                    "monthly_credits": number(monthly_credits),
-                },
-            },
-            "daily": [
-                {
-                    "date": day.date.isoformat(),
-                    "total": number(day.amount),
-                    "by_module": {k: number(v) for k, v in day.by_module.items()},
-                    "by_user": {k: number(v) for k, v in day.by_user.items()},
-                }
-                for day in stats.daily
-            ],
-            "by_module": [
-                {"module_key": t.key, "total": number(t.amount)} for t in stats.by_module
-            ],
-            "by_service": [
-                {"service_type": t.key, "total": number(t.amount)} for t in stats.by_service
-            ],
-            "by_user": [{"user_id": t.key, "total": number(t.amount)} for t in stats.by_user],
-            UNIT_MODULE: {
-                "credits_spent": number(spent),
-                "products_enhanced": products,
-                "credits_per_product": per_product if per_product is not None else 0,
-                "by_table": [
-                    {
-                        "table_id": r.resource_id,
-                        "name": r.name,
-                        "total": number(r.amount),
-                        "products": r.units,
-                    }
-                    for r in stats.by_resource
-                    if r.module == UNIT_MODULE
-                ],
-            },
-            "currency_config": _currency_config(plan.prices, monthly_credits),
-        }
-    )
+    return {
+        "credits_spent": number(spent),
+        "products_enhanced": products,
+        "credits_per_product": per_product if per_product is not None else 0,
+        "by_table": [
+            {
+                "table_id": r.resource_id,
+                "name": r.name,
+                "total": number(r.amount),
+                "products": r.units,
+            }
+            for r in stats.by_resource
+            if r.module == UNIT_MODULE
+        ],
+    }
 
 
 def _currency_config(prices: dict[str, Decimal], monthly_credits: Credits) -> dict[str, Any]:

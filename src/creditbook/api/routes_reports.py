@@ -9,19 +9,12 @@ from fastapi import APIRouter, Query
 from creditbook.api.deps import Caller, LedgerDep, PathId, is_storable_id, run_account
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import (
-    BalanceOut,
-    Day,
-    DetailOut,
-    Instant,
-    RunCreditsOut,
-    RunList,
-    RunOut,
-    StatsOut,
-    TransactionList,
-    TransactionOut,
-)
 from creditbook.domain.errors import NotFoundError
+from creditbook.wire.balance import BalanceOut
+from creditbook.wire.common import Day, DetailOut, Instant
+from creditbook.wire.runs import RunCreditsOut, RunList, RunOut
+from creditbook.wire.stats import StatsOut
+from creditbook.wire.transactions import TransactionList, TransactionOut
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -44,7 +37,7 @@ def get_balance(
     Operator or the account's own key.
     """
     caller.require_account(account_id)
-    return respond(BalanceOut.of(ledger.balance(account_id, at=at)))
+    return respond(BalanceOut.model_validate(ledger.balance(account_id, at=at)))
 
 
 @router.get(
@@ -74,7 +67,7 @@ def list_transactions(
     )
     return respond(
         {
-            "data": [TransactionOut.of(t) for t in page.data],
+            "data": [TransactionOut.model_validate(t) for t in page.data],
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
             "total": page.total,
@@ -129,7 +122,7 @@ def list_runs(
     page = ledger.runs(account_id, limit=limit, cursor=cursor)
     return respond(
         {
-            "data": [RunOut.of(r) for r in page.data],
+            "data": [RunOut.model_validate(r) for r in page.data],
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }
@@ -146,7 +139,7 @@ def list_runs(
 def get_run(run_id: PathId, caller: Caller, ledger: LedgerDep) -> ExactJSONResponse:
     """A run's status, slots, rows and credits so far. Operator or the run's account's own key."""
     account_id = run_account(ledger, caller, run_id)
-    return respond(RunOut.of(ledger.get_run(account_id, run_id)))
+    return respond(RunOut.model_validate(ledger.get_run(account_id, run_id)))
 
 
 @router.get(
@@ -176,4 +169,4 @@ def get_run_credits(run_id: str, caller: Caller, ledger: LedgerDep) -> ExactJSON
         account_id = run_account(ledger, caller, run_id)
     except NotFoundError:
         return respond({"detail": "Run not found."}, 404)
-    return respond(RunCreditsOut.of(ledger.run_breakdown(account_id, run_id)))
+    return respond(RunCreditsOut.model_validate(ledger.run_breakdown(account_id, run_id)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from creditbook.api.auth import Principal
 from creditbook.api.deps import (
     Caller,
     IdempotencyKey,
@@ -15,23 +14,13 @@ from creditbook.api.deps import (
 )
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
-from creditbook.api.schemas import (
-    BatchCreate,
-    BatchOut,
-    ChargeCreate,
-    ChargeOut,
-    ErrorOut,
-    EstimateCreate,
-    EstimateLineOut,
-    EstimateOut,
-    ResultsCreate,
-    RunCreate,
-    RunOut,
-    amount,
-    credits,
-)
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.requests import ChargeRequest
+from creditbook.engine.principal import Principal
+from creditbook.wire.charges import BatchCreate, BatchOut, BatchResultOut, ChargeCreate, ChargeOut
+from creditbook.wire.common import credits
+from creditbook.wire.estimates import EstimateCreate, EstimateOut
+from creditbook.wire.runs import ResultsCreate, RunCreate, RunOut
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
@@ -69,7 +58,7 @@ def create_charge(
     charge = ledger.charge(_request(account_id, body, caller, idempotency_key))
     if not charge.replayed:
         request.app.state.metrics.charges.inc()
-    return respond(ChargeOut.of(charge), 201, hit_headers(charge.replayed))
+    return respond(ChargeOut.model_validate(charge), 201, hit_headers(charge.replayed))
 
 
 @router.post(
@@ -102,17 +91,7 @@ def create_charges_batch(
     outcome = ledger.charge_batch(
         requests, idempotency_key=idempotency_key, scope=caller.account_id or ""
     )
-    data = [
-        {
-            "index": item.index,
-            "ok": item.ok,
-            "charge": None if item.charge is None else ChargeOut.of(item.charge),
-            "error": None
-            if item.ok
-            else ErrorOut(detail=item.error_message or "", code=item.error_code or "error"),
-        }
-        for item in outcome
-    ]
+    data = [BatchResultOut.of(item) for item in outcome]
     accepted = sum(1 for item in outcome if item.ok and not item.replayed)
     request.app.state.metrics.charges.inc(accepted)
     replayed = bool(outcome) and all(item.replayed for item in outcome)
@@ -146,25 +125,7 @@ def create_estimate(
         success_rates_percent=body.success_rates_percent or None,
         active_filters=body.active_filters,
     )
-    return respond(
-        EstimateOut(
-            total=amount(quote.total),
-            total_by_pool={pool: amount(v) for pool, v in quote.total_by_pool.items()},
-            affordable=all(affordable.values()),
-            affordable_by_pool=affordable,
-            lines=[
-                EstimateLineOut(
-                    kind=line.kind,
-                    name=line.name,
-                    pool=line.pool,
-                    quantity=line.quantity,
-                    attempts=line.attempts,
-                    credits=amount(line.amount),
-                )
-                for line in quote.lines
-            ],
-        )
-    )
+    return respond(EstimateOut.of(quote, affordable))
 
 
 @router.post(
@@ -202,7 +163,7 @@ def start_run(
         resource_name=body.resource_name,
         idempotency_key=idempotency_key,
     )
-    return respond(RunOut.of(run), 201, hit_headers(run.replayed))
+    return respond(RunOut.model_validate(run), 201, hit_headers(run.replayed))
 
 
 @router.post(
@@ -239,7 +200,7 @@ def report_run_results(
         functions={name: (f.attempts, f.successes) for name, f in body.functions.items()},
         idempotency_key=idempotency_key,
     )
-    return respond(RunOut.of(run), 200, hit_headers(run.replayed))
+    return respond(RunOut.model_validate(run), 200, hit_headers(run.replayed))
 
 
 @router.post(
@@ -258,4 +219,4 @@ def finish_run(
     """
     account_id = run_account(ledger, caller, run_id, write=True)
     run = ledger.finish_run(account_id, run_id, idempotency_key=idempotency_key)
-    return respond(RunOut.of(run), 200, hit_headers(run.replayed))
+    return respond(RunOut.model_validate(run), 200, hit_headers(run.replayed))

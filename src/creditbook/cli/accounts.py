@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from creditbook.api.schemas import AccountCreate, ChargeCreate, GrantCreate
 from creditbook.cli.backend import Json, iter_runs, open_backend
 from creditbook.cli.errors import handled, usage
 from creditbook.cli.options import (
@@ -22,6 +21,9 @@ from creditbook.cli.options import (
 )
 from creditbook.cli.output import console, print_json, record, stream_json, table
 from creditbook.cli.target import account_of
+from creditbook.wire.accounts import AccountCreate
+from creditbook.wire.charges import ChargeCreate
+from creditbook.wire.grants import GrantCreate
 
 ACCOUNT_COLUMNS = ("account_id", "name", "plan_id", "timezone", "created_at", "has_unpaid_bill")
 RUN_COLUMNS = ("run_id", "rate_card_id", "status", "rows_kept", "credits", "started_at")

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from creditbook.api.schemas import KeyCreate
 from creditbook.cli import pricing
 from creditbook.cli.backend import open_backend
 from creditbook.cli.errors import CliError, describe_os_error, handled, usage
@@ -23,6 +22,7 @@ from creditbook.domain.errors import CreditbookError
 from creditbook.domain.requests import Scope
 from creditbook.engine.clock import ManualClock
 from creditbook.engine.ledger import Ledger
+from creditbook.wire.keys import KeyCreate
 
 DEMO_ACCOUNTS = ("demo_scraper", "demo_leads")
 DEFAULT_PRICING_FILE = "pricing.toml"

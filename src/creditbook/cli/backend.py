@@ -2,7 +2,7 @@
 
 A command is written once against `Backend`. `LocalBackend` calls the `Ledger` on a
 database; `RemoteBackend` calls a server through the SDK. Both take the API's request models
-(`creditbook.api.schemas`) — so input is validated the same way in both modes — and both
+(`creditbook.wire`) — so input is validated the same way in both modes — and both
 return the API's JSON shapes as plain dicts (exact Decimals, RFC 3339 strings), so output
 is the same too.
 """
@@ -15,15 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from creditbook.api.schemas import (
-    AccountCreate,
-    ChargeCreate,
-    GrantCreate,
-    KeyCreate,
-    PlanBody,
-    RateCardBody,
-)
 from creditbook.cli.target import Target
+from creditbook.wire.accounts import AccountCreate
+from creditbook.wire.charges import ChargeCreate
+from creditbook.wire.grants import GrantCreate
+from creditbook.wire.keys import KeyCreate
+from creditbook.wire.plans import PlanBody
+from creditbook.wire.rate_cards import RateCardBody
 
 Json = dict[str, Any]
 # The API's page size cap: every paged walk asks for full pages.

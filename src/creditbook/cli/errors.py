@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from creditbook.cli.output import error_line
 from creditbook.domain.errors import CreditbookError
-from creditbook.store.database import DatabaseUrlError
+from creditbook.engine.errors import DatabaseUrlError
 
 P = ParamSpec("P")
 R = TypeVar("R")

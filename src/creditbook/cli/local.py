@@ -6,32 +6,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 
-from creditbook.api.schemas import (
-    AccountCreate,
-    AccountOut,
-    BalanceOut,
-    ChargeCreate,
-    ChargeOut,
-    GrantCreate,
-    GrantOut,
-    KeyCreate,
-    KeyOut,
-    PlanBody,
-    PlanOut,
-    RateCardBody,
-    RateCardOut,
-    RunCreditsOut,
-    RunOut,
-    StatsOut,
-    TransactionOut,
-    VerifyOut,
-    credits,
-)
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.output import as_json, plain
 from creditbook.domain.requests import Scope
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.results import Entry
+from creditbook.wire.accounts import AccountCreate, AccountOut
+from creditbook.wire.balance import BalanceOut
+from creditbook.wire.charges import ChargeCreate, ChargeOut
+from creditbook.wire.common import credits
+from creditbook.wire.grants import GrantCreate, GrantOut
+from creditbook.wire.keys import KeyCreate, KeyOut
+from creditbook.wire.plans import PlanBody, PlanOut
+from creditbook.wire.rate_cards import RateCardBody, RateCardOut
+from creditbook.wire.runs import RunCreditsOut, RunOut
+from creditbook.wire.stats import StatsOut
+from creditbook.wire.transactions import TransactionOut
+from creditbook.wire.verify import VerifyOut
 
 # Entries are read this many at a time: an export holds one batch in memory.
 ENTRIES_BATCH = 1000
@@ -55,19 +46,21 @@ class LocalBackend:
     # -- pricing ----------------------------------------------------------------------------
 
     def list_plans(self) -> list[Json]:
-        return [plain(PlanOut.of(plan)) for plan in self.ledger.list_plans()]
+        return [plain(PlanOut.model_validate(plan)) for plan in self.ledger.list_plans()]
 
     def put_plan(self, plan_id: str, body: PlanBody) -> Json:
-        return as_json(PlanOut.of(self.ledger.put_plan(body.to_plan(plan_id))))
+        return as_json(PlanOut.model_validate(self.ledger.put_plan(body.to_plan(plan_id))))
 
     def own_account(self) -> str | None:
         return None  # a database has no key of its own
 
     def list_rate_cards(self) -> list[Json]:
-        return [plain(RateCardOut.of(card)) for card in self.ledger.list_rate_cards()]
+        return [plain(RateCardOut.model_validate(card)) for card in self.ledger.list_rate_cards()]
 
     def put_rate_card(self, rate_card_id: str, body: RateCardBody) -> Json:
-        return as_json(RateCardOut.of(self.ledger.put_rate_card(body.to_card(rate_card_id))))
+        return as_json(
+            RateCardOut.model_validate(self.ledger.put_rate_card(body.to_card(rate_card_id)))
+        )
 
     # -- accounts and keys ------------------------------------------------------------------
 
@@ -75,7 +68,7 @@ class LocalBackend:
         after: str | None = None
         while True:
             page = self.ledger.list_accounts(limit=PAGE_SIZE, after=after)
-            yield from (plain(AccountOut.of(account)) for account in page)
+            yield from (plain(AccountOut.model_validate(account)) for account in page)
             if len(page) < PAGE_SIZE:
                 return
             after = page[-1].account_id
@@ -90,10 +83,10 @@ class LocalBackend:
             metadata=body.metadata,
             idempotency_key=idempotency_key,
         )
-        return as_json(AccountOut.of(account))
+        return as_json(AccountOut.model_validate(account))
 
     def get_account(self, account_id: str) -> Json:
-        return as_json(AccountOut.of(self.ledger.get_account(account_id)))
+        return as_json(AccountOut.model_validate(self.ledger.get_account(account_id)))
 
     def create_key(self, account_id: str | None, body: KeyCreate) -> Json:
         scope = Scope.OPERATOR if account_id is None else Scope(body.scope)
@@ -103,7 +96,7 @@ class LocalBackend:
         return as_json(KeyOut.issued(issued))
 
     def revoke_key(self, key_id: str) -> Json:
-        return as_json(KeyOut.of(self.ledger.revoke_key(key_id)))
+        return as_json(KeyOut.model_validate(self.ledger.revoke_key(key_id)))
 
     # -- credits ----------------------------------------------------------------------------
 
@@ -119,32 +112,32 @@ class LocalBackend:
             description=body.description,
             idempotency_key=idempotency_key,
         )
-        return as_json(GrantOut.of(grant))
+        return as_json(GrantOut.model_validate(grant))
 
     def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json:
         request = body.to_request(account_id, idempotency_key=idempotency_key)
-        return as_json(ChargeOut.of(self.ledger.charge(request)))
+        return as_json(ChargeOut.model_validate(self.ledger.charge(request)))
 
     # -- runs and reports -------------------------------------------------------------------
 
     def list_runs(self, account_id: str, limit: int, cursor: str | None) -> Json:
         page = self.ledger.runs(account_id, limit=limit, cursor=cursor)
         return {
-            "data": [plain(RunOut.of(run)) for run in page.data],
+            "data": [plain(RunOut.model_validate(run)) for run in page.data],
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }
 
     def get_run(self, run_id: str) -> Json:
         account_id = self.ledger.account_of_run(run_id)
-        return as_json(RunOut.of(self.ledger.get_run(account_id, run_id)))
+        return as_json(RunOut.model_validate(self.ledger.get_run(account_id, run_id)))
 
     def run_credits(self, run_id: str) -> Json:
         account_id = self.ledger.account_of_run(run_id)
-        return as_json(RunCreditsOut.of(self.ledger.run_breakdown(account_id, run_id)))
+        return as_json(RunCreditsOut.model_validate(self.ledger.run_breakdown(account_id, run_id)))
 
     def balance(self, account_id: str, at: datetime | None) -> Json:
-        return as_json(BalanceOut.of(self.ledger.balance(account_id, at=at)))
+        return as_json(BalanceOut.model_validate(self.ledger.balance(account_id, at=at)))
 
     def transactions(self, account_id: str, query: TransactionFilter) -> Json:
         page = self.ledger.transactions(
@@ -156,7 +149,7 @@ class LocalBackend:
             until=query.until,
         )
         return {
-            "data": [plain(TransactionOut.of(t)) for t in page.data],
+            "data": [plain(TransactionOut.model_validate(t)) for t in page.data],
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }
@@ -177,7 +170,7 @@ class LocalBackend:
         return as_json(StatsOut.of(result, group_by))
 
     def verify(self, account_id: str | None) -> Json:
-        return as_json(VerifyOut.of(self.ledger.verify(account_id)))
+        return as_json(VerifyOut.model_validate(self.ledger.verify(account_id)))
 
     # -- local only -------------------------------------------------------------------------
 

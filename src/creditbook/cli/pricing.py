@@ -24,10 +24,12 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
-from creditbook.api.schemas import Id, PlanBody, RateCardBody
 from creditbook.cli.backend import Backend, Json
 from creditbook.cli.errors import CliError
 from creditbook.domain.errors import CreditbookError
+from creditbook.wire.common import Id
+from creditbook.wire.plans import PlanBody
+from creditbook.wire.rate_cards import RateCardBody
 
 SECTIONS = ("plans", "rate_cards")
 MAX_FILE_BYTES = 1_048_576

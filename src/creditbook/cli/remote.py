@@ -10,14 +10,6 @@ from typing import Any, TypeVar
 import httpx
 import pydantic
 
-from creditbook.api.schemas import (
-    AccountCreate,
-    ChargeCreate,
-    GrantCreate,
-    KeyCreate,
-    PlanBody,
-    RateCardBody,
-)
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.errors import CliError, describe, usage
 from creditbook.cli.output import as_json, plain
@@ -25,6 +17,12 @@ from creditbook.cli.target import Target
 from creditbook.client import Client, Pager
 from creditbook.client.errors import APIConnectionError, CreditbookAPIError
 from creditbook.client.models import TransactionOut
+from creditbook.wire.accounts import AccountCreate
+from creditbook.wire.charges import ChargeCreate
+from creditbook.wire.grants import GrantCreate
+from creditbook.wire.keys import KeyCreate
+from creditbook.wire.plans import PlanBody
+from creditbook.wire.rate_cards import RateCardBody
 
 T = TypeVar("T")
 # The CLI waits this long for one answer; the SDK retries connection errors and 5xx.

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from creditbook.api.schemas import (
+from creditbook.client import _calls as calls
+from creditbook.client._base import AmountInput, DayInput, InstantInput, fields, issued_key
+from creditbook.client.pagination import AsyncPager, Page
+from creditbook.wire import (
     AccountOut,
     BalanceOut,
     BatchItem,
@@ -32,9 +35,6 @@ from creditbook.api.schemas import (
     TransactionOut,
     VerifyOut,
 )
-from creditbook.client import _calls as calls
-from creditbook.client._base import AmountInput, DayInput, InstantInput, fields, issued_key
-from creditbook.client.pagination import AsyncPager, Page
 
 if TYPE_CHECKING:
     from creditbook.client._client import AsyncClient

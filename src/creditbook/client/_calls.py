@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from creditbook.api.schemas import (
+from creditbook.client._base import PAGE_LIMIT_MAX, Call, DayInput, InstantInput, path
+from creditbook.wire import (
     AccountList,
     AccountOut,
     BalanceOut,
@@ -30,7 +31,6 @@ from creditbook.api.schemas import (
     TransactionList,
     VerifyOut,
 )
-from creditbook.client._base import PAGE_LIMIT_MAX, Call, DayInput, InstantInput, path
 
 Body = dict[str, Any]
 

@@ -9,7 +9,6 @@ from types import TracebackType
 
 import httpx
 
-from creditbook.api.schemas import HealthOut
 from creditbook.client import _async_resources as async_resources
 from creditbook.client import _calls as calls
 from creditbook.client import _resources as resources
@@ -23,6 +22,7 @@ from creditbook.client._base import (
     retry_delay,
 )
 from creditbook.client.errors import APIConnectionError, APITimeoutError, CreditbookAPIError
+from creditbook.wire import HealthOut
 
 # Failures after which the request may or may not have reached the server; a retry is
 # safe because it carries the first try's idempotency key. Others (a malformed URL, an

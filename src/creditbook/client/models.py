@@ -1,9 +1,9 @@
-"""The response models of the SDK: the API's own pydantic models, re-exported.
+"""The response models of the SDK: the API's own pydantic models (`creditbook.wire`), re-exported.
 
 Credits are `Decimal` (exact, as the API sends them), instants are aware `datetime`s.
 """
 
-from creditbook.api.schemas import (
+from creditbook.wire import (
     AccountList,
     AccountOut,
     BalanceOut,

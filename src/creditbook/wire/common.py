@@ -1,0 +1,142 @@
+"""Types and checks every body shares: amounts, ids, days, storable text; errors, health."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from creditbook.domain.amounts import AmountError, Credits
+from creditbook.domain.errors import ValidationError
+from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, is_supported_instant
+
+# Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
+STORABLE_TEXT = r"^[^\x00]*$"
+
+
+# Instants and days a caller may give: the domain's supported years (the dashboard's too).
+def instant_in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not is_supported_instant(aware):
+        raise ValueError(f"must be in {SUPPORTED_YEARS}")
+    return value
+
+
+def day_in_range(value: date) -> date:
+    if not is_supported_day(value):
+        raise ValueError(f"must be in {SUPPORTED_YEARS}")
+    return value
+
+
+Instant = Annotated[datetime, AfterValidator(instant_in_range)]
+Day = Annotated[date, AfterValidator(day_in_range)]
+
+
+def _decimal_of_credits(value: Any) -> Any:
+    # Engine results carry `Credits`; the wire speaks exact decimals of credits.
+    return value.to_decimal() if isinstance(value, Credits) else value
+
+
+# Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
+# Responses are built from engine results, whose `Credits` become exact decimals here.
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_of_credits),
+    WithJsonSchema({"type": "number", "examples": [116]}),
+]
+# Totals in engine results say `amount`; the wire calls them `credits`.
+SpentCredits = Annotated[Amount, Field(validation_alias=AliasChoices("credits", "amount"))]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]{0,63}$")]
+OptionalId = Annotated[str, Field(max_length=64, pattern=r"^([a-z0-9][a-z0-9_.:-]{0,63})?$")]
+Text = Annotated[str, Field(max_length=500)]
+Name = Annotated[str, Field(max_length=200)]
+Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# Other exact decimals render as JSON numbers too (ExactJSONResponse), so say so.
+Percent = Annotated[
+    Decimal, Field(ge=0, le=100), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})
+]
+Price = Annotated[Decimal, Field(ge=0), WithJsonSchema({"type": "number", "minimum": 0})]
+
+
+def credits(value: Decimal, field: str) -> Credits:
+    """A body's decimal as `Credits`; an inexact or out-of-range one names its field."""
+    try:
+        return Credits.of(value)
+    except AmountError as error:
+        raise ValidationError(f"{field}: {error}", field=field) from None
+
+
+def check_storable(value: Any) -> None:
+    """Refuse strings (keys too, at any depth) with NUL or lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (U+0000)")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_storable(item)
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields and unstorable text are refused (422).
+
+    Response models never forbid unknown fields: a newer server may add one, and the SDK
+    (which parses responses with these models) must keep working. An output model that
+    extends a request body says `extra="ignore"` (see `PlanOut`).
+    """
+
+    # Responses always carry every field, defaults included: document them as required.
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        check_storable(data)
+        return data
+
+
+class Out(BaseModel):
+    """Response models: built from engine results by attribute (`Model.model_validate(result)`),
+    and from JSON by the SDK. Unknown fields are ignored, never refused (see `Strict`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorOut(Out):
+    """Every native error: a message for people and a stable snake_case code."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "account not found: acme", "code": "not_found"}]}
+    )
+
+    detail: str
+    code: str
+
+
+class DetailOut(Out):
+    """The lobstr error shape (run credits): a message only."""
+
+    detail: str
+
+
+class HealthOut(Out):
+    status: str
+    database: str
