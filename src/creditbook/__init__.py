@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from creditbook.engine.clock import Clock, ManualClock, SystemClock
     from creditbook.engine.ledger import Ledger
 
-__version__ = "0.1.0"
+from creditbook.version import __version__
 
 # Each public name and the module it lives in.
 _SOURCES = {

@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
-from creditbook import __version__
 from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
 from creditbook.api.deps import PlanLimits
 from creditbook.api.observability import Metrics, ServiceMiddleware
@@ -19,6 +18,7 @@ from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
+from creditbook.version import __version__
 from creditbook.wire.common import HealthOut
 
 DESCRIPTION = """The credits ledger of an API business: plans, grants, charges, runs,

@@ -106,22 +106,28 @@ def init(
     if json_output:
         print_json(result)
         return
-    console.print(f"database ready: {url}", soft_wrap=True, highlight=False)
+    _print_init(result)
+
+
+def _print_init(result: dict[str, Any]) -> None:
+    pricing_file = result["pricing_file"]
+    console.print(f"database ready: {result['database_url']}", soft_wrap=True, highlight=False)
+    kept = "kept (exists; --force overwrites)"
     console.print(
-        f"pricing file {'written' if pricing_written else 'kept (exists; --force overwrites)'}: "
-        f"{pricing_file}",
+        f"pricing file {'written' if result['pricing_written'] else kept}: {pricing_file}",
         soft_wrap=True,
         highlight=False,
     )
     console.print(
-        f"profile {profile_name!r} {'written to' if profile_written else 'exists already in'} "
-        f"{config_path()}",
+        f"profile {result['profile']!r} "
+        f"{'written to' if result['profile_written'] else 'exists already in'} "
+        f"{result['config_file']}",
         soft_wrap=True,
         highlight=False,
     )
-    if issued is not None:
+    if result["operator_key"] is not None:
         console.print(
-            f"operator key (shown once): {issued.secret}", soft_wrap=True, highlight=False
+            f"operator key (shown once): {result['operator_key']}", soft_wrap=True, highlight=False
         )
     console.print(f"next: creditbook apply {pricing_file}", soft_wrap=True, highlight=False)
 

@@ -355,17 +355,30 @@ def stats(
     chosen = target(database_url, base_url, profile)
     with open_backend(chosen) as backend:
         account_id = account_of(chosen, account, backend)
-        if last is None:
-            # Stats days are the account's local days: so is "today".
-            timezone = backend.get_account(account_id)["timezone"]
-            last = local_date(datetime.now(UTC), timezone)
-        first = first or last - timedelta(days=DEFAULT_STATS_DAYS - 1)
-        if first > last:
-            raise usage("--from is after --to")
+        first, last = _stats_days(backend, account_id, first, last)
         found = backend.stats(account_id, first, last, group_by)
     if json_output:
         print_json(found)
         return
+    _print_stats(found, first, last)
+
+
+def _stats_days(
+    backend: Backend, account_id: str, first: date | None, last: date | None
+) -> tuple[date, date]:
+    """The first and last day of a stats range, the defaults filled in."""
+    if last is None:
+        # Stats days are the account's local days: so is "today".
+        timezone = backend.get_account(account_id)["timezone"]
+        last = local_date(datetime.now(UTC), timezone)
+    first = first or last - timedelta(days=DEFAULT_STATS_DAYS - 1)
+    if first > last:
+        raise usage("--from is after --to")
+    return first, last
+
+
+def _print_stats(found: Json, first: date, last: date) -> None:
+    """The summary line, the chart, the top rows of each breakdown, then the forecasts."""
     change = found["change_percent"]
     summary = (
         f"{found['account_id']}, {found['start']} → {found['end']}: {text(found['total'])} "

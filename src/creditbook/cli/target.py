@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditbook.cli.errors import CliError, usage
-from creditbook.client._base import ACCOUNT_ID_ENV, API_KEY_ENV, BASE_URL_ENV
+from creditbook.client.config import ACCOUNT_ID_ENV, API_KEY_ENV, BASE_URL_ENV
 from creditbook.settings import DEFAULT_DATABASE_URL
 
 if TYPE_CHECKING:

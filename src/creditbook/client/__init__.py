@@ -9,6 +9,7 @@
 
 `AsyncClient` is the same API for asyncio. Responses are the API's own pydantic models
 (`creditbook.client.models`); failures raise the classes of `creditbook.client.errors`.
+`creditbook.client.config` names the environment variables a client reads.
 """
 
 from creditbook.client._client import AsyncClient, Client

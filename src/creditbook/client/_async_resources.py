@@ -1,13 +1,6 @@
-"""The async client's resources: the sync ones (`_resources.py`) with `await`.
-
-Each method names its body fields as keyword arguments; those left at None are not sent,
-so the server applies its defaults. Account-scoped methods take `account_id` first and fall
-back to the client's `account_id` (see `Client`). Every POST accepts `idempotency_key`;
-without one the call makes its own, shared by its retries.
-
-A method's body is `fields(locals(), <arguments that are not body fields>)`, taken first
-thing, while its locals are still just its arguments.
-"""
+# Generated from _resources.py by `python scripts/generate_async.py`: do not edit;
+# edit _resources.py and run the script.
+"""The async client's resources: those of `_resources.py`, awaited (see there)."""
 
 from __future__ import annotations
 
@@ -338,6 +331,7 @@ class Runs(Resource):
     ) -> AsyncPager[RunOut]:
         """The account's runs, newest first, `limit` per page (at most 100): iterate for
         every run, or take `.page` for the latest."""
+        self._client._resolve_account_now(account_id)
         calls.check_limit(limit)
         client = self._client
 
@@ -369,6 +363,7 @@ class AccountCredits(Resource):
     ) -> AsyncPager[TransactionOut]:
         """History newest first, filtered by `type` (one or several) and time; `limit` per
         page (at most 100)."""
+        self._client._resolve_account_now(account_id)
         calls.check_limit(limit)
         types = [type] if isinstance(type, str) else None if type is None else [*type]
         client = self._client

@@ -1,18 +1,17 @@
-"""What the sync and async clients share: configuration, requests, retries, decoding.
+"""What the sync and async clients share: requests, retries, decoding (no I/O here).
 
-Nothing here does I/O; `Client` and `AsyncClient` send what this builds and sleep for as
-long as this says.
+`Client` and `AsyncClient` send what this builds and sleep for as long as this says; their
+settings are `config.Config`.
 """
 
 from __future__ import annotations
 
 import email.utils
-import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -22,25 +21,20 @@ import httpx
 import simplejson
 from pydantic import BaseModel
 
-from creditbook import __version__
+from creditbook.client.config import ACCOUNT_ID_ENV
 from creditbook.client.errors import (
     REQUEST_ID_HEADER,
+    APIConnectionError,
+    APITimeoutError,
     CreditbookAPIError,
     KeySecretLostError,
     error_from_response,
 )
 from creditbook.client.models import KeyOut
 
-API_KEY_ENV = "CREDITBOOK_API_KEY"
-BASE_URL_ENV = "CREDITBOOK_BASE_URL"
-ACCOUNT_ID_ENV = "CREDITBOOK_ACCOUNT_ID"
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_MAX_RETRIES = 2
-# Limits: a call never tries more than 1 + MAX_RETRIES_LIMIT times, never waits longer
-# than MAX_RETRY_DELAY_S between tries on its own, and honours a server's Retry-After only
-# up to MAX_RETRY_AFTER_S (a longer wait is the caller's decision: it gets RateLimitError).
-MAX_RETRIES_LIMIT = 10
+# Limits: a call never waits longer than MAX_RETRY_DELAY_S between tries on its own, and
+# honours a server's Retry-After only up to MAX_RETRY_AFTER_S (a longer wait is the
+# caller's decision: it gets RateLimitError). How many tries: `config.MAX_RETRIES_LIMIT`.
 INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
@@ -48,7 +42,6 @@ PAGE_LIMIT_MAX = 100  # the API caps `limit` at 100
 RETRYABLE_STATUSES = frozenset({408, 429})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_HIT_HEADER = "Idempotency-Hit"
-USER_AGENT = f"creditbook-python/{__version__}"
 
 # Credits in a request: an exact decimal, an int, or a decimal string ("2.5").
 AmountInput = Decimal | int | str
@@ -165,60 +158,42 @@ def error_for(response: httpx.Response) -> CreditbookAPIError:
     return error_from_response(response, parse_retry_after(response.headers.get("Retry-After")))
 
 
-@dataclass(frozen=True)
-class Config:
-    """A client's settings, resolved from arguments and then the environment.
+# What one try ends with: the server's answer, or the transport's failure to get one.
+Outcome = httpx.Response | httpx.TransportError
 
-    Attributes:
-        api_key: sent as `Authorization: Bearer <key>`; None sends no key (health only).
-        base_url: the server, without a trailing slash.
-        account_id: the account that account-scoped calls use when they name none; None:
-            the key's own account, asked of the server once (an operator key has none).
-        timeout: httpx timeout for each try.
-        max_retries: retries after the first try (0 turns retries off).
-        headers: extra headers sent with every request.
-    """
+# Failures after which the request may or may not have reached the server; a retry is
+# safe because it carries the first try's idempotency key. Others (a malformed URL, an
+# unsupported scheme) would fail the same way again.
+RETRYABLE_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
-    api_key: str | None
-    base_url: str
-    account_id: str | None
-    timeout: httpx.Timeout
-    max_retries: int
-    headers: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def resolve(
-        cls,
-        *,
-        api_key: str | None,
-        base_url: str | None,
-        account_id: str | None,
-        timeout: float | httpx.Timeout | None,
-        max_retries: int,
-        headers: Mapping[str, str] | None,
-    ) -> Config:
-        if not 0 <= max_retries <= MAX_RETRIES_LIMIT:
-            raise ValueError(f"max_retries must be 0 to {MAX_RETRIES_LIMIT}, not {max_retries}")
-        url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        if isinstance(timeout, httpx.Timeout):
-            resolved_timeout = timeout
-        else:
-            resolved_timeout = httpx.Timeout(DEFAULT_TIMEOUT_S if timeout is None else timeout)
-        return cls(
-            api_key=api_key or os.environ.get(API_KEY_ENV) or None,
-            base_url=url.rstrip("/"),
-            account_id=account_id or os.environ.get(ACCOUNT_ID_ENV) or None,
-            timeout=resolved_timeout,
-            max_retries=max_retries,
-            headers=dict(headers or {}),
-        )
+def transport_error(error: httpx.TransportError) -> APIConnectionError:
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    failure: APIConnectionError
+    if isinstance(error, httpx.TimeoutException):
+        failure = APITimeoutError(f"request timed out ({message})")
+    else:
+        failure = APIConnectionError(f"connection failed ({message})")
+    failure.__cause__ = error
+    return failure
 
-    def default_headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        headers.update(self.headers)
-        return headers
+
+def failure_for(outcome: Outcome) -> CreditbookAPIError:
+    """The error a call raises when it gives up after `outcome`."""
+    if isinstance(outcome, httpx.Response):
+        return error_for(outcome)
+    return transport_error(outcome)
+
+
+def next_delay(retry: int, max_retries: int, outcome: Outcome) -> float | None:
+    """Seconds before retry number `retry` (0-based) after a failed try, or None to give up."""
+    if retry >= max_retries:
+        return None
+    if isinstance(outcome, httpx.Response):
+        return retry_delay(retry, outcome)
+    if isinstance(outcome, RETRYABLE_TRANSPORT_ERRORS):
+        return retry_delay(retry, None)
+    return None
 
 
 def own_account(key: KeyOut) -> str:

@@ -1,4 +1,5 @@
-"""`Client` and `AsyncClient`: httpx underneath, retries and idempotency on top."""
+"""`Client` and `AsyncClient`: one `BaseClient` (settings, the default account, requests,
+retries and errors) on two httpx transports, sync and async."""
 
 from __future__ import annotations
 
@@ -6,62 +7,82 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from creditbook.client import _async_resources as async_resources
 from creditbook.client import _calls as calls
 from creditbook.client import _resources as resources
-from creditbook.client._base import (
-    DEFAULT_MAX_RETRIES,
-    Call,
-    Config,
-    ModelT,
-    error_for,
-    own_account,
-    retry_delay,
-)
-from creditbook.client.errors import APIConnectionError, APITimeoutError, CreditbookAPIError
+from creditbook.client._base import Call, ModelT, Outcome, failure_for, next_delay, own_account
+from creditbook.client.config import DEFAULT_MAX_RETRIES, Config
+from creditbook.client.models import KeyOut
 from creditbook.wire import HealthOut
 
-# Failures after which the request may or may not have reached the server; a retry is
-# safe because it carries the first try's idempotency key. Others (a malformed URL, an
-# unsupported scheme) would fail the same way again.
-RETRYABLE_TRANSPORT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
 
 
-def _transport_error(error: httpx.TransportError) -> APIConnectionError:
-    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    failure: APIConnectionError
-    if isinstance(error, httpx.TimeoutException):
-        failure = APITimeoutError(f"request timed out ({message})")
-    else:
-        failure = APIConnectionError(f"connection failed ({message})")
-    failure.__cause__ = error
-    return failure
+class BaseClient(Generic[HttpT]):
+    """What `Client` and `AsyncClient` share; they differ only where they send, sleep and
+    close. Every retry of a call resends the same request, so the same idempotency key."""
+
+    _http: HttpT
+
+    def __init__(self, config: Config, http: HttpT) -> None:
+        self._config = config
+        self._http = http
+        self._own_account: str | None = None
+
+    @staticmethod
+    def _http_options(config: Config) -> dict[str, Any]:
+        """The httpx client's settings, the same for both transports."""
+        return {
+            "base_url": config.base_url,
+            "headers": config.default_headers(),
+            "timeout": config.timeout,
+        }
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    @property
+    def account_id(self) -> str | None:
+        return self._config.account_id
+
+    @property
+    def max_retries(self) -> int:
+        return self._config.max_retries
+
+    def _known_account(self, account_id: str | None) -> str | None:
+        """The account a call is about, if known without asking the server: the one it
+        names, the client's default, or the key's own account once asked."""
+        return account_id or self._config.account_id or self._own_account
+
+    def _remember_own_account(self, key: KeyOut) -> str:
+        self._own_account = own_account(key)
+        return self._own_account
+
+    def _build(self, call: Call[ModelT]) -> httpx.Request:
+        # Built once per call: its retries send this very request, idempotency key included.
+        return self._http.build_request(
+            call.method,
+            call.path,
+            params=call.query(),
+            content=call.content(),
+            headers=call.headers(),
+        )
+
+    def _retry_delay(self, retry: int, outcome: Outcome) -> float:
+        """Seconds to wait before retry number `retry` (0-based) after a failed try;
+        raises the call's error instead when the call gives up."""
+        delay = next_delay(retry, self._config.max_retries, outcome)
+        if delay is None:
+            raise failure_for(outcome)
+        return delay
 
 
-def _outcome(
-    response: httpx.Response | None, error: httpx.TransportError | None
-) -> CreditbookAPIError:
-    if response is not None:
-        return error_for(response)
-    assert error is not None
-    return _transport_error(error)
-
-
-def _delay(
-    config: Config, retry: int, response: httpx.Response | None, error: Exception | None
-) -> float | None:
-    """Seconds before the next try, or None to give up now."""
-    if retry >= config.max_retries:
-        return None
-    if error is not None and not isinstance(error, RETRYABLE_TRANSPORT_ERRORS):
-        return None
-    return retry_delay(retry, response)
-
-
-class Client:
+class Client(BaseClient[httpx.Client]):
     """The creditbook API, synchronously.
 
     Arguments (each falls back to the environment, then a default):
@@ -90,7 +111,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._config = Config.resolve(
+        config = Config.resolve(
             api_key=api_key,
             base_url=base_url,
             account_id=account_id,
@@ -98,14 +119,8 @@ class Client:
             max_retries=max_retries,
             headers=headers,
         )
+        super().__init__(config, httpx.Client(transport=transport, **self._http_options(config)))
         self._sleep = sleep
-        self._own_account: str | None = None
-        self._http = httpx.Client(
-            base_url=self._config.base_url,
-            headers=self._config.default_headers(),
-            timeout=self._config.timeout,
-            transport=transport,
-        )
         self.plans = resources.Plans(self)
         self.rate_cards = resources.RateCards(self)
         self.accounts = resources.Accounts(self)
@@ -116,18 +131,6 @@ class Client:
         self.credits = resources.AccountCredits(self)
         self.ledger = resources.LedgerResource(self)
 
-    @property
-    def base_url(self) -> str:
-        return self._config.base_url
-
-    @property
-    def account_id(self) -> str | None:
-        return self._config.account_id
-
-    @property
-    def max_retries(self) -> int:
-        return self._config.max_retries
-
     def health(self) -> HealthOut:
         """`GET /healthz`: the service and its database answer (no key needed)."""
         return self._send(calls.health())
@@ -135,39 +138,31 @@ class Client:
     def _account(self, account_id: str | None) -> str:
         """The account a call is about: the one it names, the client's default, or the
         key's own account (asked once, then remembered)."""
-        if account_id:
-            return account_id
-        if self._config.account_id:
-            return self._config.account_id
-        if self._own_account is None:
-            self._own_account = own_account(self._send(calls.current_key()))
-        return self._own_account
+        known = self._known_account(account_id)
+        if known is not None:
+            return known
+        return self._remember_own_account(self._send(calls.current_key()))
+
+    def _resolve_account_now(self, account_id: str | None) -> None:
+        """A list call learns its account at once, so that an operator key naming none
+        fails at the call, not at the first page."""
+        self._account(account_id)
 
     def _send(self, call: Call[ModelT]) -> ModelT:
         return call.parse(self._request(call))
 
     def _request(self, call: Call[ModelT]) -> httpx.Response:
-        request = self._http.build_request(
-            call.method,
-            call.path,
-            params=call.query(),
-            content=call.content(),
-            headers=call.headers(),
-        )
+        request = self._build(call)
         retry = 0
         while True:
-            response: httpx.Response | None = None
-            error: httpx.TransportError | None = None
+            outcome: Outcome
             try:
-                response = self._http.send(request)
-            except httpx.TransportError as failure:
-                error = failure
-            if response is not None and response.is_success:
-                return response
-            delay = _delay(self._config, retry, response, error)
-            if delay is None:
-                raise _outcome(response, error)
-            self._sleep(delay)
+                outcome = self._http.send(request)
+            except httpx.TransportError as error:
+                outcome = error
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return outcome
+            self._sleep(self._retry_delay(retry, outcome))
             retry += 1
 
     def close(self) -> None:
@@ -185,7 +180,7 @@ class Client:
         self.close()
 
 
-class AsyncClient:
+class AsyncClient(BaseClient[httpx.AsyncClient]):
     """The creditbook API for asyncio: the same arguments and resources as `Client`, with
     `await` on every call and `async for` over lists. `sleep` is a coroutine function."""
 
@@ -201,7 +196,7 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._config = Config.resolve(
+        config = Config.resolve(
             api_key=api_key,
             base_url=base_url,
             account_id=account_id,
@@ -209,14 +204,9 @@ class AsyncClient:
             max_retries=max_retries,
             headers=headers,
         )
+        http = httpx.AsyncClient(transport=transport, **self._http_options(config))
+        super().__init__(config, http)
         self._sleep = sleep
-        self._own_account: str | None = None
-        self._http = httpx.AsyncClient(
-            base_url=self._config.base_url,
-            headers=self._config.default_headers(),
-            timeout=self._config.timeout,
-            transport=transport,
-        )
         self.plans = async_resources.Plans(self)
         self.rate_cards = async_resources.RateCards(self)
         self.accounts = async_resources.Accounts(self)
@@ -227,18 +217,6 @@ class AsyncClient:
         self.credits = async_resources.AccountCredits(self)
         self.ledger = async_resources.LedgerResource(self)
 
-    @property
-    def base_url(self) -> str:
-        return self._config.base_url
-
-    @property
-    def account_id(self) -> str | None:
-        return self._config.account_id
-
-    @property
-    def max_retries(self) -> int:
-        return self._config.max_retries
-
     async def health(self) -> HealthOut:
         """`GET /healthz`: the service and its database answer (no key needed)."""
         return await self._send(calls.health())
@@ -246,39 +224,30 @@ class AsyncClient:
     async def _account(self, account_id: str | None) -> str:
         """The account a call is about: the one it names, the client's default, or the
         key's own account (asked once, then remembered)."""
-        if account_id:
-            return account_id
-        if self._config.account_id:
-            return self._config.account_id
-        if self._own_account is None:
-            self._own_account = own_account(await self._send(calls.current_key()))
-        return self._own_account
+        known = self._known_account(account_id)
+        if known is not None:
+            return known
+        return self._remember_own_account(await self._send(calls.current_key()))
+
+    def _resolve_account_now(self, account_id: str | None) -> None:
+        """Nothing: a list call is not awaited, so its pager learns the account when it
+        fetches the first page."""
 
     async def _send(self, call: Call[ModelT]) -> ModelT:
         return call.parse(await self._request(call))
 
     async def _request(self, call: Call[ModelT]) -> httpx.Response:
-        request = self._http.build_request(
-            call.method,
-            call.path,
-            params=call.query(),
-            content=call.content(),
-            headers=call.headers(),
-        )
+        request = self._build(call)
         retry = 0
         while True:
-            response: httpx.Response | None = None
-            error: httpx.TransportError | None = None
+            outcome: Outcome
             try:
-                response = await self._http.send(request)
-            except httpx.TransportError as failure:
-                error = failure
-            if response is not None and response.is_success:
-                return response
-            delay = _delay(self._config, retry, response, error)
-            if delay is None:
-                raise _outcome(response, error)
-            await self._sleep(delay)
+                outcome = await self._http.send(request)
+            except httpx.TransportError as error:
+                outcome = error
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return outcome
+            await self._sleep(self._retry_delay(retry, outcome))
             retry += 1
 
     async def close(self) -> None:

@@ -7,6 +7,12 @@ without one the call makes its own, shared by its retries.
 
 A method's body is `fields(locals(), <arguments that are not body fields>)`, taken first
 thing, while its locals are still just its arguments.
+
+This module is the source of `_async_resources.py`, which `scripts/generate_async.py`
+writes from it: each call of the client's `_send`, `_request` or `_account` is awaited, a
+function that awaits becomes `async def`, `Client` becomes `AsyncClient` and `Pager`
+`AsyncPager`. A list method stays a plain `def`: it returns a pager at once, and the
+pager's `fetch` does the I/O.
 """
 
 from __future__ import annotations
@@ -338,11 +344,12 @@ class Runs(Resource):
     ) -> Pager[RunOut]:
         """The account's runs, newest first, `limit` per page (at most 100): iterate for
         every run, or take `.page` for the latest."""
-        account = self._client._account(account_id)
+        self._client._resolve_account_now(account_id)
         calls.check_limit(limit)
         client = self._client
 
         def fetch(cursor: str | None) -> Page[RunOut]:
+            account = client._account(account_id)
             return Page.of(client._send(calls.list_runs(account, limit, cursor)))
 
         return Pager(fetch)
@@ -369,12 +376,13 @@ class AccountCredits(Resource):
     ) -> Pager[TransactionOut]:
         """History newest first, filtered by `type` (one or several) and time; `limit` per
         page (at most 100)."""
-        account = self._client._account(account_id)
+        self._client._resolve_account_now(account_id)
         calls.check_limit(limit)
         types = [type] if isinstance(type, str) else None if type is None else [*type]
         client = self._client
 
         def fetch(cursor: str | None) -> Page[TransactionOut]:
+            account = client._account(account_id)
             params: dict[str, Any] = {"limit": limit, "cursor": cursor, "type": types}
             params.update(since=since, until=until)
             return Page.of(client._send(calls.transactions(account, params)))

@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from creditbook import __version__
 from creditbook.dashboard import formatting
 from creditbook.dashboard.session import Session, Sessions
 from creditbook.domain.errors import NotFoundError
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.principal import Principal
 from creditbook.engine.results import Account
+from creditbook.version import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
