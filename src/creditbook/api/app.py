@@ -7,7 +7,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.responses import Response
 
 from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
@@ -92,8 +91,7 @@ def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) 
     )
     def health(request: Request) -> ExactJSONResponse:
         """Liveness and database reachability (no key needed)."""
-        with service_ledger.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        service_ledger.ping()
         return respond({"status": "ok", "database": service_ledger.engine.dialect.name})
 
     @app.get(

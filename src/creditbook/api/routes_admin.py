@@ -11,7 +11,7 @@ from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.wire.accounts import AccountCreate, AccountList, AccountOut, AccountPatch
 from creditbook.wire.charges import RefundCreate, RefundOut
-from creditbook.wire.common import STORABLE_TEXT, Id, credits
+from creditbook.wire.common import STORABLE_TEXT, Id
 from creditbook.wire.grants import GrantCreate, GrantOut
 from creditbook.wire.keys import KeyCreate, KeyOut
 from creditbook.wire.plans import PlanBody, PlanList, PlanOut
@@ -99,15 +99,7 @@ def create_account(
     Operator key.
     """
     caller.require_operator()
-    account = ledger.open_account(
-        body.plan_id,
-        account_id=body.account_id,
-        name=body.name,
-        timezone=body.timezone,
-        billing_anchor_at=body.billing_anchor_at,
-        metadata=body.metadata,
-        idempotency_key=idempotency_key,
-    )
+    account = ledger.open_account(body.to_request(idempotency_key=idempotency_key))
     return respond(AccountOut.model_validate(account), 201, hit_headers(account.replayed))
 
 
@@ -169,12 +161,11 @@ def update_account(
     Operator key.
     """
     caller.require_operator()
-    ledger.get_account(account_id)
-    if body.plan_id is not None and body.plan_id != ledger.get_account(account_id).plan_id:
-        ledger.change_plan(account_id, body.plan_id)
-    account = ledger.update_account(
-        account_id, name=body.name, metadata=body.metadata, has_unpaid_bill=body.has_unpaid_bill
-    )
+    current = ledger.get_account(account_id)
+    plan_change = body.plan_request(account_id)
+    if plan_change is not None and plan_change.plan_id != current.plan_id:
+        ledger.change_plan(plan_change)
+    account = ledger.update_account(body.to_request(account_id))
     return respond(AccountOut.model_validate(account))
 
 
@@ -198,13 +189,7 @@ def create_api_key(
     Operator key.
     """
     caller.require_operator()
-    issued = ledger.create_key(
-        account_id,
-        scope=body.scope,
-        user_id=body.user_id,
-        name=body.name,
-        idempotency_key=idempotency_key,
-    )
+    issued = ledger.create_key(body.to_request(account_id, idempotency_key=idempotency_key))
     return respond(KeyOut.issued(issued), 201, hit_headers(issued.replayed))
 
 
@@ -260,17 +245,7 @@ def create_grant(
     Operator key.
     """
     caller.require_operator()
-    grant = ledger.grant(
-        account_id,
-        credits(body.amount, "amount"),
-        source=body.source,
-        pool=body.pool,
-        priority=body.priority,
-        effective_at=body.effective_at,
-        expires_at=body.expires_at,
-        description=body.description,
-        idempotency_key=idempotency_key,
-    )
+    grant = ledger.grant(body.to_request(account_id, idempotency_key=idempotency_key))
     return respond(GrantOut.model_validate(grant), 201, hit_headers(grant.replayed))
 
 
@@ -292,13 +267,7 @@ def refund_charge(
     """Reverse all or part of a charge, linked to it. Operator key."""
     caller.require_operator()
     account_id = ledger.account_of_charge(charge_id)
-    refund = ledger.refund(
-        account_id,
-        charge_id,
-        None if body.amount is None else credits(body.amount, "amount"),
-        description=body.description,
-        idempotency_key=idempotency_key,
-    )
+    refund = ledger.refund(body.to_request(account_id, charge_id, idempotency_key=idempotency_key))
     return respond(RefundOut.model_validate(refund), 201, hit_headers(refund.replayed))
 
 

@@ -15,21 +15,17 @@ from creditbook.api.deps import (
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.domain.errors import ValidationError
-from creditbook.domain.requests import ChargeRequest
 from creditbook.engine.principal import Principal
 from creditbook.wire.charges import BatchCreate, BatchOut, BatchResultOut, ChargeCreate, ChargeOut
-from creditbook.wire.common import credits
 from creditbook.wire.estimates import EstimateCreate, EstimateOut
 from creditbook.wire.runs import ResultsCreate, RunCreate, RunOut
 
 router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
-def _request(
-    account_id: str, body: ChargeCreate, caller: Principal, key: str | None
-) -> ChargeRequest:
-    user_id = caller.key.user_id if not caller.is_operator else ""
-    return body.to_request(account_id, user_id=user_id, idempotency_key=key)
+def _key_user(caller: Principal) -> str:
+    """The user an account key is bound to: its charges and runs are attributed to it."""
+    return caller.key.user_id if not caller.is_operator else ""
 
 
 @router.post(
@@ -55,7 +51,9 @@ def create_charge(
     Operator, or the account's write key.
     """
     caller.require_account(account_id, write=True)
-    charge = ledger.charge(_request(account_id, body, caller, idempotency_key))
+    charge = ledger.charge(
+        body.to_request(account_id, user_id=_key_user(caller), idempotency_key=idempotency_key)
+    )
     if not charge.replayed:
         request.app.state.metrics.charges.inc()
     return respond(ChargeOut.model_validate(charge), 201, hit_headers(charge.replayed))
@@ -81,15 +79,14 @@ def create_charges_batch(
 
     Operator, or a write key of each item's account.
     """
-    requests = []
-    for index, item in enumerate(body.items):
+    for item in body.items:
         caller.require_account(item.account_id, write=True)
-        key = item.idempotency_key
-        if key is None and idempotency_key is not None:
-            key = f"{idempotency_key}:{index}"
-        requests.append(_request(item.account_id, item, caller, key))
     outcome = ledger.charge_batch(
-        requests, idempotency_key=idempotency_key, scope=caller.account_id or ""
+        body.to_request(
+            user_id=_key_user(caller),
+            idempotency_key=idempotency_key,
+            scope=caller.account_id or "",
+        )
     )
     data = [BatchResultOut.of(item) for item in outcome]
     accepted = sum(1 for item in outcome if item.ok and not item.replayed)
@@ -117,14 +114,7 @@ def create_estimate(
     Operator or the account's own key.
     """
     caller.require_account(account_id)
-    quote, affordable = ledger.estimate(
-        account_id,
-        body.rate_card_id,
-        rows=body.rows,
-        functions=body.functions or None,
-        success_rates_percent=body.success_rates_percent or None,
-        active_filters=body.active_filters,
-    )
+    quote, affordable = ledger.estimate(body.to_request(account_id))
     return respond(EstimateOut.of(quote, affordable))
 
 
@@ -150,18 +140,8 @@ def start_run(
             raise ValidationError("account_id is required with an operator key", field="account_id")
         account_id = caller.own_account()
     caller.require_account(account_id, write=True)
-    user_id = body.user_id or (caller.key.user_id if not caller.is_operator else "")
     run = ledger.start_run(
-        account_id,
-        body.rate_card_id,
-        slots=body.slots,
-        hold=None if body.hold is None else credits(body.hold, "hold"),
-        hold_timeout_s=body.hold_timeout_s,
-        active_filters=body.active_filters,
-        user_id=user_id,
-        resource_id=body.resource_id,
-        resource_name=body.resource_name,
-        idempotency_key=idempotency_key,
+        body.to_request(account_id, user_id=_key_user(caller), idempotency_key=idempotency_key)
     )
     return respond(RunOut.model_validate(run), 201, hit_headers(run.replayed))
 
@@ -193,12 +173,7 @@ def report_run_results(
     """
     account_id = run_account(ledger, caller, run_id, write=True)
     run = ledger.report_results(
-        account_id,
-        run_id,
-        rows_kept=body.rows_kept,
-        rows_discarded=body.rows_discarded,
-        functions={name: (f.attempts, f.successes) for name, f in body.functions.items()},
-        idempotency_key=idempotency_key,
+        body.to_request(account_id, run_id, idempotency_key=idempotency_key)
     )
     return respond(RunOut.model_validate(run), 200, hit_headers(run.replayed))
 

@@ -8,13 +8,11 @@ from datetime import date, datetime
 
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.output import as_json, plain
-from creditbook.domain.requests import Scope
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.results import Entry
 from creditbook.wire.accounts import AccountCreate, AccountOut
 from creditbook.wire.balance import BalanceOut
 from creditbook.wire.charges import ChargeCreate, ChargeOut
-from creditbook.wire.common import credits
 from creditbook.wire.grants import GrantCreate, GrantOut
 from creditbook.wire.keys import KeyCreate, KeyOut
 from creditbook.wire.plans import PlanBody, PlanOut
@@ -74,25 +72,14 @@ class LocalBackend:
             after = page[-1].account_id
 
     def create_account(self, body: AccountCreate, idempotency_key: str | None) -> Json:
-        account = self.ledger.open_account(
-            body.plan_id,
-            account_id=body.account_id,
-            name=body.name,
-            timezone=body.timezone,
-            billing_anchor_at=body.billing_anchor_at,
-            metadata=body.metadata,
-            idempotency_key=idempotency_key,
-        )
+        account = self.ledger.open_account(body.to_request(idempotency_key=idempotency_key))
         return as_json(AccountOut.model_validate(account))
 
     def get_account(self, account_id: str) -> Json:
         return as_json(AccountOut.model_validate(self.ledger.get_account(account_id)))
 
     def create_key(self, account_id: str | None, body: KeyCreate) -> Json:
-        scope = Scope.OPERATOR if account_id is None else Scope(body.scope)
-        issued = self.ledger.create_key(
-            account_id, scope=scope, user_id=body.user_id, name=body.name
-        )
+        issued = self.ledger.create_key(body.to_request(account_id))
         return as_json(KeyOut.issued(issued))
 
     def revoke_key(self, key_id: str) -> Json:
@@ -101,17 +88,7 @@ class LocalBackend:
     # -- credits ----------------------------------------------------------------------------
 
     def grant(self, account_id: str, body: GrantCreate, idempotency_key: str | None) -> Json:
-        grant = self.ledger.grant(
-            account_id,
-            credits(body.amount, "amount"),
-            source=body.source,
-            pool=body.pool,
-            priority=body.priority,
-            effective_at=body.effective_at,
-            expires_at=body.expires_at,
-            description=body.description,
-            idempotency_key=idempotency_key,
-        )
+        grant = self.ledger.grant(body.to_request(account_id, idempotency_key=idempotency_key))
         return as_json(GrantOut.model_validate(grant))
 
     def charge(self, account_id: str, body: ChargeCreate, idempotency_key: str | None) -> Json:
