@@ -12,7 +12,7 @@ from tests.dashboard.conftest import Seeded
 from tests.dashboard.seed import ACME, GAMMA, LASSO, MAPS, NOW
 
 from creditbook import Credits, FunctionRate, Ledger, ManualClock
-from creditbook.dashboard import figures
+from creditbook.dashboard import figures, history_figures
 from creditbook.dashboard.figures import FunctionStyle, RunLine
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.rates import BASE_FUNCTION, RateCard
@@ -204,7 +204,7 @@ def test_an_unused_empty_pool_is_not_low() -> None:
 def test_the_csv_export_reads_every_match_page_by_page(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(figures, "CSV_PAGE_SIZE", 7)
+    monkeypatch.setattr(history_figures, "CSV_PAGE_SIZE", 7)
     reads: list[int] = []
     read = ledger.transactions
 
@@ -214,7 +214,9 @@ def test_the_csv_export_reads_every_match_page_by_page(
 
     monkeypatch.setattr(ledger, "transactions", counted)
     account = ledger.get_account(ACME)
-    rows = figures.all_transactions(ledger, account, figures.HistoryFilter(None, None, None))
+    rows = history_figures.all_transactions(
+        ledger, account, history_figures.HistoryFilter(None, None, None)
+    )
     next(rows)
     assert reads == [7]  # streamed: one page read before the first row goes out
     everything = [row.transaction_id for row in rows]
@@ -226,7 +228,7 @@ def test_the_csv_export_reads_every_match_page_by_page(
 
 
 def test_history_windows_are_local_days() -> None:
-    chosen = figures.HistoryFilter("DEDUCTION", date(2026, 5, 19), date(2026, 5, 19), 3)
+    chosen = history_figures.HistoryFilter("DEDUCTION", date(2026, 5, 19), date(2026, 5, 19), 3)
     since, until = chosen.window("Europe/Paris")
     assert since is not None and until is not None
     assert since.isoformat() == "2026-05-19T00:00:00+02:00"

@@ -20,7 +20,7 @@ from tests.dashboard.seed import ACME, BETA, NOW
 from creditbook import Credits, Ledger, ManualClock
 from creditbook.api.app import create_app
 from creditbook.dashboard import figures, formatting, pages
-from creditbook.dashboard.figures import HISTORY_PAGE_SIZE
+from creditbook.dashboard.history_figures import HISTORY_PAGE_SIZE
 from creditbook.dashboard.session import SESSION_COOKIE, SESSION_MAX_AGE_S, Sessions
 from creditbook.domain.periods import SUPPORTED_YEARS
 from creditbook.settings import Settings

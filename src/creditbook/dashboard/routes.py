@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from creditbook.dashboard import figures
+from creditbook.dashboard import figures, history_figures
 from creditbook.dashboard.pages import (
     SIGN_IN_REASONS,
     Viewer,
@@ -221,10 +221,10 @@ def usage(
 
 def history_filter(
     type: str | None, from_: str | None, to: str | None, page_number: int
-) -> figures.HistoryFilter:
-    if type and type not in figures.TRANSACTION_TYPES:
+) -> history_figures.HistoryFilter:
+    if type and type not in history_figures.TRANSACTION_TYPES:
         raise ValidationError(f"unknown transaction type {type!r}")
-    return figures.HistoryFilter(type or None, parse_day(from_), parse_day(to), page_number)
+    return history_figures.HistoryFilter(type or None, parse_day(from_), parse_day(to), page_number)
 
 
 TypeQuery = Annotated[str | None, Query(max_length=20)]
@@ -247,17 +247,17 @@ def transactions(
     context: dict[str, Any] = {
         "account": account,
         "nav": "transactions",
-        "types": figures.TRANSACTION_TYPES,
+        "types": history_figures.TRANSACTION_TYPES,
         "error": "",
         "history": None,
-        "filter": figures.HistoryFilter(None, None, None),
+        "filter": history_figures.HistoryFilter(None, None, None),
         "from": from_ or "",
         "to": to or "",
     }
     try:
         chosen = history_filter(type, from_, to, page_number)
         context["filter"] = chosen
-        context["history"] = figures.history(ledger, account, chosen)
+        context["history"] = history_figures.history(ledger, account, chosen)
         status = 200
     except ValidationError as error:
         context["error"] = str(error)
@@ -280,7 +280,7 @@ def transactions_csv(
     chosen = history_filter(type, from_, to, 1)
     # Reads the first page now: a filter the ledger refuses is a 400 page, not a file cut
     # short after its header has gone out.
-    matches = figures.all_transactions(ledger, account, chosen)
+    matches = history_figures.all_transactions(ledger, account, chosen)
     filename = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
     return StreamingResponse(
         csv_lines(map(transaction_record, matches), TRANSACTION_COLUMNS),
