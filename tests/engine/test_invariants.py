@@ -20,7 +20,8 @@ UNBALANCED_TRANSFER = textwrap.dedent(
     from creditbook import Credits, Ledger, ManualClock, Plan
     from creditbook.domain.errors import InvariantError
     from creditbook.domain.grants import TransactionType
-    from creditbook.engine.tx import AccountTx, Line
+    from creditbook.engine.account.lines import Line
+    from creditbook.engine.account.state import AccountTx
     from creditbook.store import schema
     from creditbook.store.database import make_engine, migrate
 

@@ -15,9 +15,9 @@ from creditbook.domain.errors import NotFoundError
 from creditbook.domain.periods import require_aware
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import RateCard
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.clock import Clock
 from creditbook.engine.codec import card_from_body, plan_from_body
-from creditbook.engine.tx import AccountTx
 from creditbook.store.database import READ_ONLY
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import pricing as pricing_queries

@@ -17,8 +17,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Connection
 
 from creditbook.domain.errors import IdempotencyConflictError
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
-from creditbook.engine.tx import AccountTx
 from creditbook.engine.validation import check_key
 from creditbook.store.queries import idempotency as queries
 

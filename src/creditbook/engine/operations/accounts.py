@@ -16,9 +16,10 @@ from creditbook.domain.requests import (
     UpdateAccountRequest,
 )
 from creditbook.engine import idempotency, reports
+from creditbook.engine.account.lines import new_id
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.results import Account
-from creditbook.engine.tx import AccountTx, new_id
 from creditbook.engine.validation import check_metadata, check_text
 from creditbook.store import schema
 from creditbook.store.queries import accounts as queries

@@ -19,10 +19,12 @@ from creditbook.domain.errors import (
 from creditbook.domain.grants import TransactionType
 from creditbook.domain.requests import MAX_BATCH_ITEMS, ChargeBatchRequest, ChargeRequest
 from creditbook.engine import idempotency
+from creditbook.engine.account.flush import flush_all
+from creditbook.engine.account.lines import Attribution, Line, draws_total
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.operations.grants import default_pool
 from creditbook.engine.results import BatchItemResult, Charge
-from creditbook.engine.tx import AccountTx, Attribution, Line, draws_total, flush_all
 from creditbook.engine.validation import check_charge, check_key
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import charges as charge_queries

@@ -13,9 +13,10 @@ from creditbook.domain.grants import (
 )
 from creditbook.domain.requests import GrantRequest
 from creditbook.engine import idempotency
+from creditbook.engine.account.lines import Line, draws_total
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.results import Grant
-from creditbook.engine.tx import AccountTx, Line, draws_total
 from creditbook.engine.validation import check_grant
 from creditbook.store.queries import grants as queries
 

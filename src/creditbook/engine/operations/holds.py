@@ -11,10 +11,11 @@ from creditbook.domain.errors import InsufficientCreditsError, NotFoundError, St
 from creditbook.domain.grants import TransactionType
 from creditbook.domain.requests import CaptureRequest, HoldRequest, ReleaseRequest
 from creditbook.engine import idempotency, reports
+from creditbook.engine.account.lines import Attribution, Line, new_id
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.operations.grants import default_pool
 from creditbook.engine.results import Charge, Hold
-from creditbook.engine.tx import AccountTx, Attribution, Line, new_id
 from creditbook.engine.validation import check_attribute, check_hold, check_positive, check_text
 from creditbook.store.queries import holds as queries
 

@@ -10,9 +10,9 @@ from sqlalchemy import Connection
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.requests import CreateKeyRequest, Scope
 from creditbook.engine import idempotency, keys, sessions
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.keys import ApiKey, IssuedKey
-from creditbook.engine.tx import AccountTx
 from creditbook.engine.validation import check_attribute, check_text
 from creditbook.store import schema
 

@@ -9,9 +9,10 @@ from creditbook.domain.errors import NotFoundError, ValidationError, invariant
 from creditbook.domain.grants import TransactionType
 from creditbook.domain.requests import RefundRequest
 from creditbook.engine import idempotency
+from creditbook.engine.account.lines import Attribution, Line
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.results import Refund
-from creditbook.engine.tx import AccountTx, Attribution, Line
 from creditbook.engine.validation import check_positive, check_text
 from creditbook.store.queries import refunds as queries
 

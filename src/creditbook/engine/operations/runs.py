@@ -26,13 +26,14 @@ from creditbook.domain.requests import (
     StartRunRequest,
 )
 from creditbook.engine import idempotency, reports
+from creditbook.engine.account.lines import Attribution, Line, new_id
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.codec import card_from_body, card_to_body
 from creditbook.engine.context import Context
 from creditbook.engine.operations import sweep
 from creditbook.engine.operations.charges import describe
 from creditbook.engine.operations.holds import hold_locked
 from creditbook.engine.results import Run
-from creditbook.engine.tx import AccountTx, Attribution, Line, new_id
 from creditbook.engine.validation import check_attribute, check_hold
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import runs as queries

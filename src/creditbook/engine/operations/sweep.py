@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from creditbook.domain.errors import NotFoundError
 from creditbook.engine import idempotency
+from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
-from creditbook.engine.tx import AccountTx
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import sweep as queries
 
