@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from creditbook import (
     ChargeRequest,
@@ -499,3 +500,50 @@ def test_current_balance_from_stored_balances_equals_the_replayed_one(
     assert stored.pools == replayed.pools
     # the hold timed out and gave the bonus back; the new period's charge took 4 of it
     assert stored.pools["credits"].by_source["bonus"] == Credits.of(8)
+
+
+def overdraft_floor(ledger: Ledger, account: str) -> tuple[int, int]:
+    """The overdraft grant's (remaining, min_remaining), in millicredits."""
+    grants = schema.grants.c
+    with ledger.engine.connect() as connection:
+        found = connection.execute(
+            select(grants.remaining, grants.min_remaining).where(
+                grants.account_id == account, grants.source == "overdraft"
+            )
+        ).one()
+    return found.remaining, found.min_remaining
+
+
+def test_the_overdraft_grant_floor_follows_the_plan_limit(ledger: Ledger) -> None:
+    ledger.put_plan(Plan("od", allowances={"credits": Credits.of(10)}, overdraft=Credits.of(5)))
+    ledger.put_plan(Plan("flat", allowances={"credits": Credits.of(10)}))
+    account = ledger.open_account("od").account_id
+    assert overdraft_floor(ledger, account) == (0, -5_000)
+    ledger.charge(account_id=account, amount=Credits.of(14))
+    assert overdraft_floor(ledger, account) == (-4_000, -5_000)
+    # A lower limit keeps the debt already taken as the floor; a higher one is the floor.
+    ledger.put_plan(Plan("od", allowances={"credits": Credits.of(10)}, overdraft=Credits.of(2)))
+    assert overdraft_floor(ledger, account) == (-4_000, -4_000)
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account_id=account, amount=Credits.of("0.001"))
+    ledger.put_plan(Plan("od", allowances={"credits": Credits.of(10)}, overdraft=Credits.of(20)))
+    assert overdraft_floor(ledger, account) == (-4_000, -20_000)
+    # A plan change: the new period's allowance settles the debt first, then the new limit.
+    ledger.change_plan(account, "flat")
+    assert overdraft_floor(ledger, account) == (0, 0)
+    ledger.change_plan(account, "od")
+    assert overdraft_floor(ledger, account) == (0, -20_000)
+    assert ledger.verify().ok
+
+
+def test_the_database_refuses_an_overdraft_beyond_the_floor(ledger: Ledger) -> None:
+    ledger.put_plan(Plan("od", allowances={"credits": Credits.of(10)}, overdraft=Credits.of(5)))
+    account = ledger.open_account("od").account_id
+    grants = schema.grants.c
+    with pytest.raises(IntegrityError, match="remaining_floor"), ledger.engine.begin() as db:
+        db.execute(
+            update(schema.grants)
+            .where(grants.account_id == account, grants.source == "overdraft")
+            .values(remaining=-5_001)
+        )
+    assert overdraft_floor(ledger, account) == (0, -5_000)

@@ -184,6 +184,7 @@ Overrides = dict[str, Any]
 # constraint: (table, bad rows, a good row close to them)
 CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
     "ck_accounts_last_seq": ("accounts", [{"last_seq": -1}], {"last_seq": 0}),
+    "ck_entries_amount": ("entries", [{"amount": 0}], {"amount": -1}),
     "ck_entries_book": ("entries", [{"book": "cash"}], {"book": "issued"}),
     "ck_entries_grant_line": (
         "entries",
@@ -201,7 +202,7 @@ CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
     "ck_grants_overdraft_amount": (
         "grants",
         [{"source": "overdraft", "amount": 5, "remaining": 0}],
-        {"source": "overdraft", "amount": 0, "remaining": -500},
+        {"source": "overdraft", "amount": 0, "min_remaining": -500, "remaining": -500},
     ),
     "ck_grants_priority": ("grants", [{"priority": -1}], {"priority": 0}),
     "ck_grants_remaining_ceiling": (
@@ -210,9 +211,18 @@ CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
         # A refund after the debt was settled leaves the overdraft grant above zero.
         {"source": "overdraft", "amount": 0, "remaining": 30},
     ),
+    "ck_grants_min_remaining": (
+        "grants",
+        [{"min_remaining": 1}, {"source": "allowance", "min_remaining": -1}],
+        {"source": "overdraft", "amount": 0, "min_remaining": -500, "remaining": -500},
+    ),
     "ck_grants_remaining_floor": (
         "grants",
-        [{"remaining": -1}, {"source": "allowance", "remaining": -1}],
+        [
+            {"remaining": -1},
+            {"source": "allowance", "remaining": -1},
+            {"source": "overdraft", "amount": 0, "min_remaining": -500, "remaining": -501},
+        ],
         {"remaining": 0},
     ),
     "ck_grants_source": ("grants", [{"source": "gift"}], {"source": "top_up"}),
@@ -404,5 +414,37 @@ def test_downgrade_drops_the_checks_and_keeps_entries_append_only(
             connection.execute(schema.entries.update().values(amount=6))
         with pytest.raises(IntegrityError, match="remaining_floor"):
             insert(engine, "grants", row("grants", remaining=-1))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_database_url", ["sqlite", "postgresql"], indirect=True)
+def test_upgrade_sets_each_overdraft_floor_from_its_plan(fresh_database_url: str) -> None:
+    """Migration 0008 gives existing overdraft grants minus their plan's limit as their floor,
+    or their debt where a lowered limit left it deeper."""
+    engine = make_engine(fresh_database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(fresh_database_url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0007")
+        insert(engine, "plans", row("plans", plan_id="od", body={"overdraft": 5_000}))
+        owing = {"source": "overdraft", "amount": 0, "pool": "credits"}
+        for account, remaining in (("deep", -7_000), ("fresh", 0)):
+            insert(engine, "accounts", row("accounts", account_id=account, plan_id="od"))
+            insert(
+                engine, "grants", row("grants", account_id=account, remaining=remaining, **owing)
+            )
+        insert(engine, "grants", row("grants", account_id="fresh", remaining=30))
+        migrate(engine)
+        with engine.connect() as connection:
+            floors = connection.execute(
+                text("SELECT account_id, source, min_remaining FROM grants ORDER BY 1, 2")
+            ).all()
+        assert [tuple(found) for found in floors] == [
+            ("deep", "overdraft", -7_000),
+            ("fresh", "bonus", 0),
+            ("fresh", "overdraft", -5_000),
+        ]
     finally:
         engine.dispose()

@@ -63,7 +63,7 @@ def test_entries_are_append_only_in_the_database(database_url: str) -> None:
                     "book": "issued",
                     "grant_id": "",
                     "hold_id": "",
-                    "amount": 0,
+                    "amount": 7,
                 },
             )
         for statement in (
@@ -74,6 +74,6 @@ def test_entries_are_append_only_in_the_database(database_url: str) -> None:
                 connection.execute(statement)
         with engine.connect() as connection:
             amounts = connection.execute(select(schema.entries.c.amount)).scalars().all()
-        assert amounts == [0]
+        assert amounts == [7]
     finally:
         engine.dispose()

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from creditbook.cli.target import Target
+from creditbook.domain.errors import InvariantError
 from creditbook.wire.accounts import AccountCreate
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
@@ -115,7 +116,8 @@ def open_backend(target: Target) -> Iterator[Backend]:
         return
     from creditbook.cli.local import LocalBackend
 
-    assert target.database_url is not None
+    if target.database_url is None:
+        raise InvariantError("a local target without a database URL")
     local = LocalBackend.open(target.database_url)
     try:
         yield local

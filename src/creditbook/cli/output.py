@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from creditbook.domain.amounts import Credits
+from creditbook.domain.errors import InvariantError
 
 # Both consoles look up sys.stdout / sys.stderr when they write, so test runners that swap
 # the streams capture them.
@@ -142,5 +143,6 @@ def note(message: str) -> None:
 def as_json(value: Any) -> dict[str, Any]:
     """`plain` of one object (a model, a dataclass, a mapping): a JSON object."""
     result = plain(value)
-    assert isinstance(result, dict), type(value)
+    if not isinstance(result, dict):
+        raise InvariantError(f"{type(value).__name__} is not an object")
     return result

@@ -17,6 +17,7 @@ from creditbook.cli.target import Target
 from creditbook.client import Client, Pager
 from creditbook.client.errors import APIConnectionError, CreditbookAPIError
 from creditbook.client.models import TransactionOut
+from creditbook.domain.errors import InvariantError
 from creditbook.wire.accounts import AccountCreate
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
@@ -65,7 +66,8 @@ class RemoteBackend:
 
     @classmethod
     def connect(cls, target: Target) -> RemoteBackend:
-        assert target.base_url is not None
+        if target.base_url is None:
+            raise InvariantError("a remote target without a server URL")
         client = Client(
             api_key=target.api_key,
             base_url=target.base_url,

@@ -4,9 +4,10 @@ distributed by account; `plans` and `rate_cards` are small operator-wide referen
 Amounts are BIGINT millicredits. Timestamps are stored as naive UTC and read back aware.
 Entries are append-only: the engine only ever inserts them.
 
-CHECK constraints back the invariants the engine keeps (migration 0007 adds them): a grant never
-below zero except the overdraft grant, never above what it was funded with, holds within their
-amount, known books and sources, non-negative counters. SQLite does not enforce `VARCHAR(n)`, so
+CHECK constraints back the invariants the engine keeps (migrations 0007 and 0008 add them): a
+grant never below its floor (zero, or minus the plan's overdraft limit for the overdraft grant),
+never above what it was funded with, holds within their amount, entries never zero, known books
+and sources, non-negative counters. SQLite does not enforce `VARCHAR(n)`, so
 there every bounded text column also carries a `length(col) <= n` check; PostgreSQL enforces the
 type itself. `CHECKS` and `SQLITE_LENGTH_CHECKS` list them by table.
 """
@@ -133,6 +134,10 @@ grants = Table(
     Column("created_seq", BigInteger, nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
     Column("description", Text, nullable=False),
+    # How low `remaining` may go: 0, but minus the plan's overdraft limit for the overdraft
+    # grant (kept in step when the plan or its limit changes; a debt deeper than a lowered
+    # limit stays the floor until it is paid back).
+    millicredits("min_remaining", server_default="0"),
     PrimaryKeyConstraint("account_id", "grant_id"),
     Index("ix_grants_open", "account_id", "pool", "closed_at"),
     CheckConstraint(
@@ -140,10 +145,12 @@ grants = Table(
         name="source",
     ),
     CheckConstraint("priority >= 0", name="priority"),
-    # The overdraft grant is never funded: its limit is the plan's (plans change, so the row
-    # cannot carry it) and its debt is settled by the credits that arrive later.
+    # The overdraft grant is never funded: its debt is settled by the credits that arrive later.
     CheckConstraint("source <> 'overdraft' OR amount = 0", name="overdraft_amount"),
-    CheckConstraint("remaining >= 0 OR source = 'overdraft'", name="remaining_floor"),
+    CheckConstraint(
+        "min_remaining <= 0 AND (min_remaining = 0 OR source = 'overdraft')", name="min_remaining"
+    ),
+    CheckConstraint("remaining >= min_remaining", name="remaining_floor"),
     # Refunds and releases give a grant back at most what was drawn from it; only the
     # overdraft grant (amount 0) can hold credits a refund returned after its debt.
     CheckConstraint("remaining <= amount OR source = 'overdraft'", name="remaining_ceiling"),
@@ -201,6 +208,7 @@ entries = Table(
     Index("ix_entries_grant_seq", "account_id", "grant_id", "seq"),
     Index("ix_entries_hold", "account_id", "hold_id"),
     CheckConstraint("book IN ('grant', 'hold', 'issued', 'spent', 'expired')", name="book"),
+    CheckConstraint("amount <> 0", name="amount"),
     CheckConstraint("book <> 'grant' OR grant_id <> ''", name="grant_line"),
     # Held credits remember the grant they came from, to go back to it on release.
     CheckConstraint("book <> 'hold' OR (hold_id <> '' AND grant_id <> '')", name="hold_line"),

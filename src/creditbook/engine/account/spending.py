@@ -93,6 +93,9 @@ def create_grant(
             "created_seq": tx.next_seq,
             "closed_at": None,
             "description": description,
+            "min_remaining": -tx.plan.overdraft.millicredits
+            if source is GrantSource.OVERDRAFT
+            else 0,
         },
     )
     if expires_at is not None and expires_at < tx.next_event_at:
@@ -141,6 +144,12 @@ def ensure_overdraft_grants(tx: AccountTx) -> None:
     for pool in tx.plan.pools:
         if pool not in existing:
             create_grant(tx, pool, GrantSource.OVERDRAFT, description="Overdraft")
+
+
+def set_overdraft_floors(tx: AccountTx) -> None:
+    """The overdraft grants' floor after a plan change: minus the plan's limit, or the debt
+    still owed if that is deeper."""
+    ledger_state.set_overdraft_floor(tx.connection, tx.account_id, -tx.plan.overdraft.millicredits)
 
 
 def check_pool(tx: AccountTx, pool: str) -> None:

@@ -130,6 +130,7 @@ class AccountTx:
         """Write one transfer and its entries, and apply them to grants and holds."""
         invariant(bool(lines), "a transfer has entries")
         invariant(sum(line.amount for line in lines) == 0, "entries must sum to zero")
+        invariant(all(line.amount for line in lines), "an entry moves credits")
         seq = self.take_seq()
         transfer_id = new_id("txn_")
         at = created_at or self.now

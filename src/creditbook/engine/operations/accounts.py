@@ -16,6 +16,7 @@ from creditbook.domain.requests import (
     UpdateAccountRequest,
 )
 from creditbook.engine import idempotency, reports
+from creditbook.engine.account import spending
 from creditbook.engine.account.lines import new_id
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
@@ -153,6 +154,7 @@ def change_plan(context: Context, request: ChangePlanRequest) -> Account:
         tx._roll_over(unused, 0, now)
         tx.ensure_overdraft_grants()
         tx.grant_allowance(0)
+        spending.set_overdraft_floors(tx)
         tx.next_event_at = tx._next_event(tx.calendar())
         tx.mark_dirty()
         row = tx.row

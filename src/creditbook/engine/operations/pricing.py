@@ -8,6 +8,7 @@ from creditbook.domain.plans import Plan
 from creditbook.domain.rates import RateCard
 from creditbook.engine.codec import card_from_body, card_to_body, plan_from_body, plan_to_body
 from creditbook.engine.context import Context
+from creditbook.store.queries import ledger_state
 from creditbook.store.queries import pricing as queries
 
 
@@ -16,6 +17,9 @@ def put_plan(context: Context, plan: Plan) -> Plan:
 
     def transaction(connection: Connection) -> None:
         queries.put_plan(connection, plan.plan_id, body, context.now())
+        ledger_state.set_plan_overdraft_floors(
+            connection, plan.plan_id, -plan.overdraft.millicredits
+        )
 
     context.run(transaction)
     return plan

@@ -13,7 +13,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection, CursorResult, Row, and_, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 
 from creditbook.store import schema
 from creditbook.store.queries import upsert_add, upsert_add_many
@@ -139,6 +149,27 @@ _OVERDRAFT_GRANT = select(_G.grant_id, _G.remaining).where(
     _G.pool == bindparam("p_pool"),
     _G.source == OVERDRAFT_SOURCE,
 )
+# The floor never rises above a debt already taken (a limit lowered after the account borrowed).
+_FLOOR = case((_G.remaining < bindparam("p_floor"), _G.remaining), else_=bindparam("p_floor"))
+_SET_OVERDRAFT_FLOOR = (
+    update(schema.grants)
+    .where(_G.account_id == bindparam("p_account"), _G.source == OVERDRAFT_SOURCE)
+    .values(min_remaining=_FLOOR)
+)
+_SET_PLAN_OVERDRAFT_FLOORS = (
+    update(schema.grants)
+    .where(
+        _G.source == OVERDRAFT_SOURCE,
+        _G.account_id.in_(select(_A.account_id).where(_A.plan_id == bindparam("p_plan"))),
+    )
+    .values(min_remaining=_FLOOR)
+)
+_LOCK_PLAN_ACCOUNTS = (
+    select(_A.account_id)
+    .where(_A.plan_id == bindparam("p_plan"))
+    .order_by(_A.account_id)
+    .with_for_update()
+)
 _OVERDRAFT_POOLS = select(_G.pool).where(
     _G.account_id == bindparam("p_account"), _G.source == OVERDRAFT_SOURCE
 )
@@ -212,6 +243,18 @@ def overdraft_grant(connection: Connection, account_id: str, pool: str) -> AnyRo
 def overdraft_pools(connection: Connection, account_id: str) -> set[str]:
     """The pools that have their overdraft grant."""
     return set(connection.execute(_OVERDRAFT_POOLS, {"p_account": account_id}).scalars())
+
+
+def set_overdraft_floor(connection: Connection, account_id: str, floor: int) -> None:
+    """Set the floor of the account's overdraft grants (minus the plan's limit)."""
+    connection.execute(_SET_OVERDRAFT_FLOOR, {"p_account": account_id, "p_floor": floor})
+
+
+def set_plan_overdraft_floors(connection: Connection, plan_id: str, floor: int) -> None:
+    """Set the floor of the overdraft grants of every account on the plan, after locking those
+    accounts in id order (as a charge locks its account before it draws on the grant)."""
+    connection.execute(_LOCK_PLAN_ACCOUNTS, {"p_plan": plan_id}).all()
+    connection.execute(_SET_PLAN_OVERDRAFT_FLOORS, {"p_plan": plan_id, "p_floor": floor})
 
 
 def pool_has_grant(connection: Connection, account_id: str, pool: str) -> bool:
