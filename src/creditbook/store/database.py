@@ -56,7 +56,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             return _sqlite_engine(url, **kwargs)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     except NoSuchModuleError:
         raise DatabaseUrlError(f"{shown}: not a database creditbook knows") from None
