@@ -314,8 +314,7 @@ class PostgresFloor:
 
 
 FLOOR_CHECK = (
-    f"SELECT (SELECT count(*) FROM floor_balances) * {FLOOR_START_BALANCE}"
-    " - (SELECT sum(remaining) FROM floor_balances),"
+    f"SELECT (SELECT sum({FLOOR_START_BALANCE} - remaining) FROM floor_balances),"
     " (SELECT coalesce(sum(amount), 0) FROM floor_entries),"
     " (SELECT coalesce(sum(amount), 0) FROM floor_rollups),"
     " (SELECT count(*) FROM floor_entries)"

@@ -259,10 +259,22 @@ _SQLITE_ROLLUPS = (
 )
 
 
+_TIME_KINDS = ("timestamp", "date")
+
+
 def _tuples(
     rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
 ) -> list[tuple[Any, ...]]:
-    return [tuple(_stored(row[name], True) for name, _ in columns) for row in rows]
+    """Rows as SQLite's executemany takes them; only the time columns need converting."""
+    names = [name for name, _ in columns]
+    times = [index for index, (_, kind) in enumerate(columns) if kind in _TIME_KINDS]
+    tuples = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for index in times:
+            values[index] = _stored(values[index], True)
+        tuples.append(tuple(values))
+    return tuples
 
 
 def flush(
@@ -297,6 +309,12 @@ _UPDATE_ACCOUNT = {
     "sqlite": "UPDATE accounts SET last_seq = ?, period_index = ?, next_event_at = ?,"
     " anchor_at = ?, plan_id = ? WHERE account_id = ?",
 }
+
+
+def begin(connection: Connection, *, read_only: bool) -> None:
+    """Begin a SQLite transaction on the driver: DEFERRED to read, IMMEDIATE to write (so
+    writers queue for the database lock instead of failing on upgrade)."""
+    _execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", ())
 
 
 def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
