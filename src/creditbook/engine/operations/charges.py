@@ -129,9 +129,14 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
         raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
     check_key(request.idempotency_key)
     batch_key = None if request.idempotency_key is None else f"batch:{request.idempotency_key}"
-    batch_hash = idempotency.hash_request(
-        "charge_batch",
-        {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
+    # Hash only when there is a key to remember the batch under.
+    batch_hash = (
+        ""
+        if batch_key is None
+        else idempotency.hash_request(
+            "charge_batch",
+            {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
+        )
     )
 
     def transaction(connection: Connection) -> list[BatchItemResult]:

@@ -289,7 +289,7 @@ def flush(
     PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
     number of grants updated (-1: the driver did not count them)."""
     if _is_postgres(connection):
-        rows = _execute(connection, POSTGRES_FLUSH, postgres_params())
+        rows = _execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
         return int(rows[0][0])
     _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
@@ -302,6 +302,9 @@ def flush(
         _executemany(connection, _SQLITE_ROLLUPS, _tuples(rollups, ROLLUP_TYPES))
     return updated
 
+
+# The arrays go in binary: psycopg's text form quotes every element by regular expression.
+_POSTGRES_FLUSH_BINARY = POSTGRES_FLUSH.replace(")s::", ")b::")
 
 _UPDATE_ACCOUNT = {
     "postgresql": "UPDATE accounts SET last_seq = %s, period_index = %s, next_event_at = %s,"
