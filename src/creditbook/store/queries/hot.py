@@ -289,7 +289,11 @@ def flush(
     PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
     number of grants updated (-1: the driver did not count them)."""
     if _is_postgres(connection):
-        rows = _execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
+        if len(transfers) <= SMALL_FLUSH_TRANSFERS:
+            sql, values = _small_flush(transfers, entries, rollups, deltas)
+            rows = _execute(connection, sql, values)
+        else:
+            rows = _execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
         return int(rows[0][0])
     _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
@@ -305,6 +309,70 @@ def flush(
 
 # The arrays go in binary: psycopg's text form quotes every element by regular expression.
 _POSTGRES_FLUSH_BINARY = POSTGRES_FLUSH.replace(")s::", ")b::")
+
+# A flush of a few transfers (a single charge) binds plain values instead of arrays: one
+# prepared statement per shape (how many transfers, entries, grants and rollups).
+SMALL_FLUSH_TRANSFERS = 2
+_SMALL_FLUSH: dict[tuple[int, int, int, int], str] = {}
+
+
+def _values(rows: int, width: int) -> str:
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def _small_flush_sql(shape: tuple[int, int, int, int]) -> str:
+    transfers, entries, rollups, deltas = shape
+    t_names = ", ".join(name for name, _ in TRANSFER_TYPES)
+    e_names = ", ".join(name for name, _ in ENTRY_TYPES)
+    r_names = ", ".join(name for name, _ in ROLLUP_TYPES)
+    grants = "SELECT 1 WHERE false"
+    if deltas:
+        delta = "(%s::varchar, %s::varchar, %s::bigint)"
+        grants = (
+            "UPDATE grants SET remaining = grants.remaining + d.amount"
+            f" FROM (VALUES {', '.join([delta] * deltas)}) AS d(account_id, grant_id, amount)"
+            " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
+            " RETURNING 1"
+        )
+    rollup = ""
+    if rollups:
+        rollup = (
+            f", r AS (INSERT INTO rollups ({r_names})"
+            f" VALUES {_values(rollups, len(ROLLUP_TYPES))}"
+            f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+            " quantity = rollups.quantity + excluded.quantity,"
+            " charges = rollups.charges + excluded.charges)"
+        )
+    return (
+        f"WITH t AS (INSERT INTO transfers ({t_names})"
+        f" VALUES {_values(transfers, len(TRANSFER_TYPES))}),"
+        f" e AS (INSERT INTO entries ({e_names}) VALUES {_values(entries, len(ENTRY_TYPES))}),"
+        f" g AS ({grants}){rollup}"
+        " SELECT count(*) FROM g"
+    )
+
+
+def _small_flush(
+    transfers: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    rollups: list[dict[str, Any]],
+    deltas: list[tuple[str, str, int]],
+) -> tuple[str, list[Any]]:
+    shape = (len(transfers), len(entries), len(rollups), len(deltas))
+    sql = _SMALL_FLUSH.get(shape)
+    if sql is None:
+        sql = _SMALL_FLUSH[shape] = _small_flush_sql(shape)
+    values: list[Any] = []
+    for rows, columns in ((transfers, TRANSFER_TYPES), (entries, ENTRY_TYPES)):
+        for row in rows:
+            values.extend(_stored(row[name], False) for name, _ in columns)
+    for delta in deltas:
+        values.extend(delta)
+    for row in rollups:
+        values.extend(_stored(row[name], False) for name, _ in ROLLUP_TYPES)
+    return sql, values
+
 
 _UPDATE_ACCOUNT = {
     "postgresql": "UPDATE accounts SET last_seq = %s, period_index = %s, next_event_at = %s,"
