@@ -48,15 +48,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import peer_hordak
 import psycopg
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from peer_hordak import HordakPeer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import event
@@ -65,6 +68,7 @@ from sqlalchemy.engine import make_url
 from creditbook import ChargeRequest, Credits, Ledger, Plan
 from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate
+from creditbook.store.queries import hot
 
 POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 PLAN_ID = "bench"
@@ -72,24 +76,50 @@ POOL = "credits"
 HUGE_ALLOWANCE = Credits.of(10**14)  # far more than any run can spend
 CHARGE = Credits.of(1)
 FLOOR_START_BALANCE = HUGE_ALLOWANCE.millicredits
-SINGLE_GOAL = 0.6  # engine / floor, one charge per commit
+SINGLE_GOALS = {"SQLite": 0.5, "PostgreSQL": 0.7}  # engine / floor, one charge per commit
 BATCH_GOAL = 10.0  # engine batched / engine one per commit, on PostgreSQL
+SET_FLOOR_GOAL = 0.5  # engine batched / set-based floor, on PostgreSQL
+HORDAK_SINGLE_GOAL = 5.0  # engine one per commit / django-hordak one per commit
+HORDAK_BATCH_GOAL = 50.0  # engine batched / django-hordak one per commit
+HOT_GOAL = 5.0  # one account charged by HOT_THREADS threads / the floor's one per commit
+HOT_THREADS = 32
+HOT_CHARGES_PER_THREAD = 4  # per step: every thread charges the hot account this often
+HORDAK_ACCOUNTS = 100  # hordak's setup is slow (about 40 ms an account)
 CHECKS_COST_GOAL = 0.05  # 1 - (with CHECK constraints / without), one charge per commit
 
 ENGINE_SINGLE = "engine_single"
 ENGINE_SINGLE_KEYED = "engine_single_idempotent"
 ENGINE_BATCH = "engine_batch"
+ENGINE_HOT = "engine_hot_account"
 FLOOR_SINGLE = "floor_single"
 FLOOR_BATCH = "floor_batch"
+FLOOR_SET = "floor_set"
+HORDAK_SINGLE = "hordak_single"
+HORDAK_BATCH = "hordak_batch"
 LABELS = {
     ENGINE_SINGLE: "engine, 1 charge/commit",
     ENGINE_SINGLE_KEYED: "engine, 1 charge/commit, idempotency key",
     ENGINE_BATCH: "engine, {batch} charges/commit (charge_batch)",
     FLOOR_SINGLE: "floor, 1 charge/commit",
+    ENGINE_HOT: f"engine, one account, {HOT_THREADS} threads",
     FLOOR_BATCH: "floor, {batch} charges/commit",
+    FLOOR_SET: "set-based floor, {batch} charges/commit",
+    HORDAK_SINGLE: "django-hordak, 1 charge/commit",
+    HORDAK_BATCH: "django-hordak, {batch} charges/commit",
 }
-# Alternating engine and floor; each round starts one step further along.
-ORDER = (ENGINE_SINGLE, FLOOR_SINGLE, ENGINE_BATCH, FLOOR_BATCH, ENGINE_SINGLE_KEYED)
+# Alternating engine, floors and peer; each round starts one step further along. A database
+# measures those of them it has.
+ORDER = (
+    ENGINE_SINGLE,
+    FLOOR_SINGLE,
+    ENGINE_BATCH,
+    FLOOR_BATCH,
+    HORDAK_SINGLE,
+    ENGINE_SINGLE_KEYED,
+    FLOOR_SET,
+    ENGINE_HOT,
+    HORDAK_BATCH,
+)
 
 Step = Callable[[], int]  # one commit; returns the number of charges it made
 
@@ -116,6 +146,26 @@ DECREMENT = (
 INSERT_ENTRY = "INSERT INTO floor_entries (balance_id, amount, created_at) VALUES ({id}, {x}, {at})"
 UPSERT_ROLLUP = (
     "INSERT INTO floor_rollups (balance_id, day, amount, charges) VALUES ({id}, {day}, {x}, 1)"
+    " ON CONFLICT (balance_id, day) DO UPDATE SET"
+    " amount = floor_rollups.amount + excluded.amount,"
+    " charges = floor_rollups.charges + excluded.charges"
+)
+
+SET_DECREMENT = (
+    "UPDATE floor_balances b SET remaining = b.remaining - d.x"
+    " FROM (SELECT f.id FROM floor_balances f WHERE f.id = ANY(%(ids)s::text[])"
+    " ORDER BY f.id FOR UPDATE) o,"
+    " unnest(%(ids)s::text[], %(xs)s::bigint[]) AS d(id, x)"
+    " WHERE b.id = o.id AND b.id = d.id AND b.remaining >= d.x"
+)
+SET_ENTRIES = (
+    "INSERT INTO floor_entries (balance_id, amount, created_at)"
+    " SELECT * FROM unnest(%(ids)s::text[], %(xs)s::bigint[], %(ats)s::timestamp[])"
+)
+SET_ROLLUPS = (
+    "INSERT INTO floor_rollups (balance_id, day, amount, charges)"
+    " SELECT id, day, x, 1 FROM unnest(%(ids)s::text[], %(days)s::date[], %(xs)s::bigint[])"
+    " AS d(id, day, x)"
     " ON CONFLICT (balance_id, day) DO UPDATE SET"
     " amount = floor_rollups.amount + excluded.amount,"
     " charges = floor_rollups.charges + excluded.charges"
@@ -159,6 +209,24 @@ class SqliteFloor:
         try:
             for balance_id in balance_ids:
                 self._charge(balance_id)
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+        return len(balance_ids)
+
+    def charge_set(self, balance_ids: list[str]) -> int:
+        """The batch with one executemany per table (distinct balances)."""
+        now = datetime.now(UTC)
+        params = [{"x": CHARGE.millicredits, "id": balance_id} for balance_id in balance_ids]
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self.connection.executemany(self.decrement, params)
+            if cursor.rowcount != len(balance_ids):
+                raise RuntimeError("a floor balance cannot pay")
+            at, day = now.isoformat(" "), now.date().isoformat()
+            self.connection.executemany(self.insert_entry, [{**p, "at": at} for p in params])
+            self.connection.executemany(self.upsert_rollup, [{**p, "day": day} for p in params])
         except BaseException:
             self.connection.execute("ROLLBACK")
             raise
@@ -217,14 +285,36 @@ class PostgresFloor:
         self.connection.commit()
         return len(balance_ids)
 
+    def charge_set(self, balance_ids: list[str]) -> int:
+        """The batch with one statement per table over `unnest` arrays (distinct balances,
+        locked in id order as the engine locks its accounts)."""
+        now = datetime.now(UTC)
+        ids = sorted(balance_ids)
+        amounts = [CHARGE.millicredits] * len(ids)
+        try:
+            self.cursor.execute(SET_DECREMENT, {"ids": ids, "xs": amounts}, prepare=True)
+            if self.cursor.rowcount != len(ids):
+                raise RuntimeError("a floor balance cannot pay")
+            at, day = now.replace(tzinfo=None), now.date()
+            self.cursor.execute(
+                SET_ENTRIES, {"ids": ids, "xs": amounts, "ats": [at] * len(ids)}, prepare=True
+            )
+            self.cursor.execute(
+                SET_ROLLUPS, {"ids": ids, "xs": amounts, "days": [day] * len(ids)}, prepare=True
+            )
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
+        return len(ids)
+
     def close(self) -> None:
         self.cursor.close()
         self.connection.close()
 
 
 FLOOR_CHECK = (
-    f"SELECT (SELECT count(*) FROM floor_balances) * {FLOOR_START_BALANCE}"
-    " - (SELECT sum(remaining) FROM floor_balances),"
+    f"SELECT (SELECT sum({FLOOR_START_BALANCE} - remaining) FROM floor_balances),"
     " (SELECT coalesce(sum(amount), 0) FROM floor_entries),"
     " (SELECT coalesce(sum(amount), 0) FROM floor_rollups),"
     " (SELECT count(*) FROM floor_entries)"
@@ -268,7 +358,9 @@ class EngineBench:
             self.ledger.open_account(PLAN_ID, account_id=f"bench-{index}").account_id
             for index in range(accounts)
         ]
+        self.hot_account = self.ledger.open_account(PLAN_ID, account_id="bench-hot").account_id
         self._keys = itertools.count()
+        self._threads = ThreadPoolExecutor(HOT_THREADS)
 
     def settings(self) -> dict[str, str]:
         with self.ledger.engine.connect() as connection:
@@ -289,6 +381,18 @@ class EngineBench:
         if failed:
             raise RuntimeError(f"batch item refused: {failed[0].error_code}")
         return len(results)
+
+    def charge_hot(self) -> int:
+        """HOT_THREADS threads each charge the one hot account HOT_CHARGES_PER_THREAD times,
+        through the library (one charge per call); returns when all are done."""
+
+        def charger() -> int:
+            for _ in range(HOT_CHARGES_PER_THREAD):
+                self.ledger.charge(account_id=self.hot_account, amount=CHARGE)
+            return HOT_CHARGES_PER_THREAD
+
+        futures = [self._threads.submit(charger) for _ in range(HOT_THREADS)]
+        return sum(future.result() for future in futures)
 
     def count_statements(self, batch_size: int) -> dict[str, dict[str, float]]:
         """Database calls per charge, counted on the engine's connections (not timed)."""
@@ -319,6 +423,17 @@ class EngineBench:
                 batch_size,
             ),
         }
+        # The hot path runs its statements on the driver, past SQLAlchemy's events.
+        driver_calls = (hot._execute, hot._executemany)
+
+        def counted(call: Callable[..., Any]) -> Callable[..., Any]:
+            def counting(*args: Any) -> Any:
+                counts["statements"] += 1
+                return call(*args)
+
+            return counting
+
+        hot._execute, hot._executemany = (counted(call) for call in driver_calls)
         event.listen(engine, "before_cursor_execute", on_execute)
         event.listen(engine, "commit", on_commit)
         dialect.do_ping = counting_ping  # type: ignore[method-assign]
@@ -340,6 +455,7 @@ class EngineBench:
                     "pool_pings": counts["pings"] / charges,
                 }
         finally:
+            hot._execute, hot._executemany = driver_calls
             dialect.do_ping = original_ping  # type: ignore[method-assign]
             event.remove(engine, "commit", on_commit)
             event.remove(engine, "before_cursor_execute", on_execute)
@@ -352,6 +468,7 @@ class EngineBench:
         return f"engine: {report.transfers:,} transfers replayed, no differences"
 
     def close(self) -> None:
+        self._threads.shutdown()
         self.ledger.close()
 
 
@@ -415,19 +532,36 @@ def measure(step: Step, *, seconds: float | None, charges: int | None) -> tuple[
     return done / elapsed, (time.process_time() - cpu_start) * 1e6 / done
 
 
-def steps(engine: EngineBench, floor: SqliteFloor | PostgresFloor, batch: int) -> dict[str, Step]:
+def steps(
+    engine: EngineBench,
+    floor: SqliteFloor | PostgresFloor,
+    batch: int,
+    hordak: HordakPeer | None = None,
+) -> dict[str, Step]:
+    """Each measurement's step. A batch takes the next `batch` accounts in turn, so with
+    more accounts than `batch` it spans `batch` distinct accounts."""
     accounts = itertools.cycle(engine.account_ids)
 
     def many() -> list[str]:
         return [next(accounts) for _ in range(batch)]
 
-    return {
+    measured: dict[str, Step] = {
         ENGINE_SINGLE: lambda: engine.charge(next(accounts), keyed=False),
         ENGINE_SINGLE_KEYED: lambda: engine.charge(next(accounts), keyed=True),
         ENGINE_BATCH: lambda: engine.charge_batch(many()),
+        ENGINE_HOT: engine.charge_hot,
         FLOOR_SINGLE: lambda: floor.charge([next(accounts)]),
         FLOOR_BATCH: lambda: floor.charge(many()),
+        FLOOR_SET: lambda: floor.charge_set(many()),
     }
+    if hordak is not None:
+        peer = hordak
+        customers = itertools.cycle(peer.customers)
+        measured[HORDAK_SINGLE] = lambda: peer.charge([next(customers)])
+        measured[HORDAK_BATCH] = lambda: peer.charge(
+            [next(customers) for _ in range(min(batch, len(peer.customers)))]
+        )
+    return measured
 
 
 def run_database(
@@ -437,22 +571,24 @@ def run_database(
     floor: SqliteFloor | PostgresFloor,
     budget: Budget,
     progress: Console,
+    hordak: HordakPeer | None = None,
 ) -> DatabaseResult:
-    variants = steps(engine, floor, budget.batch_size)
+    variants = steps(engine, floor, budget.batch_size, hordak)
+    present = tuple(variant for variant in ORDER if variant in variants)
     progress.print(f"[bold]{name}[/]: warming up")
     for step in variants.values():
         measure(step, seconds=budget.warmup_seconds, charges=None)
-    figures = {variant: Figure() for variant in ORDER}
+    figures = {variant: Figure() for variant in present}
     for round_index in range(budget.rounds):
-        shift = round_index % len(ORDER)
-        order = ORDER[shift:] + ORDER[:shift]
+        shift = round_index % len(present)
+        order = present[shift:] + present[:shift]
         for variant in order:
             rate, cpu = measure(variants[variant], seconds=budget.seconds, charges=budget.charges)
             figures[variant].samples.append(rate)
             figures[variant].cpu.append(cpu)
         progress.print(
             f"[bold]{name}[/]: round {round_index + 1}/{budget.rounds}: "
-            + ", ".join(f"{v} {figures[v].samples[-1]:,.0f}/s" for v in ORDER)
+            + ", ".join(f"{v} {figures[v].samples[-1]:,.0f}/s" for v in present)
         )
     checks = [engine.verify(), floor.verify()] if budget.verify else []
     return DatabaseResult(
@@ -509,17 +645,28 @@ def bench_sqlite(
             engine.close()
 
 
-def bench_postgres(url: str, accounts: int, budget: Budget, progress: Console) -> DatabaseResult:
-    with postgres_database(url) as database:
+def bench_postgres(
+    url: str, accounts: int, budget: Budget, progress: Console, notes: list[str]
+) -> DatabaseResult:
+    with ExitStack() as stack:
+        database = stack.enter_context(postgres_database(url))
         engine = EngineBench(database, accounts)
+        stack.callback(engine.close)
         floor = PostgresFloor(database, engine.account_ids)
-        try:
-            version = floor.connection.execute("SHOW server_version").fetchone()
-            server = f"PostgreSQL {version[0] if version else '?'}"
-            return run_database("PostgreSQL", server, engine, floor, budget, progress)
-        finally:
-            floor.close()
-            engine.close()
+        stack.callback(floor.close)
+        hordak = None
+        if peer_hordak.available():
+            progress.print("[bold]PostgreSQL[/]: setting up django-hordak")
+            hordak_database = stack.enter_context(postgres_database(url))
+            hordak = HordakPeer(hordak_database, min(accounts, HORDAK_ACCOUNTS))
+            stack.callback(hordak.close)
+        else:
+            notes.append("django-hordak skipped: not installed (pip install -e '.[bench]').")
+            progress.print(f"[yellow]{notes[-1]}[/]")
+        version = floor.connection.execute("SHOW server_version").fetchone()
+        server = f"PostgreSQL {version[0] if version else '?'}"
+        return run_database("PostgreSQL", server, engine, floor, budget, progress, hordak)
+    raise AssertionError("unreachable")
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -537,18 +684,47 @@ class Ratio:
 
 
 def ratios(result: DatabaseResult) -> list[Ratio]:
+    """The ratios the database has figures for, with the goals."""
     postgres = result.name == "PostgreSQL"
-    return [
-        Ratio("engine / floor, 1 per commit", ENGINE_SINGLE, FLOOR_SINGLE, SINGLE_GOAL),
+    every = [
+        Ratio(
+            "engine / floor, 1 per commit",
+            ENGINE_SINGLE,
+            FLOOR_SINGLE,
+            SINGLE_GOALS.get(result.name),
+        ),
         Ratio(
             "engine batched / engine 1 per commit",
             ENGINE_BATCH,
             ENGINE_SINGLE,
             BATCH_GOAL if postgres else None,
         ),
+        Ratio(
+            "engine batched / set-based floor",
+            ENGINE_BATCH,
+            FLOOR_SET,
+            SET_FLOOR_GOAL if postgres else None,
+        ),
+        Ratio(
+            f"engine one account {HOT_THREADS} threads / floor 1 per commit",
+            ENGINE_HOT,
+            FLOOR_SINGLE,
+            HOT_GOAL,
+        ),
+        Ratio(
+            "engine 1 per commit / django-hordak", ENGINE_SINGLE, HORDAK_SINGLE, HORDAK_SINGLE_GOAL
+        ),
+        Ratio("engine batched / django-hordak", ENGINE_BATCH, HORDAK_SINGLE, HORDAK_BATCH_GOAL),
+        Ratio("django-hordak batched / its 1 per commit", HORDAK_BATCH, HORDAK_SINGLE, None),
         Ratio("floor batched / floor 1 per commit", FLOOR_BATCH, FLOOR_SINGLE, None),
+        Ratio("set-based floor / floor batched", FLOOR_SET, FLOOR_BATCH, None),
         Ratio("engine batched / floor batched", ENGINE_BATCH, FLOOR_BATCH, None),
         Ratio("engine keyed / engine 1 per commit", ENGINE_SINGLE_KEYED, ENGINE_SINGLE, None),
+    ]
+    return [
+        ratio
+        for ratio in every
+        if ratio.numerator in result.figures and ratio.denominator in result.figures
     ]
 
 
@@ -603,14 +779,10 @@ def print_tables(
     for column in ("median /s", "min /s", "max /s", "client CPU µs/charge"):
         figures.add_column(column, justify="right")
     for result in results:
-        for variant in (
-            ENGINE_SINGLE,
-            ENGINE_SINGLE_KEYED,
-            ENGINE_BATCH,
-            FLOOR_SINGLE,
-            FLOOR_BATCH,
-        ):
-            figure = result.figures[variant]
+        for variant in LABELS:
+            figure = result.figures.get(variant)
+            if figure is None:
+                continue
             figures.add_row(
                 result.name,
                 LABELS[variant].format(batch=budget.batch_size),
@@ -855,7 +1027,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch-size", type=int, default=100, help="charges per batched commit (default 100)"
     )
     parser.add_argument(
-        "--accounts", type=int, default=10, help="accounts charged in turn (default 10)"
+        "--accounts", type=int, default=1000, help="accounts charged in turn (default 1000)"
     )
     parser.add_argument("--sqlite-path", type=Path, help="SQLite file to create (default: temp)")
     parser.add_argument(
@@ -899,7 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     results = [bench_sqlite(args.sqlite_path, args.accounts, budget, progress)]
     if postgres_url:
-        results.append(bench_postgres(postgres_url, args.accounts, budget, progress))
+        results.append(bench_postgres(postgres_url, args.accounts, budget, progress, notes))
     else:
         notes.append(
             "PostgreSQL skipped: no --postgres-url and neither "

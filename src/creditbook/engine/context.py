@@ -19,7 +19,7 @@ from creditbook.engine.account.state import AccountTx
 from creditbook.engine.clock import Clock
 from creditbook.engine.codec import card_from_body, plan_from_body
 from creditbook.store.database import READ_ONLY
-from creditbook.store.queries import accounts as account_queries
+from creditbook.store.queries import hot
 from creditbook.store.queries import pricing as pricing_queries
 
 T = TypeVar("T")
@@ -27,7 +27,8 @@ MAX_RETRIES = 8
 
 
 def _retryable(error: DBAPIError) -> bool:
-    """Lock timeouts, deadlocks and serialisation failures are worth another try."""
+    """Lock timeouts, deadlocks and serialisation failures are worth another try. (A
+    dropped connection is retried once, by `Context.run`.)"""
     if isinstance(error, IntegrityError):
         return True  # two first uses of one idempotency key: the retry replays
     code = getattr(error.orig, "sqlstate", None)
@@ -57,29 +58,56 @@ class Context:
 
     def run(self, body: Callable[[Connection], T], *, read_only: bool = False) -> T:
         """Run `body` in one transaction, again (after a short back-off) when the database
-        refused it for a reason another try can get past."""
+        refused it for a reason another try can get past.
+
+        A connection that dropped (a restarted server, a pooled connection gone stale) is
+        retried once on a new connection, but only when it dropped before the commit was
+        sent: a commit whose outcome is unknown is never run again. Pooled connections are
+        not pinged before use; this retry takes the ping's place."""
+        reconnected = False
         for attempt in range(MAX_RETRIES):
+            committing = False
             try:
                 connection = self.engine.connect()
                 if read_only:
                     connection = connection.execution_options(**{READ_ONLY: True})
                 with connection, connection.begin():
-                    return body(connection)
+                    result = body(connection)
+                    committing = True
+                return result
             except DBAPIError as error:
+                if error.connection_invalidated and not committing and not reconnected:
+                    reconnected = False
+                    continue
                 if attempt + 1 == MAX_RETRIES or not _retryable(error):
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def lock(self, connection: Connection, account_id: str, now: datetime) -> AccountTx:
-        """Lock the account row and reserve one transfer number, in one statement."""
-        row = account_queries.lock(connection, account_id)
-        if row is None:
+    def lock(
+        self, connection: Connection, account_id: str, now: datetime, *, grants: bool = False
+    ) -> AccountTx:
+        """Lock the account row and reserve one transfer number, in one statement (which
+        also reads the account's open grants when `grants`: charges draw on them)."""
+        locked = self.lock_many(connection, [account_id], now, grants=grants)
+        tx = locked.get(account_id)
+        if tx is None:
             raise NotFoundError("account", account_id)
-        plan = self.plans.get((row.plan_id, row.plan_version))
-        if plan is None:
-            plan = self.plan(connection, row.plan_id)
-        return AccountTx(connection, row, plan, now)
+        return tx
+
+    def lock_many(
+        self, connection: Connection, account_ids: list[str], now: datetime, *, grants: bool
+    ) -> dict[str, AccountTx]:
+        """Lock the accounts that exist (in account-id order, one statement), as lock()."""
+        locked: dict[str, AccountTx] = {}
+        for account_id, found in hot.lock(connection, account_ids, now, grants=grants).items():
+            row = found.row
+            plan = self.plans.get((row.plan_id, row.plan_version))
+            if plan is None:
+                plan = self.plan(connection, row.plan_id)
+            tx = locked[account_id] = AccountTx(connection, row, plan, now)
+            tx.prefetched = found.grants
+        return locked
 
     def plan(self, connection: Connection, plan_id: str) -> Plan:
         """The plan's current version, parsed once per version."""

@@ -89,17 +89,20 @@ def write(
     result_type: Any,
     body: Callable[[AccountTx], T],
     remember_as: Callable[[T], T] | None = None,
+    *,
+    grants: bool = False,
 ) -> T:
     """Run `body` on the locked, caught-up account, once per idempotency key.
 
-    `remember_as` shapes what is stored for replays (key secrets are never stored).
+    `remember_as` shapes what is stored for replays (key secrets are never stored); `grants`
+    has the lock read the account's open grants too (charges draw on them).
     """
     check_key(key)
     # Hash only when there is a key to remember the request under.
     request_hash = "" if key is None else hash_request(operation, request)
 
     def transaction(connection: Connection) -> T:
-        tx = context.lock(connection, account_id, context.now())
+        tx = context.lock(connection, account_id, context.now(), grants=grants)
         if key is not None:
             replayed: T | None = replay(connection, account_id, key, request_hash, result_type)
             if replayed is not None:

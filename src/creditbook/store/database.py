@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from creditbook.store.queries import hot
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Execution option that marks a read-only transaction (SQLite then begins DEFERRED).
@@ -56,7 +58,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             return _sqlite_engine(url, **kwargs)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
     except NoSuchModuleError:
         raise DatabaseUrlError(f"{shown}: not a database creditbook knows") from None
@@ -82,10 +83,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN DEFERRED")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        hot.begin(connection, read_only=bool(connection.get_execution_options().get(READ_ONLY)))
 
     return engine
 

@@ -30,6 +30,7 @@ def catch_up(tx: AccountTx) -> None:
     """Apply every expiry, rollover and reset due up to now, once, in time order."""
     if tx.now < tx.next_event_at:
         return
+    tx.prefetched = None  # catching up changes grants
     calendar = tx.calendar()
     for _ in range(MAX_PERIODS_PER_CATCH_UP):
         boundary = calendar.start_of(tx.period_index + 1)

@@ -13,7 +13,7 @@ from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import invariant
 from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
-from creditbook.store.queries import ledger_state
+from creditbook.store.queries import hot, ledger_state
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     ROLLUP_KEYS,
@@ -122,18 +122,15 @@ def flush_all(txs: list[AccountTx]) -> None:
         _leave_deferred(tx)
     if not transfers:
         return
-    if connection.dialect.name == "postgresql":
-        params = _postgres_params(transfers, entries, rollups, deltas)
-        updated = ledger_state.postgres_flush(connection, params)
-        invariant(updated == len(deltas), "an entry names a missing grant")
-        return
-    ledger_state.insert_transfers(connection, transfers)
-    ledger_state.insert_entries(connection, entries)
-    if deltas:
-        updated = ledger_state.apply_to_grants(connection, deltas)
-        invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
-    if rollups:
-        ledger_state.add_rollups(connection, rollups)
+    updated = hot.flush(
+        connection,
+        transfers,
+        entries,
+        rollups,
+        deltas,
+        lambda: _postgres_params(transfers, entries, rollups, deltas),
+    )
+    invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
 
 
 def _leave_deferred(tx: AccountTx) -> None:
@@ -142,6 +139,7 @@ def _leave_deferred(tx: AccountTx) -> None:
     tx.grant_deltas = {}
     tx.rollups = {}
     tx.grant_cache = {}
+    tx.prefetched = None  # the flush changed the grants
     tx.deferred = False
 
 

@@ -37,7 +37,10 @@ def _cached_open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
     (the account is locked, so nothing else changes them)."""
     cached = tx.grant_cache.get(pool)
     if cached is None:
-        rows = ledger_state.all_open_grants(tx.connection, tx.account_id, pool, tx.now)
+        if tx.prefetched is not None:
+            rows: Any = tx.prefetched.get(pool, [])
+        else:
+            rows = ledger_state.all_open_grants(tx.connection, tx.account_id, pool, tx.now)
         cached = tx.grant_cache[pool] = {}
         for row in rows:
             view = grant_view(row)
@@ -77,6 +80,7 @@ def create_grant(
 ) -> str:
     """Insert an empty grant; its credits arrive with the transfer that funds it."""
     grant_id = new_id("grt_")
+    tx.prefetched = None
     ledger_state.insert_grant(
         tx.connection,
         {

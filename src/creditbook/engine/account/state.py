@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import invariant
@@ -36,7 +36,7 @@ from creditbook.engine.account.lines import (
     Posted,
     new_id,
 )
-from creditbook.store.queries import ledger_state
+from creditbook.store.queries import hot, ledger_state
 
 
 class AccountTx:
@@ -57,9 +57,12 @@ class AccountTx:
         pending_transfers, pending_entries: deferred rows not yet written.
         grant_deltas: deferred changes to grants' remaining credits, by grant id.
         rollups: deferred rollup sums [amount, quantity, charges] by rollup key.
+        prefetched: the open grants by pool as the lock read them (None: not read, or no
+            longer current). Deferred mode reads them from here instead of the database;
+            any write to grants outside deferred mode drops them.
     """
 
-    def __init__(self, connection: Connection, row: Row[Any], plan: Plan, now: datetime):
+    def __init__(self, connection: Connection, row: Any, plan: Plan, now: datetime):
         self.connection = connection
         self.account_id: str = row.account_id
         self.row = row
@@ -79,6 +82,7 @@ class AccountTx:
         self.pending_entries: list[dict[str, Any]] = []
         self.grant_deltas: dict[str, int] = {}
         self.rollups: dict[tuple[Any, ...], list[int]] = {}
+        self.prefetched: dict[str, list[Any]] | None = None
 
     # -- sequence and account row -------------------------------------------------------
 
@@ -100,17 +104,26 @@ class AccountTx:
 
     def finish(self) -> None:
         """Write back what changed on the account row (sequence, period, next event)."""
+        changed = self.changes()
+        if changed is not None:
+            hot.update_accounts(self.connection, [changed])
+
+    def changes(self) -> tuple[Any, ...] | None:
+        """What `finish` writes back, as hot.update_accounts takes it (None: nothing)."""
         last_seq = max(self.next_seq - 1, self.reserved_seq)
         if last_seq == self.reserved_seq and not self.account_dirty:
-            return
-        ledger_state.update_account(
-            self.connection,
+            return None
+        return self.write_back(last_seq)
+
+    def write_back(self, last_seq: int) -> tuple[Any, ...]:
+        """The account row's values `finish` writes, as hot.update_accounts takes them."""
+        return (
+            last_seq,
+            self.period_index,
+            self.next_event_at,
+            self.anchor_at,
+            self.plan.plan_id,
             self.account_id,
-            last_seq=last_seq,
-            period_index=self.period_index,
-            next_event_at=self.next_event_at,
-            anchor_at=self.anchor_at,
-            plan_id=self.plan.plan_id,
         )
 
     # -- entries --------------------------------------------------------------------------
@@ -155,6 +168,7 @@ class AccountTx:
         if self.deferred and all(line.book != "hold" for line in lines):
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
+        self.prefetched = None
         ledger_state.insert_transfers(self.connection, transfer)
         ledger_state.insert_entries(self.connection, entries)
         for line in lines:

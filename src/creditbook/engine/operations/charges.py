@@ -28,6 +28,7 @@ from creditbook.engine.results import BatchItemResult, Charge
 from creditbook.engine.validation import check_charge, check_key
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import charges as charge_queries
+from creditbook.store.queries import hot
 
 BATCH_RESULTS = list[BatchItemResult]
 
@@ -50,6 +51,7 @@ def charge(context: Context, request: ChargeRequest) -> Charge:
         request.idempotency_key,
         Charge,
         body,
+        grants=True,
     )
 
 
@@ -127,9 +129,14 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
         raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
     check_key(request.idempotency_key)
     batch_key = None if request.idempotency_key is None else f"batch:{request.idempotency_key}"
-    batch_hash = idempotency.hash_request(
-        "charge_batch",
-        {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
+    # Hash only when there is a key to remember the batch under.
+    batch_hash = (
+        ""
+        if batch_key is None
+        else idempotency.hash_request(
+            "charge_batch",
+            {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
+        )
     )
 
     def transaction(connection: Connection) -> list[BatchItemResult]:
@@ -164,8 +171,9 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
                 results,
                 BATCH_RESULTS,
             )
-        for tx in locked.values():
-            tx.finish()
+        changed = [row for tx in locked.values() if (row := tx.changes()) is not None]
+        if changed:
+            hot.update_accounts(connection, changed)  # one statement for the batch
         return results
 
     return context.run(transaction)
@@ -175,15 +183,10 @@ def _lock_all(
     context: Context, connection: Connection, charges: Sequence[ChargeRequest]
 ) -> dict[str, AccountTx]:
     """Lock and catch up every account the batch charges (those that exist)."""
-    now = context.now()
-    locked: dict[str, AccountTx] = {}
-    # Lock accounts in one order so concurrent batches cannot deadlock.
-    for account_id in sorted({item.account_id for item in charges}):
-        try:
-            locked[account_id] = context.lock(connection, account_id, now)
-            locked[account_id].catch_up()
-        except NotFoundError:
-            pass
+    ids = sorted({item.account_id for item in charges})
+    locked = context.lock_many(connection, ids, context.now(), grants=True)
+    for tx in locked.values():
+        tx.catch_up()
     return locked
 
 

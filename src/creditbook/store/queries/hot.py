@@ -1,0 +1,396 @@
+"""The charge hot path at the driver: the account lock with the account's open grants, the
+deferred writes and the account write-back, as SQL run on the raw driver cursor (psycopg 3
+with server-side prepared statements; `sqlite3` directly). SQLAlchemy's per-execution
+machinery costs more than these statements themselves; it stays for everything else.
+
+A driver error is raised as SQLAlchemy's own (`DBAPIError` and its subclasses), so the
+transaction runner's retry rules see one kind of error; a dropped connection is invalidated
+and marked `connection_invalidated`.
+
+PostgreSQL locks the accounts and reads their grants in one statement. That statement's
+snapshot is taken before it waits for a lock, so the grants it read are only current when no
+other transaction locked the account in between: the statement also reads the account's
+`last_seq` from the snapshot, and the grants are kept only when the lock took the next number
+after it (every write bumps it under the lock). Otherwise the caller reads them again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from creditbook.store import schema
+from creditbook.store.queries.ledger_state import (
+    ENTRY_TYPES,
+    POSTGRES_FLUSH,
+    ROLLUP_TYPES,
+    TRANSFER_TYPES,
+)
+
+ACCOUNT_COLUMNS = tuple(column.name for column in schema.accounts.c)
+GRANT_COLUMNS = (
+    "grant_id",
+    "pool",
+    "source",
+    "priority",
+    "expires_at",
+    "created_seq",
+    "remaining",
+)
+_ACCOUNT_TIMES = {"anchor_at", "next_event_at", "created_at"}
+_PLAN_VERSION = "(SELECT plans.version FROM plans WHERE plans.plan_id = accounts.plan_id)"
+
+
+class Record:
+    """A row read on the driver, with attribute access like SQLAlchemy's rows."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+@dataclass
+class Locked:
+    """A locked account row, and its open grants by pool (None: read them again)."""
+
+    row: Record
+    grants: dict[str, list[Record]] | None
+
+
+# -- running SQL on the driver -------------------------------------------------------------
+
+
+def _driver(connection: Connection) -> Any:
+    return connection.connection.driver_connection
+
+
+def _is_postgres(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+@contextmanager
+def _cursor(connection: Connection, sql: str, params: Any) -> Iterator[Any]:
+    """A driver cursor; driver errors come out as SQLAlchemy's."""
+    dialect = connection.dialect
+    raw = _driver(connection)
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as error:
+        dropped = bool(dialect.is_disconnect(error, raw, cursor))
+        if dropped:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+            dialect=dialect,
+        ) from error
+    finally:
+        cursor.close()
+
+
+def _execute(connection: Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement and fetch its rows (prepared on the server for PostgreSQL)."""
+    with _cursor(connection, sql, params) as cursor:
+        if _is_postgres(connection):
+            cursor.execute(sql, params, prepare=True)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+def _executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
+    with _cursor(connection, sql, rows) as cursor:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
+
+
+# -- values as the schema stores them --------------------------------------------------------
+
+
+def _aware(value: Any) -> Any:
+    """A stored timestamp (naive UTC; text on SQLite) as an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+def _stored(value: Any, sqlite: bool) -> Any:
+    """A bound value as the schema stores it: datetimes naive UTC (SQLAlchemy's text form
+    on SQLite), dates ISO text on SQLite."""
+    if isinstance(value, datetime):
+        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
+    if sqlite and isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _account(values: Sequence[Any]) -> Record:
+    row = dict(zip((*ACCOUNT_COLUMNS, "plan_version"), values, strict=True))
+    for name in _ACCOUNT_TIMES:
+        row[name] = _aware(row[name])
+    row["has_unpaid_bill"] = bool(row["has_unpaid_bill"])
+    if isinstance(row["metadata"], str):
+        row["metadata"] = json.loads(row["metadata"])
+    return Record(row)
+
+
+def _grant(values: Sequence[Any]) -> Record:
+    row = dict(zip(GRANT_COLUMNS, values, strict=True))
+    row["expires_at"] = _aware(row["expires_at"])
+    return Record(row)
+
+
+# -- the lock --------------------------------------------------------------------------------
+
+_RETURNING = ", ".join((*ACCOUNT_COLUMNS, f"{_PLAN_VERSION} AS plan_version"))
+_PG_RETURNING = ", ".join(
+    (*(f"accounts.{name}" for name in ACCOUNT_COLUMNS), f"{_PLAN_VERSION} AS plan_version")
+)
+_GRANTS_WHERE = "g.closed_at IS NULL AND g.effective_at <= {now}"
+_G_COLUMNS = ", ".join(f"g.{name}" for name in GRANT_COLUMNS)
+_L_COLUMNS = ", ".join(f"l.{name}" for name in (*ACCOUNT_COLUMNS, "plan_version"))
+
+# Locks in account-id order (the FOR UPDATE subquery), so two batches never deadlock.
+POSTGRES_LOCK = (
+    "WITH seen AS (SELECT account_id, last_seq FROM accounts"
+    " WHERE account_id = ANY(%(accounts)s::varchar[])),"
+    " o AS (SELECT account_id FROM accounts WHERE account_id = ANY(%(accounts)s::varchar[])"
+    " ORDER BY account_id FOR UPDATE),"
+    " l AS (UPDATE accounts SET last_seq = accounts.last_seq + 1 FROM o"
+    f" WHERE accounts.account_id = o.account_id RETURNING {_PG_RETURNING})"
+    f" SELECT {_L_COLUMNS}, seen.last_seq, {_G_COLUMNS}"
+    " FROM l JOIN seen ON seen.account_id = l.account_id"
+    " LEFT JOIN grants g ON %(grants)s AND g.account_id = l.account_id AND "
+    + _GRANTS_WHERE.format(now="%(now)s")
+)
+SQLITE_LOCK = (
+    "UPDATE accounts SET last_seq = last_seq + 1 WHERE account_id IN ({marks})"
+    f" RETURNING {_RETURNING}"
+)
+SQLITE_GRANTS = (
+    f"SELECT g.account_id, {_G_COLUMNS} FROM grants g WHERE g.account_id IN ({{marks}}) AND "
+    + _GRANTS_WHERE.format(now="?")
+)
+
+
+def lock(
+    connection: Connection, account_ids: Sequence[str], now: datetime, *, grants: bool
+) -> dict[str, Locked]:
+    """Lock the accounts (in id order), reserve one transfer number on each, and read their
+    open grants when `grants` (in effect at `now`, not closed, empty ones included). Accounts
+    that do not exist are missing from the answer."""
+    if _is_postgres(connection):
+        return _lock_postgres(connection, account_ids, now, grants)
+    return _lock_sqlite(connection, account_ids, now, grants)
+
+
+def _lock_postgres(
+    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+) -> dict[str, Locked]:
+    params = {"accounts": list(account_ids), "now": _stored(now, False), "grants": grants}
+    width = len(ACCOUNT_COLUMNS) + 1
+    locked: dict[str, Locked] = {}
+    for values in _execute(connection, POSTGRES_LOCK, params):
+        account_id = values[0]
+        found = locked.get(account_id)
+        if found is None:
+            row = _account(values[:width])
+            current = grants and values[width] == row.last_seq - 1
+            found = locked[account_id] = Locked(row, {} if current else None)
+        grant_values = values[width + 1 :]
+        if found.grants is not None and grant_values[0] is not None:
+            grant = _grant(grant_values)
+            found.grants.setdefault(grant.pool, []).append(grant)
+    return locked
+
+
+def _lock_sqlite(
+    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+) -> dict[str, Locked]:
+    ids = sorted(set(account_ids))
+    marks = ", ".join("?" * len(ids))
+    rows = _execute(connection, SQLITE_LOCK.format(marks=marks), ids)
+    locked = {values[0]: Locked(_account(values), {} if grants else None) for values in rows}
+    if grants and locked:
+        found = sorted(locked)
+        marks = ", ".join("?" * len(found))
+        sql = SQLITE_GRANTS.format(marks=marks)
+        for values in _execute(connection, sql, [*found, _stored(now, True)]):
+            grant = _grant(values[1:])
+            by_pool = locked[values[0]].grants
+            if by_pool is not None:
+                by_pool.setdefault(grant.pool, []).append(grant)
+    return locked
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def _insert_sql(table: str, columns: tuple[tuple[str, str], ...]) -> str:
+    names = ", ".join(name for name, _ in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_SQLITE_INSERT_TRANSFERS = _insert_sql("transfers", TRANSFER_TYPES)
+_SQLITE_INSERT_ENTRIES = _insert_sql("entries", ENTRY_TYPES)
+_SQLITE_APPLY = "UPDATE grants SET remaining = remaining + ? WHERE account_id = ? AND grant_id = ?"
+_R_KEYS = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
+_SQLITE_ROLLUPS = (
+    _insert_sql("rollups", ROLLUP_TYPES)
+    + f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+    " quantity = rollups.quantity + excluded.quantity,"
+    " charges = rollups.charges + excluded.charges"
+)
+
+
+_TIME_KINDS = ("timestamp", "date")
+
+
+def _tuples(
+    rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
+) -> list[tuple[Any, ...]]:
+    """Rows as SQLite's executemany takes them; only the time columns need converting."""
+    names = [name for name, _ in columns]
+    times = [index for index, (_, kind) in enumerate(columns) if kind in _TIME_KINDS]
+    tuples = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for index in times:
+            values[index] = _stored(values[index], True)
+        tuples.append(tuple(values))
+    return tuples
+
+
+def flush(
+    connection: Connection,
+    transfers: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    rollups: list[dict[str, Any]],
+    deltas: list[tuple[str, str, int]],
+    postgres_params: Callable[[], dict[str, list[Any]]],
+) -> int:
+    """Write deferred transfers, entries, grant changes and rollups: one statement on
+    PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
+    number of grants updated (-1: the driver did not count them)."""
+    if _is_postgres(connection):
+        if len(transfers) <= SMALL_FLUSH_TRANSFERS:
+            sql, values = _small_flush(transfers, entries, rollups, deltas)
+            rows = _execute(connection, sql, values)
+        else:
+            rows = _execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
+        return int(rows[0][0])
+    _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
+    _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
+    updated = -1
+    if deltas:
+        updated = _executemany(
+            connection, _SQLITE_APPLY, [(amount, a, g) for a, g, amount in deltas]
+        )
+    if rollups:
+        _executemany(connection, _SQLITE_ROLLUPS, _tuples(rollups, ROLLUP_TYPES))
+    return updated
+
+
+# The arrays go in binary: psycopg's text form quotes every element by regular expression.
+_POSTGRES_FLUSH_BINARY = POSTGRES_FLUSH.replace(")s::", ")b::")
+
+# A flush of a few transfers (a single charge) binds plain values instead of arrays: one
+# prepared statement per shape (how many transfers, entries, grants and rollups).
+SMALL_FLUSH_TRANSFERS = 2
+_SMALL_FLUSH: dict[tuple[int, int, int, int], str] = {}
+
+
+def _values(rows: int, width: int) -> str:
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def _small_flush_sql(shape: tuple[int, int, int, int]) -> str:
+    transfers, entries, rollups, deltas = shape
+    t_names = ", ".join(name for name, _ in TRANSFER_TYPES)
+    e_names = ", ".join(name for name, _ in ENTRY_TYPES)
+    r_names = ", ".join(name for name, _ in ROLLUP_TYPES)
+    grants = "SELECT 1 WHERE false"
+    if deltas:
+        delta = "(%s::varchar, %s::varchar, %s::bigint)"
+        grants = (
+            "UPDATE grants SET remaining = grants.remaining + d.amount"
+            f" FROM (VALUES {', '.join([delta] * deltas)}) AS d(account_id, grant_id, amount)"
+            " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
+            " RETURNING 1"
+        )
+    rollup = ""
+    if rollups:
+        rollup = (
+            f", r AS (INSERT INTO rollups ({r_names})"
+            f" VALUES {_values(rollups, len(ROLLUP_TYPES))}"
+            f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+            " quantity = rollups.quantity + excluded.quantity,"
+            " charges = rollups.charges + excluded.charges)"
+        )
+    return (
+        f"WITH t AS (INSERT INTO transfers ({t_names})"
+        f" VALUES {_values(transfers, len(TRANSFER_TYPES))}),"
+        f" e AS (INSERT INTO entries ({e_names}) VALUES {_values(entries, len(ENTRY_TYPES))}),"
+        f" g AS ({grants}){rollup}"
+        " SELECT count(*) FROM g"
+    )
+
+
+def _small_flush(
+    transfers: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    rollups: list[dict[str, Any]],
+    deltas: list[tuple[str, str, int]],
+) -> tuple[str, list[Any]]:
+    shape = (len(transfers), len(entries), len(rollups), len(deltas))
+    sql = _SMALL_FLUSH.get(shape)
+    if sql is None:
+        sql = _SMALL_FLUSH[shape] = _small_flush_sql(shape)
+    values: list[Any] = []
+    for rows, columns in ((transfers, TRANSFER_TYPES), (entries, ENTRY_TYPES)):
+        for row in rows:
+            values.extend(_stored(row[name], False) for name, _ in columns)
+    for delta in deltas:
+        values.extend(delta)
+    for row in rollups:
+        values.extend(_stored(row[name], False) for name, _ in ROLLUP_TYPES)
+    return sql, values
+
+
+_UPDATE_ACCOUNT = {
+    "postgresql": "UPDATE accounts SET last_seq = %s, period_index = %s, next_event_at = %s,"
+    " anchor_at = %s, plan_id = %s WHERE account_id = %s",
+    "sqlite": "UPDATE accounts SET last_seq = ?, period_index = ?, next_event_at = ?,"
+    " anchor_at = ?, plan_id = ? WHERE account_id = ?",
+}
+
+
+def begin(connection: Connection, *, read_only: bool) -> None:
+    """Begin a SQLite transaction on the driver: DEFERRED to read, IMMEDIATE to write (so
+    writers queue for the database lock instead of failing on upgrade)."""
+    _execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", ())
+
+
+def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Write back locked accounts' (last_seq, period_index, next_event_at, anchor_at,
+    plan_id, account_id), in one executemany."""
+    sqlite = not _is_postgres(connection)
+    values = [tuple(_stored(value, sqlite) for value in row) for row in rows]
+    _executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)

@@ -1,0 +1,131 @@
+"""The driver-level hot path: the lock that reads the account's grants in the same statement,
+the set-based batch lock, and the retry of a transaction whose connection dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan
+from creditbook.store.database import make_engine
+from creditbook.store.queries import hot
+
+POOL = "credits"
+
+
+@pytest.fixture
+def pg_ledger(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(postgres_database_url), clock)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _open(ledger: Ledger, *account_ids: str, allowance: int = 100) -> None:
+    ledger.put_plan(Plan("hot", allowances={POOL: Credits.of(allowance)}))
+    for account_id in account_ids:
+        ledger.open_account("hot", account_id=account_id)
+
+
+def _available(ledger: Ledger, account_id: str) -> Credits:
+    return ledger.balance(account_id).pools[POOL].available
+
+
+def test_lock_reads_the_grants_of_every_account(ledger: Ledger) -> None:
+    _open(ledger, "hot-a", "hot-b")
+    with ledger.engine.begin() as connection:
+        locked = hot.lock(
+            connection, ["hot-b", "hot-a", "missing"], ledger.clock.now(), grants=True
+        )
+    assert sorted(locked) == ["hot-a", "hot-b"]
+    for found in locked.values():
+        assert found.grants is not None
+        assert [grant.remaining for grant in found.grants[POOL] if grant.source == "allowance"] == [
+            Credits.of(100).millicredits
+        ]
+
+
+def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> None:
+    """The statement's snapshot predates its wait for the lock: grants another transaction
+    changed meanwhile must not be used (PostgreSQL; SQLite's writers never overlap)."""
+    _open(pg_ledger, "hot-wait")
+    now = pg_ledger.clock.now()
+    seen: dict[str, hot.Locked] = {}
+    with pg_ledger.engine.connect() as first:
+        first.begin()
+        hot.lock(first, ["hot-wait"], now, grants=True)
+
+        def second() -> None:
+            with pg_ledger.engine.begin() as connection:
+                seen.update(hot.lock(connection, ["hot-wait"], now, grants=True))
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)  # the second lock is now waiting on the first
+        assert waiter.is_alive()
+        first.commit()
+    waiter.join(10)
+    assert seen["hot-wait"].grants is None  # the caller reads them again
+
+
+def test_charges_after_a_lock_wait_never_overspend(pg_ledger: Ledger) -> None:
+    _open(pg_ledger, "hot-race", allowance=20)
+    refused = []
+
+    def charger() -> None:
+        for _ in range(10):
+            try:
+                pg_ledger.charge(account_id="hot-race", amount=Credits.of(1))
+            except Exception as error:
+                refused.append(type(error).__name__)
+
+    threads = [threading.Thread(target=charger) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert set(refused) == {"InsufficientCreditsError"}
+    assert len(refused) == 20
+    assert _available(pg_ledger, "hot-race") == Credits.of(0)
+
+
+def test_a_dropped_connection_is_retried_once(
+    pg_ledger: Ledger, postgres_database_url: str
+) -> None:
+    """No ping before each use: a pooled connection the server dropped fails the first
+    statement, and the whole transaction runs again on a new connection."""
+    _open(pg_ledger, "hot-drop")
+    pg_ledger.charge(account_id="hot-drop", amount=Credits.of(1))  # leaves a pooled connection
+    admin_engine = make_engine(postgres_database_url)  # not the ledger's pool
+    with admin_engine.connect() as admin:
+        killed = admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).all()
+        admin.commit()
+    admin_engine.dispose()
+    assert killed  # the ledger's pooled connection
+    charged = pg_ledger.charge(account_id="hot-drop", amount=Credits.of(1))
+    assert charged.amount == Credits.of(1)
+    assert _available(pg_ledger, "hot-drop") == Credits.of(98)
+
+
+def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
+    accounts = [f"hot-batch-{index:03}" for index in range(30)]
+    _open(ledger, *accounts, allowance=5)
+    items = [ChargeRequest(account_id=a, amount=Credits.of(2)) for a in reversed(accounts)]
+    items.append(ChargeRequest(account_id="hot-missing", amount=Credits.of(1)))
+    items.append(ChargeRequest(account_id=accounts[0], amount=Credits.of(4)))
+    results = ledger.charge_batch(items)
+    assert [r.error_code for r in results[:30]] == [None] * 30
+    assert results[30].error_code == "not_found"
+    assert results[31].error_code == "insufficient_credits"
+    assert {_available(ledger, a) for a in accounts} == {Credits.of(3)}
+    assert not ledger.verify().differences
