@@ -14,6 +14,9 @@ from creditbook.domain.periods import Interval
 DEFAULT_POOL = "credits"
 MAX_POOLS_PER_PLAN = 16
 MAX_ROLLOVER_PERIODS = 120
+# A plan's price per period: at most a trillion, to a ten-thousandth of the currency unit.
+MAX_PRICE = Decimal(10**12)
+MAX_PRICE_DECIMAL_PLACES = 4
 IDENTIFIER_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
@@ -24,6 +27,21 @@ def check_identifier(kind: str, value: str) -> str:
             f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {value!r}", field=kind
         )
     return value
+
+
+def check_price(price: Decimal) -> Decimal:
+    """A price per period: a finite decimal within 0..MAX_PRICE, to MAX_PRICE_DECIMAL_PLACES."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ValidationError("prices must be finite numbers", field="prices")
+    if price < 0:
+        raise ValidationError("prices must not be negative", field="prices")
+    if price > MAX_PRICE:
+        raise ValidationError(f"prices must be at most {MAX_PRICE}", field="prices")
+    if price != price.quantize(Decimal(1).scaleb(-MAX_PRICE_DECIMAL_PLACES)):
+        raise ValidationError(
+            f"prices have at most {MAX_PRICE_DECIMAL_PLACES} decimal places", field="prices"
+        )
+    return price
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +154,7 @@ class Plan:
         for currency, price in self.prices.items():
             if not re.fullmatch(r"[A-Z]{3}", currency):
                 raise ValidationError(f"bad currency code {currency!r}", field="prices")
-            if price < 0:
-                raise ValidationError("prices must not be negative", field="prices")
+            check_price(price)
         if self.display_currency is not None and self.display_currency not in self.prices:
             raise ValidationError(
                 "display_currency must be one of the plan's prices", field="display_currency"

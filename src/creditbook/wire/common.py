@@ -20,6 +20,7 @@ from pydantic import (
 from creditbook.domain.amounts import AmountError, Credits
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, is_supported_instant
+from creditbook.domain.plans import MAX_PRICE, MAX_PRICE_DECIMAL_PLACES
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"
@@ -66,7 +67,12 @@ Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 Percent = Annotated[
     Decimal, Field(ge=0, le=100), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})
 ]
-Price = Annotated[Decimal, Field(ge=0), WithJsonSchema({"type": "number", "minimum": 0})]
+# Bounded in digits and exponent: huge or absurdly fine prices are refused at the edge.
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, decimal_places=MAX_PRICE_DECIMAL_PLACES),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": int(MAX_PRICE)}),
+]
 
 
 def credits(value: Decimal, field: str) -> Credits:

@@ -31,9 +31,9 @@ class RunCreate(Strict):
     def to_request(
         self, account_id: str, *, user_id: str = "", idempotency_key: str | None = None
     ) -> StartRunRequest:
-        """The run of this body on `account_id` (the body's, or the calling key's own);
-        `user_id` stands in when the body names none (the API passes the calling key's
-        user)."""
+        """The run of this body on `account_id` (the body's, or the calling key's own).
+        `user_id` is the calling key's user (the API passes it): when set it wins over the
+        body's, so a key bound to a user can never attribute its runs to another."""
         return StartRunRequest(
             account_id=account_id,
             rate_card_id=self.rate_card_id,
@@ -41,7 +41,7 @@ class RunCreate(Strict):
             hold=None if self.hold is None else credits(self.hold, "hold"),
             hold_timeout_s=self.hold_timeout_s,
             active_filters=tuple(self.active_filters),
-            user_id=self.user_id or user_id,
+            user_id=user_id or self.user_id,
             resource_id=self.resource_id,
             resource_name=self.resource_name,
             idempotency_key=idempotency_key,
