@@ -144,5 +144,10 @@ class DetailOut(Out):
 
 
 class HealthOut(Out):
+    """`status`: `ok`, or `unavailable` (503) when a dependency does not answer;
+    `database`: its dialect; `rate_limiter`: `memory`, `redis` or `unavailable` (none from
+    a server older than the field)."""
+
     status: str
     database: str
+    rate_limiter: str | None = None
