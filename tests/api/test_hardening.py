@@ -223,3 +223,21 @@ def test_a_key_bound_to_a_user_charges_as_that_user(api: Api) -> None:
         json={"amount": 1, "user_id": "u2"},
     )
     assert unbound["user_id"] == "u2"
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        {"allowances": {"credits": "100000000001"}},
+        {"allowances": {"a": "60000000000", "b": "60000000000"}},
+        {"allowances": {"credits": 1}, "overdraft": "100000000001"},
+    ],
+)
+def test_plan_credits_are_bounded_so_totals_stay_in_range(
+    api: Api, plan: dict[str, object]
+) -> None:
+    refused(
+        api, "PUT", "/v1/plans/big", (422, "amount_out_of_range"), json=plan, headers=api.operator
+    )
+    largest = {"allowances": {"credits": "100000000000"}, "overdraft": "100000000000"}
+    api.ok("PUT", "/v1/plans/big", json=largest)

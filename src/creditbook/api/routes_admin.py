@@ -264,7 +264,11 @@ def refund_charge(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Reverse all or part of a charge, linked to it. Operator key."""
+    """Reverse all or part of a charge, linked to it. Operator key.
+
+    Without `amount` what is left of the charge is refunded. An over-refund (more than what
+    is left to refund, or nothing left) answers 422 `validation_error` and refunds nothing.
+    """
     caller.require_operator()
     account_id = ledger.account_of_charge(charge_id)
     refund = ledger.refund(body.to_request(account_id, charge_id, idempotency_key=idempotency_key))

@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.amounts import Credits, total
+from creditbook.domain.errors import AmountRangeError, ValidationError
 from creditbook.domain.periods import Interval
 
 DEFAULT_POOL = "credits"
 MAX_POOLS_PER_PLAN = 16
 MAX_ROLLOVER_PERIODS = 120
+# What a plan gives each period (all pools together) and how deep it lets a pool go: small
+# enough that every total an account shows (two stats ranges of daily allowances, a balance
+# with its overdraft) stays within the amount range.
+MAX_PLAN_CREDITS = Credits.of(10**11)
 # A plan's price per period: at most a trillion, to a ten-thousandth of the currency unit.
 MAX_PRICE = Decimal(10**12)
 MAX_PRICE_DECIMAL_PLACES = 4
@@ -143,6 +147,10 @@ class Plan:
             check_identifier("pool", pool)
             if allowance.is_negative():
                 raise ValidationError("allowances must not be negative", field="allowances")
+        if total(self.allowances.values()) > MAX_PLAN_CREDITS:
+            raise AmountRangeError(
+                f"allowances total at most {MAX_PLAN_CREDITS} credits a period", field="allowances"
+            )
         if not 0 <= self.slots <= 100_000:
             raise ValidationError("slots must be within 0..100000", field="slots")
         for name in ("rate_limit_per_s", "rate_limit_burst"):
@@ -151,6 +159,10 @@ class Plan:
                 raise ValidationError(f"{name} must be within 1..1000000", field=name)
         if self.overdraft.is_negative():
             raise ValidationError("overdraft must not be negative", field="overdraft")
+        if self.overdraft > MAX_PLAN_CREDITS:
+            raise AmountRangeError(
+                f"overdraft is at most {MAX_PLAN_CREDITS} credits", field="overdraft"
+            )
         for currency, price in self.prices.items():
             if not re.fullmatch(r"[A-Z]{3}", currency):
                 raise ValidationError(f"bad currency code {currency!r}", field="prices")
