@@ -114,7 +114,13 @@ INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A message never echoes a long input whole: it is cut to this many characters.
+MAX_DETAIL_CHARS = 300
+
+
 def error_body(detail: str, code: str) -> dict[str, str]:
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
     return {"detail": detail, "code": code}
 
 

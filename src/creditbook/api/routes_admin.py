@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.domain.errors import NotFoundError, ValidationError
 from creditbook.wire.accounts import AccountCreate, AccountList, AccountOut, AccountPatch
 from creditbook.wire.charges import RefundCreate, RefundOut
 from creditbook.wire.common import STORABLE_TEXT, Id
@@ -114,10 +115,19 @@ def list_accounts(
     caller: Caller,
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
+    cursor: Annotated[
+        Id | None, Query(description="The `next_cursor` of the previous page (an account id).")
+    ] = None,
 ) -> ExactJSONResponse:
-    """Accounts by id, paged: pass `next_cursor` back as `cursor`. Operator key."""
+    """Accounts by id, paged: pass `next_cursor` back as `cursor`. Operator key.
+
+    A cursor that names no account answers 422 `validation_error`."""
     caller.require_operator()
+    if cursor is not None:
+        try:
+            ledger.get_account(cursor)
+        except NotFoundError:
+            raise ValidationError("malformed cursor", field="cursor") from None
     accounts = ledger.list_accounts(limit=limit + 1, after=cursor)
     page = accounts[:limit]
     has_more = len(accounts) > limit

@@ -27,8 +27,9 @@ IDENTIFIER_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 def check_identifier(kind: str, value: str) -> str:
     """Names of pools, functions, modules and plans: short, lowercase, URL-safe."""
     if not isinstance(value, str) or not IDENTIFIER_PATTERN.fullmatch(value):
+        shown = repr(value) if len(repr(value)) <= 70 else f"{repr(value)[:66]}...'"
         raise ValidationError(
-            f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {value!r}", field=kind
+            f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {shown}", field=kind
         )
     return value
 

@@ -17,6 +17,7 @@ from creditbook.wire.common import (
     Amount,
     Count,
     ErrorOut,
+    Flag,
     Id,
     Name,
     OptionalId,
@@ -44,7 +45,7 @@ class ChargeCreate(Strict):
     function: Id | None = None
     quantity: Count = 0
     pool: Id | None = None
-    partial: bool = False
+    partial: Flag = False
     module: OptionalId = ""
     service: OptionalId = ""
     user_id: OptionalId = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictInt, field_validator
 
 from creditbook.domain.requests import RunResultsRequest, StartRunRequest
 from creditbook.wire.common import Amount, Count, Id, Name, OptionalId, Out, Strict, credits
@@ -20,9 +20,9 @@ class RunCreate(Strict):
 
     account_id: Id | None = Field(None, description="Required with an operator key.")
     rate_card_id: Id
-    slots: Annotated[int, Field(ge=1, le=1000)] = 1
+    slots: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
     hold: Amount | None = None
-    hold_timeout_s: Annotated[int, Field(ge=1, le=604_800)] = 3600
+    hold_timeout_s: Annotated[StrictInt, Field(ge=1, le=604_800)] = 3600
     active_filters: list[Id] = Field(default_factory=list, max_length=64)
     user_id: OptionalId = ""
     resource_id: OptionalId = ""
@@ -66,8 +66,8 @@ class ResultsCreate(Strict):
     )
 
     rows_kept: Count
-    rows_discarded: dict[str, Count] = Field(default_factory=dict, max_length=64)
-    functions: dict[str, FunctionResults] = Field(default_factory=dict, max_length=64)
+    rows_discarded: dict[Id, Count] = Field(default_factory=dict, max_length=64)
+    functions: dict[Id, FunctionResults] = Field(default_factory=dict, max_length=64)
 
     def to_request(
         self, account_id: str, run_id: str, *, idempotency_key: str | None = None
