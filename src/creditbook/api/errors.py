@@ -93,18 +93,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    500: _documented(
+        "`internal_error`: a bug; the `X-Request-ID` response header finds it in the server's log.",
+        INTERNAL_ERROR,
+        "internal server error",
+    ),
+    503: _documented(
+        "`rate_limiter_unavailable`: the shared rate limiter (Redis) did not answer in time; "
+        "nothing was done, retry later.",
+        "rate_limiter_unavailable",
+        "the rate limiter did not answer within 0.25 s; retry later",
+    ),
 }
-ERROR_RESPONSES[500] = _documented(
-    "`internal_error`: a bug; the `X-Request-ID` response header finds it in the server's log.",
-    INTERNAL_ERROR,
-    "internal server error",
-)
-ERROR_RESPONSES[503] = _documented(
-    "`rate_limiter_unavailable`: the shared rate limiter (Redis) did not answer in time; "
-    "nothing was done, retry later.",
-    "rate_limiter_unavailable",
-    "the rate limiter did not answer within 0.25 s; retry later",
-)
 INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
     402: _documented(
         "`insufficient_credits`: the account cannot pay.",
