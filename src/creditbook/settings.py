@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     database_url: SQLAlchemy URL; a SQLite file in the working directory by default,
         `postgresql://…` in production.
     redis_url: when set, rate limits are shared by every process through this Redis.
+    redis_timeout_s: how long a request waits for Redis (to connect, then to answer).
+    rate_limit_fail_open: when Redis does not answer, let requests through unlimited
+        instead of refusing them with 503 `rate_limiter_unavailable`.
     rate_limit_per_s, rate_limit_burst: the default per-key limit (plans may override).
     max_body_bytes: larger request bodies are refused with 413.
     session_secret: signs the dashboard's session cookies; give every process the same one
@@ -25,6 +28,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_timeout_s: float = Field(default=0.25, gt=0, le=30)
+    rate_limit_fail_open: bool = False
     rate_limit_per_s: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

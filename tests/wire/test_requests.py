@@ -110,7 +110,7 @@ def test_grant_amount_finer_than_a_millicredit_names_its_field() -> None:
     assert caught.value.field == "amount"
 
 
-def test_charge_takes_the_callers_user_only_when_the_body_names_none() -> None:
+def test_charge_takes_the_callers_user_over_the_bodys() -> None:
     body = ChargeCreate.model_validate({"amount": 2.5, "description": "API call"})
     assert body.to_request("acme", user_id="u1", idempotency_key="k") == ChargeRequest(
         account_id="acme",
@@ -122,7 +122,16 @@ def test_charge_takes_the_callers_user_only_when_the_body_names_none() -> None:
     named = ChargeCreate.model_validate(
         {"rate_card_id": "maps", "function": "get_phone_numbers", "quantity": 3, "user_id": "u2"}
     )
+    # A key bound to a user wins: its charges are never attributed to another user.
     assert named.to_request("acme", user_id="u1") == ChargeRequest(
+        account_id="acme",
+        rate_card_id="maps",
+        function="get_phone_numbers",
+        quantity=3,
+        user_id="u1",
+    )
+    # A caller bound to no user (the operator, an unbound key) lets the body say.
+    assert named.to_request("acme") == ChargeRequest(
         account_id="acme",
         rate_card_id="maps",
         function="get_phone_numbers",
@@ -244,9 +253,12 @@ def test_start_run() -> None:
     )
 
 
-def test_start_run_defaults_and_the_bodys_own_user() -> None:
+def test_start_run_defaults_and_the_callers_user_over_the_bodys() -> None:
     body = RunCreate.model_validate({"rate_card_id": "maps", "user_id": "u2"})
     assert body.to_request("acme", user_id="u1") == StartRunRequest(
+        account_id="acme", rate_card_id="maps", hold=None, user_id="u1"
+    )
+    assert body.to_request("acme") == StartRunRequest(
         account_id="acme", rate_card_id="maps", hold=None, user_id="u2"
     )
 

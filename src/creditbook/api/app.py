@@ -36,7 +36,7 @@ def create_app(
     owns_ledger = ledger is None
     service_ledger = ledger or Ledger.open(settings.database_url)
     if limiter is None:
-        limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+        limiter = _limiter(settings)
     metrics = Metrics()
     app = FastAPI(
         title="creditbook",
@@ -65,6 +65,16 @@ def create_app(
     return app
 
 
+def _limiter(settings: Settings) -> Limiter:
+    if not settings.redis_url:
+        return MemoryLimiter()
+    return RedisLimiter(
+        settings.redis_url,
+        timeout_s=settings.redis_timeout_s,
+        fail_open=settings.rate_limit_fail_open,
+    )
+
+
 def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
     """Closes what the app opened itself when it stops (a ledger passed in stays open)."""
 
@@ -88,11 +98,25 @@ def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) 
         summary="Health check",
         response_model=HealthOut,
         tags=["service"],
+        responses={
+            503: {
+                "model": HealthOut,
+                "description": "The shared rate limiter (Redis) does not answer: "
+                "`status` is `unavailable` and `rate_limiter` says `unavailable`.",
+            }
+        },
     )
     def health(request: Request) -> ExactJSONResponse:
-        """Liveness and database reachability (no key needed)."""
+        """Liveness, database reachability and the rate limiter's (no key needed)."""
         service_ledger.ping()
-        return respond({"status": "ok", "database": service_ledger.engine.dialect.name})
+        limiter = request.app.state.limiter.status()
+        healthy = limiter != "unavailable"
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "database": service_ledger.engine.dialect.name,
+            "rate_limiter": limiter,
+        }
+        return respond(body, 200 if healthy else 503)
 
     @app.get(
         "/metrics",

@@ -18,6 +18,7 @@ from creditbook.domain.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from creditbook.domain.requests import MAX_BATCH_IDEMPOTENCY_KEY_CHARS
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.principal import Principal
 from creditbook.wire.common import STORABLE_TEXT
@@ -105,6 +106,18 @@ IdempotencyKey = Annotated[
         max_length=255,
         pattern=STORABLE_TEXT,
         description="Makes the request safe to retry: a replay returns the first result.",
+    ),
+]
+# The batch's key is stored with a prefix and lends items `<key>:<index>`: a shorter limit.
+BatchIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=MAX_BATCH_IDEMPOTENCY_KEY_CHARS,
+        pattern=STORABLE_TEXT,
+        description="Makes the whole batch safe to retry: a replay returns the first results "
+        "(each marked `replayed`); the same key with a different batch answers 409. Items "
+        "without their own `idempotency_key` use `<Idempotency-Key>:<index>`.",
     ),
 ]
 PATH_ID_MAX_LENGTH = 64

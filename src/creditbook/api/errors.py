@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditbook.api.responses import ExactJSONResponse
 from creditbook.domain.errors import CreditbookError, RateLimitedError
 from creditbook.wire.common import ErrorOut
+
+error_log = logging.getLogger("creditbook.errors")
+INTERNAL_ERROR = "internal_error"
 
 HTTP_CODES = {
     400: "malformed_request",
@@ -22,6 +27,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    500: INTERNAL_ERROR,
 }
 
 
@@ -68,7 +74,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "request body is larger than 1048576 bytes",
     ),
     422: _documented(
-        "`validation_error`: a parameter or body field is invalid.",
+        "`validation_error`: a parameter or body field is invalid; `amount_out_of_range`: an "
+        "amount the request computes (a price times a quantity, the credits granted to the "
+        "account) would pass 10^15 credits.",
         "validation_error",
         "plan_id: Field required",
     ),
@@ -85,6 +93,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    500: _documented(
+        "`internal_error`: a bug; the `X-Request-ID` response header finds it in the server's log.",
+        INTERNAL_ERROR,
+        "internal server error",
+    ),
+    503: _documented(
+        "`rate_limiter_unavailable`: the shared rate limiter (Redis) did not answer in time; "
+        "nothing was done, retry later.",
+        "rate_limiter_unavailable",
+        "the rate limiter did not answer within 0.25 s; retry later",
+    ),
 }
 INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
     402: _documented(
@@ -95,7 +114,13 @@ INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A message never echoes a long input whole: it is cut to this many characters.
+MAX_DETAIL_CHARS = 300
+
+
 def error_body(detail: str, code: str) -> dict[str, str]:
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
     return {"detail": detail, "code": code}
 
 
@@ -114,7 +139,68 @@ def _describe_validation(errors: list[Any]) -> tuple[int, str, str]:
     return 422, f"{location}: {message}" if location else message, "validation_error"
 
 
+def _request_id_headers(request: Request) -> dict[str, str]:
+    request_id = getattr(request.state, "request_id", None)
+    return {"X-Request-ID": request_id} if request_id else {}
+
+
+def _internal_error(
+    request: Request, error: Exception, *, with_request_id: bool = False
+) -> ExactJSONResponse:
+    """A bug: logged with its traceback and request id, answered as the documented error
+    body (the request id lets an operator find the log line)."""
+    request_id = getattr(request.state, "request_id", None)
+    error_log.error(
+        "unhandled error",
+        exc_info=error,
+        extra={"request_id": request_id, "path": request.url.path},
+    )
+    request.state.refusal = INTERNAL_ERROR
+    headers = _request_id_headers(request) if with_request_id else None
+    return error_response(500, "internal server error", INTERNAL_ERROR, headers=headers)
+
+
+class UnhandledErrorMiddleware:
+    """Answers any error an endpoint raises with the documented error body (500
+    `internal_error`) inside the other middleware, so the response carries the request id
+    and the connection stays open. (An `Exception` handler alone runs in the outermost
+    server-error middleware, which re-raises and makes the server close the connection.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except StarletteHTTPException:
+            raise  # answered further out (a body that grows too large while it is read)
+        except Exception as error:
+            if started:  # too late for another answer: the server closes the connection
+                raise
+            response = _internal_error(Request(scope), error)
+            await response(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(UnhandledErrorMiddleware)
+
+    # What still escapes (an error in a middleware) reaches the server-error middleware,
+    # outside the one that adds the request id to responses.
+    @app.exception_handler(Exception)
+    async def escaped_error(request: Request, error: Exception) -> ExactJSONResponse:
+        return _internal_error(request, error, with_request_id=True)
+
     @app.exception_handler(CreditbookError)
     async def domain_error(request: Request, error: CreditbookError) -> ExactJSONResponse:
         request.state.refusal = error.code

@@ -2,16 +2,23 @@
 
 Each key has a bucket of `burst` tokens refilled at `rate` per second; a request takes one.
 With Redis every process and machine draws from the same bucket (one atomic script, timed
-by the Redis server's clock).
+by the Redis server's clock). A Redis that does not answer within its timeout refuses the
+request with 503 `rate_limiter_unavailable`, or lets it through when the limiter fails open.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from creditbook.domain.errors import DependencyUnavailableError
+
+log = logging.getLogger("creditbook.ratelimit")
+DEFAULT_REDIS_TIMEOUT_S = 0.25
 
 LUA_TAKE = """
 local rate = tonumber(ARGV[1])
@@ -75,6 +82,10 @@ def decide(allowed: bool, tokens: float, rate: float, burst: int) -> Decision:
 class Limiter(Protocol):
     def take(self, key: str, rate: float, burst: int) -> Decision: ...
 
+    def status(self) -> str:
+        """`memory`, or for a shared limiter `redis` when it answers, `unavailable` if not."""
+        ...
+
 
 class MemoryLimiter:
     """Buckets in this process's memory (one process, or limits per process)."""
@@ -98,20 +109,57 @@ class MemoryLimiter:
             self._buckets[key] = (tokens, now)
         return decide(allowed, tokens, rate, burst)
 
+    def status(self) -> str:
+        return "memory"
+
 
 class RedisLimiter:
     """Buckets in Redis, shared by every process that uses the same server."""
 
-    def __init__(self, url: str, prefix: str = "creditbook:ratelimit:") -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "creditbook:ratelimit:",
+        *,
+        timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
+        fail_open: bool = False,
+    ) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self._client = redis.Redis.from_url(url)
+        # One try within the timeout: a request waits at most about `timeout_s` for Redis
+        # (connecting, then answering), never the client's default retries.
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._take = self._client.register_script(LUA_TAKE)
         self._prefix = prefix
+        self._timeout_s = timeout_s
+        self._fail_open = fail_open
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
 
     def take(self, key: str, rate: float, burst: int) -> Decision:
-        allowed, tokens = self._take(keys=[self._prefix + key], args=[rate, burst])
+        try:
+            allowed, tokens = self._take(keys=[self._prefix + key], args=[rate, burst])
+        except self._errors as error:
+            if self._fail_open:
+                log.warning("rate limiter unavailable, request let through: %s", error)
+                return decide(True, float(burst), rate, burst)
+            raise DependencyUnavailableError(
+                f"the rate limiter did not answer within {self._timeout_s} s; retry later"
+            ) from None
         return decide(bool(allowed), float(tokens), rate, burst)
+
+    def status(self) -> str:
+        try:
+            self._client.ping()
+        except self._errors:
+            return "unavailable"
+        return "redis"
 
     def close(self) -> None:
         self._client.close()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES, INSUFFICIENT_CREDITS
 from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.domain.errors import NotFoundError, ValidationError
 from creditbook.wire.accounts import AccountCreate, AccountList, AccountOut, AccountPatch
 from creditbook.wire.charges import RefundCreate, RefundOut
 from creditbook.wire.common import STORABLE_TEXT, Id
@@ -114,10 +115,19 @@ def list_accounts(
     caller: Caller,
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
+    cursor: Annotated[
+        Id | None, Query(description="The `next_cursor` of the previous page (an account id).")
+    ] = None,
 ) -> ExactJSONResponse:
-    """Accounts by id, paged: pass `next_cursor` back as `cursor`. Operator key."""
+    """Accounts by id, paged: pass `next_cursor` back as `cursor`. Operator key.
+
+    A cursor that names no account answers 422 `validation_error`."""
     caller.require_operator()
+    if cursor is not None:
+        try:
+            ledger.get_account(cursor)
+        except NotFoundError:
+            raise ValidationError("malformed cursor", field="cursor") from None
     accounts = ledger.list_accounts(limit=limit + 1, after=cursor)
     page = accounts[:limit]
     has_more = len(accounts) > limit
@@ -264,7 +274,11 @@ def refund_charge(
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> ExactJSONResponse:
-    """Reverse all or part of a charge, linked to it. Operator key."""
+    """Reverse all or part of a charge, linked to it. Operator key.
+
+    Without `amount` what is left of the charge is refunded. An over-refund (more than what
+    is left to refund, or nothing left) answers 422 `validation_error` and refunds nothing.
+    """
     caller.require_operator()
     account_id = ledger.account_of_charge(charge_id)
     refund = ledger.refund(body.to_request(account_id, charge_id, idempotency_key=idempotency_key))

@@ -10,6 +10,7 @@ from creditbook.api.deps import Caller, LedgerDep, PathId, is_storable_id, run_a
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.domain.errors import NotFoundError
+from creditbook.domain.grants import TransactionType
 from creditbook.wire.balance import BalanceOut
 from creditbook.wire.common import Day, DetailOut, Instant
 from creditbook.wire.runs import RunCreditsOut, RunList, RunOut
@@ -53,7 +54,7 @@ def list_transactions(
     ledger: LedgerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    type: Annotated[list[str] | None, Query(max_length=16)] = None,
+    type: Annotated[list[TransactionType] | None, Query(max_length=16)] = None,
     since: Instant | None = None,
     until: Instant | None = None,
 ) -> ExactJSONResponse:

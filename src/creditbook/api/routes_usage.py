@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from creditbook.api.deps import (
+    BatchIdempotencyKey,
     Caller,
     IdempotencyKey,
     LedgerDep,
@@ -71,11 +72,14 @@ def create_charges_batch(
     body: BatchCreate,
     caller: Caller,
     ledger: LedgerDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: BatchIdempotencyKey = None,
 ) -> ExactJSONResponse:
     """Up to 1000 charges in one commit, each succeeding or failing alone.
 
-    Items without their own `idempotency_key` use `<Idempotency-Key>:<index>`.
+    The `Idempotency-Key` header (at most 249 characters) covers the whole request: a replay
+    answers the first results, each marked `replayed`, and the same key with a different
+    batch answers 409 `idempotency_key_conflict`. Items without their own `idempotency_key`
+    also use `<Idempotency-Key>:<index>`.
 
     Operator, or a write key of each item's account.
     """

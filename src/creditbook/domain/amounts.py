@@ -11,19 +11,33 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
+from creditbook.domain.errors import AmountRangeError, ValidationError
+
 MILLICREDITS_PER_CREDIT = 1000
 
 # One bound for every amount the ledger accepts: a quadrillion credits fits in a signed
 # 64-bit column with room to sum many of them.
 MAX_ABS_MILLICREDITS = 10**18
 
+OUT_OF_RANGE = (
+    f"amount out of range: at most {MAX_ABS_MILLICREDITS // MILLICREDITS_PER_CREDIT:,} credits"
+    " either way"
+)
+
 # Scaling to millicredits must never round: 40 digits hold any in-range amount down to far
 # below a millicredit, and losing any nonzero digit traps instead of rounding silently.
 _EXACT = Context(prec=40, traps=[InvalidOperation, Inexact])
 
 
-class AmountError(ValueError):
-    """An amount that cannot be represented exactly in millicredits."""
+class AmountError(ValidationError, ValueError):
+    """An amount that cannot be represented exactly in millicredits (422 `validation_error`).
+
+    A ValueError too, so that pydantic validators report it as an invalid field."""
+
+
+class AmountOutOfRangeError(AmountRangeError, AmountError):
+    """An amount beyond `MAX_ABS_MILLICREDITS`: given, or computed (a price times a quantity,
+    a sum); 422 `amount_out_of_range`."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -40,7 +54,7 @@ class Credits:
         if isinstance(self.millicredits, bool) or not isinstance(self.millicredits, int):
             raise AmountError(f"millicredits must be an int, got {self.millicredits!r}")
         if abs(self.millicredits) > MAX_ABS_MILLICREDITS:
-            raise AmountError("amount out of range")
+            raise AmountOutOfRangeError(OUT_OF_RANGE)
 
     @classmethod
     def of(cls, value: int | str | Decimal | Credits) -> Credits:
@@ -56,7 +70,7 @@ class Credits:
         if not number.is_finite():
             raise AmountError(f"not a finite number of credits: {value!r}")
         if number.copy_abs() > MAX_ABS_MILLICREDITS // MILLICREDITS_PER_CREDIT:
-            raise AmountError("amount out of range")
+            raise AmountOutOfRangeError(OUT_OF_RANGE)
         try:
             scaled = _EXACT.multiply(number, MILLICREDITS_PER_CREDIT)
         except Inexact as error:

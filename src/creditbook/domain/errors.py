@@ -2,6 +2,7 @@
 
     CreditbookError
     ├── ValidationError          validation_error          (422)
+    │   └── AmountRangeError     amount_out_of_range       (422)
     ├── NotFoundError            not_found                 (404)
     ├── InsufficientCreditsError insufficient_credits      (402)
     ├── NoFreeSlotsError         no_free_slots             (409)
@@ -11,7 +12,8 @@
     ├── KeyRevokedError          key_revoked               (403)
     ├── PermissionDeniedError    forbidden                 (403)
     ├── PayloadTooLargeError     payload_too_large         (413)
-    └── RateLimitedError         rate_limited              (429)
+    ├── RateLimitedError         rate_limited              (429)
+    └── DependencyUnavailableError  rate_limiter_unavailable  (503)
 
 A broken invariant is not one of these: it is an `InvariantError`, a programmer error that
 no caller handles (the API answers 500). `invariant(condition, message)` raises it; unlike
@@ -51,6 +53,13 @@ class ValidationError(CreditbookError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AmountRangeError(ValidationError):
+    """An amount the ledger computes (a price times a quantity, a balance, a total after a
+    grant) would fall outside the range every amount keeps (see `domain.amounts`)."""
+
+    code = "amount_out_of_range"
 
 
 class NotFoundError(CreditbookError):
@@ -134,3 +143,10 @@ class RateLimitedError(CreditbookError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"rate limit exceeded, retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+class DependencyUnavailableError(CreditbookError):
+    """A service the request needs did not answer in time (the shared rate limiter)."""
+
+    code = "rate_limiter_unavailable"
+    status = 503

@@ -7,23 +7,46 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.amounts import Credits, total
+from creditbook.domain.errors import AmountRangeError, ValidationError
 from creditbook.domain.periods import Interval
 
 DEFAULT_POOL = "credits"
 MAX_POOLS_PER_PLAN = 16
 MAX_ROLLOVER_PERIODS = 120
+# What a plan gives each period (all pools together) and how deep it lets a pool go: small
+# enough that every total an account shows (two stats ranges of daily allowances, a balance
+# with its overdraft) stays within the amount range.
+MAX_PLAN_CREDITS = Credits.of(10**11)
+# A plan's price per period: at most a trillion, to a ten-thousandth of the currency unit.
+MAX_PRICE = Decimal(10**12)
+MAX_PRICE_DECIMAL_PLACES = 4
 IDENTIFIER_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
 def check_identifier(kind: str, value: str) -> str:
     """Names of pools, functions, modules and plans: short, lowercase, URL-safe."""
     if not isinstance(value, str) or not IDENTIFIER_PATTERN.fullmatch(value):
+        shown = repr(value) if len(repr(value)) <= 70 else f"{repr(value)[:66]}...'"
         raise ValidationError(
-            f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {value!r}", field=kind
+            f"{kind} must match {IDENTIFIER_PATTERN.pattern}, got {shown}", field=kind
         )
     return value
+
+
+def check_price(price: Decimal) -> Decimal:
+    """A price per period: a finite decimal within 0..MAX_PRICE, to MAX_PRICE_DECIMAL_PLACES."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ValidationError("prices must be finite numbers", field="prices")
+    if price < 0:
+        raise ValidationError("prices must not be negative", field="prices")
+    if price > MAX_PRICE:
+        raise ValidationError(f"prices must be at most {MAX_PRICE}", field="prices")
+    if price != price.quantize(Decimal(1).scaleb(-MAX_PRICE_DECIMAL_PLACES)):
+        raise ValidationError(
+            f"prices have at most {MAX_PRICE_DECIMAL_PLACES} decimal places", field="prices"
+        )
+    return price
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +148,10 @@ class Plan:
             check_identifier("pool", pool)
             if allowance.is_negative():
                 raise ValidationError("allowances must not be negative", field="allowances")
+        if total(self.allowances.values()) > MAX_PLAN_CREDITS:
+            raise AmountRangeError(
+                f"allowances total at most {MAX_PLAN_CREDITS} credits a period", field="allowances"
+            )
         if not 0 <= self.slots <= 100_000:
             raise ValidationError("slots must be within 0..100000", field="slots")
         for name in ("rate_limit_per_s", "rate_limit_burst"):
@@ -133,11 +160,14 @@ class Plan:
                 raise ValidationError(f"{name} must be within 1..1000000", field=name)
         if self.overdraft.is_negative():
             raise ValidationError("overdraft must not be negative", field="overdraft")
+        if self.overdraft > MAX_PLAN_CREDITS:
+            raise AmountRangeError(
+                f"overdraft is at most {MAX_PLAN_CREDITS} credits", field="overdraft"
+            )
         for currency, price in self.prices.items():
             if not re.fullmatch(r"[A-Z]{3}", currency):
                 raise ValidationError(f"bad currency code {currency!r}", field="prices")
-            if price < 0:
-                raise ValidationError("prices must not be negative", field="prices")
+            check_price(price)
         if self.display_currency is not None and self.display_currency not in self.prices:
             raise ValidationError(
                 "display_currency must be one of the plan's prices", field="display_currency"

@@ -22,6 +22,10 @@ from creditbook.domain.grants import GrantSource
 MAX_DESCRIPTION_CHARS = 500
 MAX_BATCH_ITEMS = 1000
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+# A batch's key is stored as `batch:<key>`, and items without their own key take
+# `<key>:<index>`: both must fit the stored key's length.
+BATCH_KEY_PREFIX = "batch:"
+MAX_BATCH_IDEMPOTENCY_KEY_CHARS = MAX_IDEMPOTENCY_KEY_CHARS - len(BATCH_KEY_PREFIX)
 MAX_METADATA_BYTES = 4096
 MAX_QUANTITY = 10**9
 MAX_SLOTS_PER_RUN = 1000

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, ConfigDict, Field
 
 from creditbook.domain.requests import ChangePlanRequest, OpenAccountRequest, UpdateAccountRequest
-from creditbook.wire.common import Id, Instant, Name, Out, Strict
+from creditbook.wire.common import Flag, Id, Instant, Name, Out, Strict
 
 
 class AccountCreate(Strict):
@@ -47,7 +47,7 @@ class AccountPatch(Strict):
     name: Name | None = None
     plan_id: Id | None = None
     metadata: dict[str, Any] | None = None
-    has_unpaid_bill: bool | None = None
+    has_unpaid_bill: Flag | None = None
 
     def to_request(self, account_id: str) -> UpdateAccountRequest:
         """The account's own data; a new plan is `plan_request` (a separate ledger write)."""

@@ -17,6 +17,7 @@ from creditbook.wire.common import (
     Amount,
     Count,
     ErrorOut,
+    Flag,
     Id,
     Name,
     OptionalId,
@@ -44,7 +45,7 @@ class ChargeCreate(Strict):
     function: Id | None = None
     quantity: Count = 0
     pool: Id | None = None
-    partial: bool = False
+    partial: Flag = False
     module: OptionalId = ""
     service: OptionalId = ""
     user_id: OptionalId = ""
@@ -56,8 +57,9 @@ class ChargeCreate(Strict):
     def to_request(
         self, account_id: str, *, user_id: str | None = None, idempotency_key: str | None = None
     ) -> ChargeRequest:
-        """The engine's charge of this body; `user_id` stands in when the body names none
-        (the API passes the calling key's user)."""
+        """The engine's charge of this body. `user_id` is the calling key's user (the API
+        passes it): when set it wins over the body's, so a key bound to a user can never
+        attribute its charges to another."""
         return ChargeRequest(
             account_id=account_id,
             amount=None if self.amount is None else credits(self.amount, "amount"),
@@ -68,7 +70,7 @@ class ChargeCreate(Strict):
             partial=self.partial,
             module=self.module,
             service=self.service,
-            user_id=self.user_id or user_id or "",
+            user_id=user_id or self.user_id or "",
             resource_id=self.resource_id,
             resource_name=self.resource_name,
             run_id=self.run_id,

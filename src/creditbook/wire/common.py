@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -13,6 +14,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     WithJsonSchema,
     model_validator,
 )
@@ -20,6 +23,7 @@ from pydantic import (
 from creditbook.domain.amounts import AmountError, Credits
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, is_supported_instant
+from creditbook.domain.plans import MAX_PRICE, MAX_PRICE_DECIMAL_PLACES
 
 # Text the databases can store: PostgreSQL refuses NUL in text and JSON, so the API does too.
 STORABLE_TEXT = r"^[^\x00]*$"
@@ -39,13 +43,39 @@ def day_in_range(value: date) -> date:
     return value
 
 
-Instant = Annotated[datetime, AfterValidator(instant_in_range)]
+# RFC 3339 text only: a number is not an instant here, though pydantic would read it as a
+# Unix time (`at=0.5`).
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _instant_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant_text), AfterValidator(instant_in_range)]
 Day = Annotated[date, AfterValidator(day_in_range)]
+
+
+# A decimal number as JSON writes it, or as a string: no `1_000`, no `NaN`, no spaces.
+_DECIMAL_TEXT = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _exact_number(value: Any) -> Any:
+    """Numbers only: JSON numbers or decimal strings, never booleans or other text."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, str) and not _DECIMAL_TEXT.match(value):
+        raise ValueError("must be a decimal number")
+    return value
 
 
 def _decimal_of_credits(value: Any) -> Any:
     # Engine results carry `Credits`; the wire speaks exact decimals of credits.
-    return value.to_decimal() if isinstance(value, Credits) else value
+    return value.to_decimal() if isinstance(value, Credits) else _exact_number(value)
 
 
 # Credits in JSON: an exact number (`116`, `0.5`); requests may also send a decimal string.
@@ -61,12 +91,24 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-
 OptionalId = Annotated[str, Field(max_length=64, pattern=r"^([a-z0-9][a-z0-9_.:-]{0,63})?$")]
 Text = Annotated[str, Field(max_length=500)]
 Name = Annotated[str, Field(max_length=200)]
-Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# Integers and booleans in bodies are strict: `true` is not 1, `1` is not true, "3" is not 3.
+Count = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
+Flag = StrictBool
 # Other exact decimals render as JSON numbers too (ExactJSONResponse), so say so.
 Percent = Annotated[
-    Decimal, Field(ge=0, le=100), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})
+    Decimal,
+    BeforeValidator(_exact_number),
+    Field(ge=0, le=100),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100}),
 ]
-Price = Annotated[Decimal, Field(ge=0), WithJsonSchema({"type": "number", "minimum": 0})]
+# Bounded in digits and exponent: huge or absurdly fine prices are refused at the edge.
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number),
+    Field(ge=0, le=MAX_PRICE, decimal_places=MAX_PRICE_DECIMAL_PLACES),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": int(MAX_PRICE)}),
+]
 
 
 def credits(value: Decimal, field: str) -> Credits:
@@ -138,5 +180,10 @@ class DetailOut(Out):
 
 
 class HealthOut(Out):
+    """`status`: `ok`, or `unavailable` (503) when a dependency does not answer;
+    `database`: its dialect; `rate_limiter`: `memory`, `redis` or `unavailable` (none from
+    a server older than the field)."""
+
     status: str
     database: str
+    rate_limiter: str | None = None

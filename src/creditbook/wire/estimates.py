@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictInt
 
 from creditbook.domain.requests import EstimateRequest
 from creditbook.wire.common import Amount, Count, Id, Out, SpentCredits, Strict
@@ -25,8 +25,8 @@ class EstimateCreate(Strict):
 
     rate_card_id: Id
     rows: Count
-    functions: dict[str, Count] = Field(default_factory=dict, max_length=64)
-    success_rates_percent: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(
+    functions: dict[Id, Count] = Field(default_factory=dict, max_length=64)
+    success_rates_percent: dict[Id, Annotated[StrictInt, Field(ge=0, le=100)]] = Field(
         default_factory=dict, max_length=64
     )
     active_filters: list[Id] = Field(default_factory=list, max_length=64)

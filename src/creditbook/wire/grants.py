@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictInt
 
 from creditbook.domain.grants import GrantSource
 from creditbook.domain.requests import GrantRequest
@@ -25,7 +25,7 @@ class GrantCreate(Strict):
     amount: Amount
     source: Literal["bonus", "top_up", "adjustment"] = "bonus"
     pool: Id | None = None
-    priority: Annotated[int, Field(ge=0, le=999_999)] | None = None
+    priority: Annotated[StrictInt, Field(ge=0, le=999_999)] | None = None
     effective_at: Instant | None = None
     expires_at: Instant | None = None
     description: Text = ""

@@ -5,16 +5,26 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictInt
 
 from creditbook.domain.plans import Plan, RolloverPolicy
-from creditbook.wire.common import Amount, Name, Out, Percent, Price, Strict, credits
+from creditbook.wire.common import (
+    Amount,
+    Currency,
+    Id,
+    Name,
+    Out,
+    Percent,
+    Price,
+    Strict,
+    credits,
+)
 
 
 class RolloverBody(Strict):
     cap: Amount | None = None
     cap_percent: Percent | None = None
-    expires_after_periods: Annotated[int, Field(ge=1, le=120)] | None = Field(
+    expires_after_periods: Annotated[StrictInt, Field(ge=1, le=120)] | None = Field(
         1, description="Periods rolled-over credits stay valid; null: they never expire."
     )
 
@@ -37,17 +47,17 @@ class PlanBody(Strict):
 
     name: Name = ""
     interval: Literal["monthly", "daily"] = "monthly"
-    allowances: dict[str, Amount] = Field(
+    allowances: dict[Id, Amount] = Field(
         default_factory=lambda: {"credits": Decimal(0)}, max_length=16
     )
     rollover: RolloverBody | None = None
-    slots: Annotated[int, Field(ge=0, le=100_000)] = 1
-    prices: dict[str, Price] = Field(default_factory=dict, max_length=16)
+    slots: Annotated[StrictInt, Field(ge=0, le=100_000)] = 1
+    prices: dict[Currency, Price] = Field(default_factory=dict, max_length=16)
     display_currency: str | None = None
     overdraft: Amount = Field(Decimal(0), json_schema_extra={"default": 0})
     price_id: Name = ""
-    rate_limit_per_s: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    rate_limit_burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    rate_limit_per_s: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    rate_limit_burst: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
 
     def to_plan(self, plan_id: str) -> Plan:
         rollover = None

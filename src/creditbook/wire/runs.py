@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictInt, field_validator
 
 from creditbook.domain.requests import RunResultsRequest, StartRunRequest
 from creditbook.wire.common import Amount, Count, Id, Name, OptionalId, Out, Strict, credits
@@ -20,9 +20,9 @@ class RunCreate(Strict):
 
     account_id: Id | None = Field(None, description="Required with an operator key.")
     rate_card_id: Id
-    slots: Annotated[int, Field(ge=1, le=1000)] = 1
+    slots: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
     hold: Amount | None = None
-    hold_timeout_s: Annotated[int, Field(ge=1, le=604_800)] = 3600
+    hold_timeout_s: Annotated[StrictInt, Field(ge=1, le=604_800)] = 3600
     active_filters: list[Id] = Field(default_factory=list, max_length=64)
     user_id: OptionalId = ""
     resource_id: OptionalId = ""
@@ -31,9 +31,9 @@ class RunCreate(Strict):
     def to_request(
         self, account_id: str, *, user_id: str = "", idempotency_key: str | None = None
     ) -> StartRunRequest:
-        """The run of this body on `account_id` (the body's, or the calling key's own);
-        `user_id` stands in when the body names none (the API passes the calling key's
-        user)."""
+        """The run of this body on `account_id` (the body's, or the calling key's own).
+        `user_id` is the calling key's user (the API passes it): when set it wins over the
+        body's, so a key bound to a user can never attribute its runs to another."""
         return StartRunRequest(
             account_id=account_id,
             rate_card_id=self.rate_card_id,
@@ -41,7 +41,7 @@ class RunCreate(Strict):
             hold=None if self.hold is None else credits(self.hold, "hold"),
             hold_timeout_s=self.hold_timeout_s,
             active_filters=tuple(self.active_filters),
-            user_id=self.user_id or user_id,
+            user_id=user_id or self.user_id,
             resource_id=self.resource_id,
             resource_name=self.resource_name,
             idempotency_key=idempotency_key,
@@ -66,8 +66,8 @@ class ResultsCreate(Strict):
     )
 
     rows_kept: Count
-    rows_discarded: dict[str, Count] = Field(default_factory=dict, max_length=64)
-    functions: dict[str, FunctionResults] = Field(default_factory=dict, max_length=64)
+    rows_discarded: dict[Id, Count] = Field(default_factory=dict, max_length=64)
+    functions: dict[Id, FunctionResults] = Field(default_factory=dict, max_length=64)
 
     def to_request(
         self, account_id: str, run_id: str, *, idempotency_key: str | None = None

@@ -7,7 +7,13 @@ from typing import Any
 from sqlalchemy import Connection
 
 from creditbook.domain.errors import NotFoundError, StateError, ValidationError
-from creditbook.domain.periods import PeriodCalendar, PeriodError, require_aware, zone
+from creditbook.domain.periods import (
+    PeriodCalendar,
+    PeriodError,
+    check_instant,
+    require_aware,
+    zone,
+)
 from creditbook.domain.plans import check_identifier
 from creditbook.domain.requests import (
     OPERATOR_SCOPE,
@@ -36,6 +42,8 @@ def open_account(context: Context, request: OpenAccountRequest) -> Account:
         zone(request.timezone)
     except PeriodError as error:
         raise ValidationError(str(error), field="timezone") from None
+    if request.billing_anchor_at is not None:
+        check_instant("billing_anchor_at", request.billing_anchor_at)
     metadata = check_metadata(request.metadata or {})
     request_hash = _hash(request, metadata)
     key = request.idempotency_key

@@ -17,7 +17,13 @@ from creditbook.domain.errors import (
     ValidationError,
 )
 from creditbook.domain.grants import TransactionType
-from creditbook.domain.requests import MAX_BATCH_ITEMS, ChargeBatchRequest, ChargeRequest
+from creditbook.domain.requests import (
+    BATCH_KEY_PREFIX,
+    MAX_BATCH_IDEMPOTENCY_KEY_CHARS,
+    MAX_BATCH_ITEMS,
+    ChargeBatchRequest,
+    ChargeRequest,
+)
 from creditbook.engine import idempotency
 from creditbook.engine.account.flush import flush_all
 from creditbook.engine.account.lines import Attribution, Line, draws_total
@@ -25,7 +31,7 @@ from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.operations.grants import default_pool
 from creditbook.engine.results import BatchItemResult, Charge
-from creditbook.engine.validation import check_charge, check_key
+from creditbook.engine.validation import check_charge, check_text
 from creditbook.store.queries import accounts as account_queries
 from creditbook.store.queries import charges as charge_queries
 from creditbook.store.queries import hot
@@ -127,8 +133,11 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
     charges, scope = request.charges, request.scope
     if not 0 < len(charges) <= MAX_BATCH_ITEMS:
         raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
-    check_key(request.idempotency_key)
-    batch_key = None if request.idempotency_key is None else f"batch:{request.idempotency_key}"
+    if request.idempotency_key is not None:
+        check_text("idempotency_key", request.idempotency_key, MAX_BATCH_IDEMPOTENCY_KEY_CHARS)
+    batch_key = (
+        None if request.idempotency_key is None else BATCH_KEY_PREFIX + request.idempotency_key
+    )
     # Hash only when there is a key to remember the batch under.
     batch_hash = (
         ""

@@ -3,8 +3,8 @@ takes credits away in spend order."""
 
 from __future__ import annotations
 
-from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import ValidationError
+from creditbook.domain.amounts import MAX_ABS_MILLICREDITS, Credits
+from creditbook.domain.errors import AmountRangeError, ValidationError
 from creditbook.domain.grants import (
     DEFAULT_PRIORITY,
     GRANT_TRANSACTION_TYPE,
@@ -50,6 +50,7 @@ def grant(context: Context, request: GrantRequest) -> Grant:
         text = request.description or kind.value.replace("_", " ").capitalize()
         if amount.is_negative():
             return _debit_adjustment(tx, target, -amount, text)
+        _check_granted_total(tx, amount)
         grant_id = tx.create_grant(
             target,
             source,
@@ -76,6 +77,18 @@ def grant(context: Context, request: GrantRequest) -> Grant:
     return idempotency.write(
         context, request.account_id, "grant", fields, request.idempotency_key, Grant, body
     )
+
+
+def _check_granted_total(tx: AccountTx, amount: Credits) -> None:
+    """Refuse a grant that would take the account's granted credits (which bound every
+    balance, pool and stats total it can show) beyond the amount range."""
+    granted = queries.granted_total(tx.connection, tx.account_id)
+    if granted + amount.millicredits > MAX_ABS_MILLICREDITS:
+        raise AmountRangeError(
+            f"this grant would take the credits granted to account {tx.account_id} beyond "
+            f"{MAX_ABS_MILLICREDITS // 1000:,} credits",
+            field="amount",
+        )
 
 
 def _debit_adjustment(tx: AccountTx, pool: str, amount: Credits, text: str) -> Grant:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from creditbook.domain.grants import GrantSource
 from creditbook.store import schema
@@ -20,6 +20,17 @@ def remaining(connection: Connection, account_id: str, grant_id: str) -> int:
         )
     ).scalar_one()
     return held
+
+
+def granted_total(connection: Connection, account_id: str) -> int:
+    """Every credit ever granted to the account, in millicredits: a bound on any balance,
+    pool or stats total the account can show."""
+    granted: int = connection.execute(
+        select(func.coalesce(func.sum(_GRANTS.amount), 0)).where(
+            _GRANTS.account_id == account_id, _GRANTS.amount > 0
+        )
+    ).scalar_one()
+    return int(granted)
 
 
 def expire_open_allowances(connection: Connection, account_id: str, at: datetime) -> None:

@@ -18,20 +18,27 @@ class LobstrBalanceOut(Shape):
     object: Literal["plan"] = Field(description='Always "plan".')
     name: str = Field(description="The plan's display name; the plan id when it has none.")
     available: Amount = Field(
-        description="Credits granted for the current period: the allowance plus remaining "
-        "bonus credits (a day's allowance on daily plans)."
+        description="The credits of the current period including bonus: the plan's allowance "
+        "for the period (a day's allowance on daily plans) plus `bonus_credit`. Not what is "
+        "left to spend: it does not move when credits are spent."
     )
     consumed: Amount = Field(description="Credits spent since the current period began.")
-    bonus_credit: Amount = Field(description="Bonus credits still unspent.")
+    bonus_credit: Amount = Field(
+        description="The period's credits beyond the plan (bonus credits, top-ups, "
+        "adjustments): what is left of them plus what was drawn from them this period."
+    )
     rollover_credit: Amount = Field(
-        description="Credits carried over from earlier periods and still unspent."
+        description="Unused allowance carried over from the previous period: what is left of "
+        "it plus what was drawn from it this period (expired credits are gone from it)."
     )
     rollover_credit_expires_at: InstantSeconds | None = Field(
         description="When the carried-over credits lapse (UTC, to the second); null when "
         "there are none or they never lapse."
     )
     interval: Literal["monthly", "daily"] = Field(description="How often the allowance renews.")
-    used_slots: Slots = Field(description="Concurrency slots taken by runs still running.")
+    used_slots: Slots = Field(
+        description="Concurrency slots held by runs that are running or paused."
+    )
     total_available_slots: Slots = Field(description="Concurrency slots the plan allows.")
     has_unpaid_bill: bool = Field(description="Whether an invoice is outstanding.")
     reset_time: InstantSeconds = Field(
