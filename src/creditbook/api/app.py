@@ -14,6 +14,7 @@ from creditbook.api.deps import PlanLimits
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.throttle import AuthThrottle, FailureCounter, MemoryFailures, RedisFailures
 from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
@@ -31,19 +32,22 @@ def create_app(
     ledger: Ledger | None = None,
     settings: Settings | None = None,
     limiter: Limiter | None = None,
+    failures: FailureCounter | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     owns_ledger = ledger is None
     service_ledger = ledger or Ledger.open(settings.database_url)
     if limiter is None:
         limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+    if failures is None:
+        failures = RedisFailures(settings.redis_url) if settings.redis_url else MemoryFailures()
     metrics = Metrics()
     app = FastAPI(
         title="creditbook",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=ExactJSONResponse,
-        lifespan=_lifespan(service_ledger, owns_ledger),
+        lifespan=_lifespan(service_ledger, owns_ledger, failures),
     )
     app.state.ledger = service_ledger
     app.state.limiter = limiter
@@ -60,12 +64,18 @@ def create_app(
         service_ledger, secret=secret, secure_cookies=settings.session_cookie_secure
     )
     app.mount(MOUNT_PATH, dashboard)
+    app.add_middleware(
+        AuthThrottle,
+        failures=failures,
+        limit=settings.auth_failure_limit,
+        window_s=settings.auth_failure_window_s,
+    )
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     _add_service_routes(app, service_ledger, metrics)
     return app
 
 
-def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
+def _lifespan(ledger: Ledger, owns_ledger: bool, failures: FailureCounter) -> Lifespan:
     """Closes what the app opened itself when it stops (a ledger passed in stays open)."""
 
     @asynccontextmanager
@@ -75,6 +85,8 @@ def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
             ledger.close()
         if isinstance(app.state.limiter, RedisLimiter):
             app.state.limiter.close()
+        if isinstance(failures, RedisFailures):
+            await failures.close()
 
     return lifespan
 

@@ -1,0 +1,51 @@
+"""What `creditbook serve` runs around uvicorn: logging, the listening line."""
+
+from __future__ import annotations
+
+import logging
+
+from creditbook.cli.errors import usage
+from creditbook.version import __version__
+
+log = logging.getLogger("creditbook.server")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def logging_options(level: str, fmt: str) -> tuple[str, str]:
+    """`--log-level` and `--log-format` in lower case; a usage error for anything else."""
+    level, fmt = level.lower(), fmt.lower()
+    if level not in LOG_LEVELS:
+        raise usage(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    if fmt not in LOG_FORMATS:
+        raise usage(f"--log-format must be json or console, not {fmt!r}")
+    return level, fmt
+
+
+def run(url: str, *, host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
+    """Run the API on `url`'s database until interrupted (the schema is migrated already)."""
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from creditbook.api.observability import configure_logging, logging_config
+
+    configure_logging(log_level, log_format)
+    log.info(
+        "creditbook %s listening on http://%s:%s (%s worker%s, %s database)",
+        __version__,
+        host,
+        port,
+        workers,
+        "" if workers == 1 else "s",
+        make_url(url).get_backend_name(),
+    )
+    uvicorn.run(
+        "creditbook.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=logging_config(log_level, log_format),
+        access_log=False,  # creditbook.access logs every request instead
+    )
