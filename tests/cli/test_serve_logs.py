@@ -55,6 +55,8 @@ def serve(tmp_path: Path, url: str, *options: str) -> tuple[subprocess.Popen[byt
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
     process.terminate()
     try:
         process.wait(timeout=15)

@@ -327,6 +327,16 @@ def serve(
     log_format: Annotated[
         str, typer.Option(help="json (one object a line) or console.", case_sensitive=False)
     ] = "json",
+    sweeper: Annotated[
+        bool,
+        typer.Option(
+            "--sweeper/--no-sweeper",
+            help="Apply due resets, rollovers and expiries (one process per database).",
+        ),
+    ] = True,
+    sweep_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between the sweeper's rounds.")
+    ] = 60.0,
     database_url: DatabaseUrl = None,
     base_url: BaseUrl = None,
     profile: Profile = None,
@@ -349,7 +359,13 @@ def serve(
     finally:
         ledger.close()
     serving.run(
-        url, host=host, port=port, workers=workers, log_level=log_level, log_format=log_format
+        url,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_format=log_format,
+        sweep_interval_s=sweep_interval if sweeper else None,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from creditbook.cli.errors import usage
+from creditbook.engine.ledger import Ledger
+from creditbook.engine.sweeper import Sweeper
 from creditbook.version import __version__
 
 log = logging.getLogger("creditbook.server")
@@ -22,23 +24,53 @@ def logging_options(level: str, fmt: str) -> tuple[str, str]:
     return level, fmt
 
 
-def run(url: str, *, host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
-    """Run the API on `url`'s database until interrupted (the schema is migrated already)."""
-    import uvicorn
+def run(
+    url: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    log_format: str,
+    sweep_interval_s: float | None,
+) -> None:
+    """Run the API on `url`'s database until interrupted (the schema is migrated already),
+    with the sweeper in this process unless `sweep_interval_s` is None."""
     from sqlalchemy.engine import make_url
 
-    from creditbook.api.observability import configure_logging, logging_config
+    from creditbook.api.observability import configure_logging
 
     configure_logging(log_level, log_format)
     log.info(
-        "creditbook %s listening on http://%s:%s (%s worker%s, %s database)",
+        "creditbook %s listening on http://%s:%s (%s worker%s, %s database, %s)",
         __version__,
         host,
         port,
         workers,
         "" if workers == 1 else "s",
         make_url(url).get_backend_name(),
+        "no sweeper" if sweep_interval_s is None else f"sweeper every {sweep_interval_s:g} s",
     )
+    sweeper = (
+        None
+        if sweep_interval_s is None
+        else Sweeper(Ledger.open(url, upgrade=False), sweep_interval_s)
+    )
+    if sweeper is not None:
+        sweeper.start()
+    try:
+        _uvicorn(host, port, workers, log_level, log_format)
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
+            sweeper.ledger.close()
+
+
+def _uvicorn(host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
+    import uvicorn
+
+    from creditbook.api.observability import logging_config
+
     uvicorn.run(
         "creditbook.api.app:create_app",
         factory=True,
