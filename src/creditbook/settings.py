@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     auth_failure_limit, auth_failure_window_s: a client address that fails to authenticate
         (unknown or revoked key, refused dashboard sign-in) this many times in a window of
         this many seconds gets 429 on every request until the window ends.
+    metrics_require_key: `GET /metrics` answers only to the operator key.
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -35,3 +36,4 @@ class Settings(BaseSettings):
     session_cookie_secure: bool | None = None
     auth_failure_limit: int = Field(default=20, ge=1)
     auth_failure_window_s: int = Field(default=60, ge=1, le=3600)
+    metrics_require_key: bool = False

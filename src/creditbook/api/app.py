@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
-from creditbook.api.deps import PlanLimits
+from creditbook.api.deps import PlanLimits, principal
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
@@ -71,7 +71,7 @@ def create_app(
         window_s=settings.auth_failure_window_s,
     )
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    _add_service_routes(app, service_ledger, metrics)
+    _add_service_routes(app, service_ledger, metrics, settings.metrics_require_key)
     return app
 
 
@@ -91,7 +91,9 @@ def _lifespan(ledger: Ledger, owns_ledger: bool, failures: FailureCounter) -> Li
     return lifespan
 
 
-def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) -> None:
+def _add_service_routes(
+    app: FastAPI, service_ledger: Ledger, metrics: Metrics, metrics_require_key: bool
+) -> None:
     """The endpoints that need no key: health and Prometheus metrics."""
 
     @app.get(
@@ -119,6 +121,9 @@ def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) 
             }
         },
     )
-    def prometheus_metrics() -> Response:
-        """Prometheus metrics of this process (no key needed)."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics of the server, summed over its worker processes (no key
+        needed unless the server is configured to require the operator key)."""
+        if metrics_require_key:
+            principal(request, None, None).require_operator()
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import secrets
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,7 @@ from creditbook.api.errors import error_body
 from creditbook.api.responses import ExactJSONResponse
 
 access_log = logging.getLogger("creditbook.access")
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The fields of a log line a console line shows after its message, in this order.
 CONSOLE_FIELDS = (
     "method",
@@ -77,7 +79,11 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
 
 
 class Metrics:
-    """The service's Prometheus metrics, in a registry of its own."""
+    """The service's Prometheus metrics, in a registry of its own.
+
+    With `PROMETHEUS_MULTIPROC_DIR` set (as `creditbook serve --workers N` does) every
+    process writes its values to files there and `exposition()` sums all of them.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -103,6 +109,14 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: of every process when in multiprocess mode."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
 
 
 class BodyTooLarge(HTTPException):

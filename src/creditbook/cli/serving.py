@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import shutil
+import tempfile
 
 from creditbook.cli.errors import usage
 from creditbook.engine.ledger import Ledger
@@ -12,6 +16,7 @@ from creditbook.version import __version__
 log = logging.getLogger("creditbook.server")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def logging_options(level: str, fmt: str) -> tuple[str, str]:
@@ -51,6 +56,7 @@ def run(
         make_url(url).get_backend_name(),
         "no sweeper" if sweep_interval_s is None else f"sweeper every {sweep_interval_s:g} s",
     )
+    metrics_dir = _metrics_dir(workers)
     sweeper = (
         None
         if sweep_interval_s is None
@@ -64,6 +70,25 @@ def run(
         if sweeper is not None:
             sweeper.stop()
             sweeper.ledger.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """Prometheus multiprocess mode, so `/metrics` sums every worker: the directory of
+    `PROMETHEUS_MULTIPROC_DIR`, emptied of the files of an earlier start, or with several
+    workers and none given a new temporary directory (returned, to delete at the end)."""
+    given = os.environ.get(MULTIPROCESS_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+        return None
+    if workers == 1:
+        return None
+    made = tempfile.mkdtemp(prefix="creditbook-metrics-")
+    os.environ[MULTIPROCESS_ENV] = made
+    return made
 
 
 def _uvicorn(host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
