@@ -9,7 +9,14 @@ from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
+from creditbook.api import (
+    errors,
+    routes_admin,
+    routes_compat,
+    routes_reports,
+    routes_usage,
+    tracing,
+)
 from creditbook.api.deps import PlanLimits, principal
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -72,6 +79,7 @@ def create_app(
     )
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     _add_service_routes(app, service_ledger, metrics, settings.metrics_require_key)
+    app.state.tracer_provider = tracing.install(app, service_ledger)
     return app
 
 
@@ -81,6 +89,8 @@ def _lifespan(ledger: Ledger, owns_ledger: bool, failures: FailureCounter) -> Li
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.tracer_provider is not None:
+            tracing.uninstall(app, app.state.tracer_provider)
         if owns_ledger:
             ledger.close()
         if isinstance(app.state.limiter, RedisLimiter):
