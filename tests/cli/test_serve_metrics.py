@@ -22,27 +22,47 @@ HEALTH_COUNT = re.compile(
 )
 
 
+def healthz_count(base: str) -> tuple[float, str]:
+    """Send REQUESTS health checks, each on a new connection so that both workers take
+    some, and return the count /metrics reports for the route (and the whole answer)."""
+    for _ in range(REQUESTS):
+        with httpx.Client() as client:
+            assert client.get(f"{base}/healthz").status_code == 200
+    response = httpx.get(f"{base}/metrics")
+    assert response.status_code == 200, response.text
+    return sum(float(value) for value in HEALTH_COUNT.findall(response.text)), response.text
+
+
 @pytest.mark.slow
 def test_metrics_sum_every_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    url = f"sqlite:///{tmp_path / 'creditbook.db'}"
+    process, base, _ = serve(tmp_path, url, "--workers", "2", "--no-sweeper")
+    try:
+        count, text = healthz_count(base)
+    finally:
+        stop(process)
+    # This test's requests and the one that found the server ready, whichever worker took
+    # them.
+    assert count == REQUESTS + 1, text
+
+
+@pytest.mark.slow
+def test_a_given_metrics_folder_is_emptied_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "metrics"
     folder.mkdir()
     (folder / "counter_99999.db").write_bytes(b"left over by an earlier start")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
     url = f"sqlite:///{tmp_path / 'creditbook.db'}"
-    process, base, log = serve(tmp_path, url, "--workers", "2", "--no-sweeper")
+    process, base, _ = serve(tmp_path, url, "--workers", "2", "--no-sweeper")
     try:
-        for _ in range(REQUESTS):
-            # A new connection each time, so that both workers take some.
-            with httpx.Client() as client:
-                assert client.get(f"{base}/healthz").status_code == 200
-        response = httpx.get(f"{base}/metrics")
+        count, text = healthz_count(base)
     finally:
         stop(process)
-    assert response.status_code == 200, log.read_text()
-    counts = [float(value) for value in HEALTH_COUNT.findall(response.text)]
-    # This test's requests and the one that found the server ready, whichever worker took
-    # them; both workers did take some (each writes its own file).
-    assert sum(counts) == REQUESTS + 1, response.text
+    assert count == REQUESTS + 1, text
+    # Both workers took some: each writes its own file.
     assert len(list(folder.glob("counter_*.db"))) == 2
     assert not (folder / "counter_99999.db").exists()
 
