@@ -22,6 +22,10 @@ class Settings(BaseSettings):
         (unset: a random secret per process, so sessions end when it restarts).
     session_cookie_secure: the dashboard cookies' Secure flag. Unset: set when the request
         came over https; true behind a proxy that ends TLS; false forces it off.
+    auth_failure_limit, auth_failure_window_s: a client address that fails to authenticate
+        (unknown or revoked key, refused dashboard sign-in) this many times in a window of
+        this many seconds gets 429 on every request until the window ends.
+    metrics_require_key: `GET /metrics` answers only to the operator key.
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -35,3 +39,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     session_secret: SecretStr | None = Field(default=None, min_length=16)
     session_cookie_secure: bool | None = None
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window_s: int = Field(default=60, ge=1, le=3600)
+    metrics_require_key: bool = False

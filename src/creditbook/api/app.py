@@ -6,14 +6,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from creditbook.api import errors, routes_admin, routes_compat, routes_reports, routes_usage
-from creditbook.api.deps import PlanLimits
+from creditbook.api import (
+    errors,
+    routes_admin,
+    routes_compat,
+    routes_reports,
+    routes_usage,
+    tracing,
+)
+from creditbook.api.deps import PlanLimits, principal
 from creditbook.api.observability import Metrics, ServiceMiddleware
 from creditbook.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.throttle import AuthThrottle, FailureCounter, MemoryFailures, RedisFailures
 from creditbook.dashboard import MOUNT_PATH, create_dashboard
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
@@ -31,19 +39,22 @@ def create_app(
     ledger: Ledger | None = None,
     settings: Settings | None = None,
     limiter: Limiter | None = None,
+    failures: FailureCounter | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     owns_ledger = ledger is None
     service_ledger = ledger or Ledger.open(settings.database_url)
     if limiter is None:
         limiter = _limiter(settings)
+    if failures is None:
+        failures = RedisFailures(settings.redis_url) if settings.redis_url else MemoryFailures()
     metrics = Metrics()
     app = FastAPI(
         title="creditbook",
         version=__version__,
         description=DESCRIPTION,
         default_response_class=ExactJSONResponse,
-        lifespan=_lifespan(service_ledger, owns_ledger),
+        lifespan=_lifespan(service_ledger, owns_ledger, failures),
     )
     app.state.ledger = service_ledger
     app.state.limiter = limiter
@@ -60,8 +71,15 @@ def create_app(
         service_ledger, secret=secret, secure_cookies=settings.session_cookie_secure
     )
     app.mount(MOUNT_PATH, dashboard)
+    app.add_middleware(
+        AuthThrottle,
+        failures=failures,
+        limit=settings.auth_failure_limit,
+        window_s=settings.auth_failure_window_s,
+    )
     app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    _add_service_routes(app, service_ledger, metrics)
+    _add_service_routes(app, service_ledger, metrics, settings.metrics_require_key)
+    app.state.tracer_provider = tracing.install(app, service_ledger)
     return app
 
 
@@ -75,21 +93,27 @@ def _limiter(settings: Settings) -> Limiter:
     )
 
 
-def _lifespan(ledger: Ledger, owns_ledger: bool) -> Lifespan:
+def _lifespan(ledger: Ledger, owns_ledger: bool, failures: FailureCounter) -> Lifespan:
     """Closes what the app opened itself when it stops (a ledger passed in stays open)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.tracer_provider is not None:
+            tracing.uninstall(app, app.state.tracer_provider)
         if owns_ledger:
             ledger.close()
         if isinstance(app.state.limiter, RedisLimiter):
             app.state.limiter.close()
+        if isinstance(failures, RedisFailures):
+            await failures.close()
 
     return lifespan
 
 
-def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) -> None:
+def _add_service_routes(
+    app: FastAPI, service_ledger: Ledger, metrics: Metrics, metrics_require_key: bool
+) -> None:
     """The endpoints that need no key: health and Prometheus metrics."""
 
     @app.get(
@@ -131,6 +155,9 @@ def _add_service_routes(app: FastAPI, service_ledger: Ledger, metrics: Metrics) 
             }
         },
     )
-    def prometheus_metrics() -> Response:
-        """Prometheus metrics of this process (no key needed)."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics of the server, summed over its worker processes (no key
+        needed unless the server is configured to require the operator key)."""
+        if metrics_require_key:
+            principal(request, None, None).require_operator()
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,12 +6,13 @@ One pure ASGI middleware does all four, so a request pays for one wrapper.
 from __future__ import annotations
 
 import logging
+import logging.config
+import os
 import secrets
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from pythonjsonlogger.json import JsonFormatter
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,20 +20,70 @@ from creditbook.api.errors import error_body
 from creditbook.api.responses import ExactJSONResponse
 
 access_log = logging.getLogger("creditbook.access")
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The fields of a log line a console line shows after its message, in this order.
+CONSOLE_FIELDS = (
+    "method",
+    "route",
+    "status",
+    "duration_ms",
+    "request_id",
+    "key_id",
+    "client",
+    "code",
+)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}", style="{"))
-    for name in ("creditbook", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
+class ConsoleFormatter(logging.Formatter):
+    """`time level logger message key=value …`: the JSON line's fields, for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [
+            f"{name}={getattr(record, name)}"
+            for name in CONSOLE_FIELDS
+            if getattr(record, name, None) not in (None, "")
+        ]
+        return " ".join([line, *fields])
+
+
+def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
+    """The `logging.config.dictConfig` of the server: creditbook's and uvicorn's loggers on
+    stderr, one JSON object a line (or `console` lines). uvicorn applies it in every worker."""
+    formatters: dict[str, Any] = {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{asctime}{levelname}{name}{message}",
+            "style": "{",
+        },
+        "console": {
+            "()": "creditbook.api.observability.ConsoleFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    }
+    handler = {"class": "logging.StreamHandler", "formatter": fmt, "stream": "ext://sys.stderr"}
+    named = {"level": level.upper(), "handlers": ["default"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {fmt: formatters[fmt]},
+        "handlers": {"default": handler},
+        "loggers": {name: dict(named) for name in ("creditbook", "uvicorn", "uvicorn.error")}
+        | {"uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+    }
+
+
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """Apply `logging_config` to this process."""
+    logging.config.dictConfig(logging_config(level, fmt))
 
 
 class Metrics:
-    """The service's Prometheus metrics, in a registry of its own."""
+    """The service's Prometheus metrics, in a registry of its own.
+
+    With `PROMETHEUS_MULTIPROC_DIR` set (as `creditbook serve --workers N` does) every
+    process writes its values to files there and `exposition()` sums all of them.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -58,6 +109,14 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format: of every process when in multiprocess mode."""
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
 
 
 class BodyTooLarge(HTTPException):
@@ -166,5 +225,6 @@ class ServiceMiddleware:
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
                 "key_id": state.get("key_id"),
+                "client": (scope.get("client") or ("",))[0],
             },
         )

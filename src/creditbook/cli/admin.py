@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from creditbook.cli import pricing
+from creditbook.cli import pricing, serving
 from creditbook.cli.backend import open_backend
 from creditbook.cli.errors import CliError, describe_os_error, handled, usage
 from creditbook.cli.options import BaseUrl, DatabaseUrl, JsonFlag, Profile, local_url, target
@@ -321,6 +321,22 @@ def serve(
         bool,
         typer.Option("--demo", help="Load the demo month and print keys to try the API with."),
     ] = False,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.", case_sensitive=False)
+    ] = "info",
+    log_format: Annotated[
+        str, typer.Option(help="json (one object a line) or console.", case_sensitive=False)
+    ] = "json",
+    sweeper: Annotated[
+        bool,
+        typer.Option(
+            "--sweeper/--no-sweeper",
+            help="Apply due resets, rollovers and expiries (one process per database).",
+        ),
+    ] = True,
+    sweep_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between the sweeper's rounds.")
+    ] = 60.0,
     database_url: DatabaseUrl = None,
     base_url: BaseUrl = None,
     profile: Profile = None,
@@ -330,9 +346,8 @@ def serve(
     import os
     import secrets
 
-    import uvicorn
-
     url = local_url("serve", database_url, base_url, profile)
+    log_level, log_format = serving.logging_options(log_level, log_format)
     os.environ["CREDITBOOK_DATABASE_URL"] = url
     # Every worker signs dashboard sessions with the same secret (one made up per start
     # unless configured).
@@ -343,13 +358,14 @@ def serve(
             _load_demo(ledger, url, host, port)
     finally:
         ledger.close()
-    uvicorn.run(
-        "creditbook.api.app:create_app",
-        factory=True,
+    serving.run(
+        url,
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_level=log_level,
+        log_format=log_format,
+        sweep_interval_s=sweep_interval if sweeper else None,
     )
 
 

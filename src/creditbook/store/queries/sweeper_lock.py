@@ -1,0 +1,33 @@
+"""The sweeper's lock: one PostgreSQL session-level advisory lock, so that among every
+server on a database exactly one sweeps at a time."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+# A fixed 64-bit key for pg_try_advisory_lock (the bytes of "cbsweep1").
+SWEEPER_LOCK_KEY = 0x6362737765657031
+
+
+def try_lock(connection: Connection) -> bool:
+    """Take the lock for this connection's session, unless another session holds it.
+    Held until the session ends (the process exits or the connection is closed)."""
+    taken: bool = connection.execute(
+        text("SELECT pg_try_advisory_lock(:key)"), {"key": SWEEPER_LOCK_KEY}
+    ).scalar_one()
+    connection.commit()
+    return taken
+
+
+def still_held(connection: Connection) -> bool:
+    """Whether this session still holds the lock (raises if the connection is gone)."""
+    held: bool = connection.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid = pg_backend_pid() AND granted "
+            "AND ((classid::bigint << 32) | objid::bigint) = :key)"
+        ),
+        {"key": SWEEPER_LOCK_KEY},
+    ).scalar_one()
+    connection.commit()
+    return held
