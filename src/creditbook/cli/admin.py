@@ -368,23 +368,27 @@ def _load_demo(ledger: Ledger, url: str, host: str, port: int) -> None:
         finally:
             demo_ledger.close()
     operator = ledger.create_key(None, scope=Scope.OPERATOR, name="demo operator")
-    reader = ledger.create_key(scraper, scope=Scope.READ, name="demo reader")
+    writer = ledger.create_key(scraper, scope=Scope.WRITE, name="demo writer")
     leads_reader = ledger.create_key(leads, scope=Scope.READ, name="demo reader")
     base = f"http://{host}:{port}"
-    console.print("[bold]creditbook demo data is loaded.[/bold] Keys (shown once):")
-    console.print(f"  CREDITBOOK_OPERATOR_KEY={operator.secret}", soft_wrap=True)
-    console.print(
-        f"  CREDITBOOK_API_KEY={reader.secret}   (account {scraper}, read)", soft_wrap=True
-    )
-    console.print(
-        f"  LEADS_API_KEY={leads_reader.secret}   (account {leads}, read)", soft_wrap=True
-    )
-    console.print("Try:")
-    console.print(
-        f'  curl -H "Authorization: Bearer {reader.secret}" {base}/v1/accounts/{scraper}/balance',
-        soft_wrap=True,
-    )
-    console.print(f"Dashboard: {base}/dashboard/ (sign in with one of these keys)", soft_wrap=True)
+    # Lines a shell takes as they are: paste them into another terminal; comments stand on
+    # their own lines, so that any selection of whole lines runs.
+    lines = [
+        "# creditbook demo data is loaded. Keys (shown once) to paste into another terminal:",
+        f"export CREDITBOOK_BASE_URL={base}",
+        f"# account {scraper}: a write key (balance, history, stats, charges; the SDK needs",
+        "# no account id with it)",
+        f"export CREDITBOOK_API_KEY={writer.secret}",
+        f"# account {leads}: a read key",
+        f"export LEADS_API_KEY={leads_reader.secret}",
+        "# operator key: every account, plans, rate cards, keys",
+        f"export CREDITBOOK_OPERATOR_KEY={operator.secret}",
+        "# then try:",
+        f'curl -H "Authorization: Bearer $CREDITBOOK_API_KEY" {base}/v1/accounts/{scraper}/balance',
+        f"# dashboard: {base}/dashboard/ (sign in with one of these keys)",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 # -- keys -------------------------------------------------------------------------------------
