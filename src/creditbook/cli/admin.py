@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from creditbook.cli import pricing
 from creditbook.cli.backend import open_backend
@@ -192,8 +193,16 @@ def migrate(
     database_url: DatabaseUrl = None, base_url: BaseUrl = None, profile: Profile = None
 ) -> None:
     """Local mode only. Create or upgrade the database schema."""
-    Ledger.open(local_url("migrate", database_url, base_url, profile)).close()
-    console.print("schema is up to date")
+    url = local_url("migrate", database_url, base_url, profile)
+    before, after = Ledger.migrate(url)
+    shown = make_url(url).render_as_string(hide_password=True)
+    if before is None:
+        message = f"created the schema in {shown} (revision {after})"
+    elif before != after:
+        message = f"migrated the schema of {shown} from revision {before} to {after}"
+    else:
+        message = f"the schema of {shown} is up to date (revision {after})"
+    console.print(message, soft_wrap=True, highlight=False)
 
 
 @handled
