@@ -101,7 +101,7 @@ def test_invalid_files_are_refused_whole(mode: Mode, tmp_path: Path) -> None:
         "rate_cards.maps.credits_per_row",
     ):
         assert problem in line
-    assert mode.run("apply", str(tmp_path / "missing.toml")).exit_code == 3
+    assert mode.run("apply", str(tmp_path / "missing.toml")).exit_code == 2  # file_error
     broken = tmp_path / "broken.yaml"
     broken.write_text("plans: [unclosed\n")
     assert mode.run("apply", str(broken)).exit_code == 2

@@ -21,6 +21,7 @@ from creditbook.cli.options import (
 )
 from creditbook.cli.output import console, print_json, record, stream_json, table
 from creditbook.cli.target import account_of
+from creditbook.domain.rates import BASE_FUNCTION
 from creditbook.wire.accounts import AccountCreate
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
@@ -167,7 +168,9 @@ def charge(
     rate_card: Annotated[
         str | None, typer.Option("--rate-card", help="Price a function of this rate card.")
     ] = None,
-    function: Annotated[str | None, typer.Option(help="The rate card's function.")] = None,
+    function: Annotated[
+        str | None, typer.Option(help="The rate card's function (default: its base rate).")
+    ] = None,
     quantity: Annotated[int, typer.Option(help="How many times the function ran.")] = 0,
     pool: Annotated[str | None, typer.Option(help="The pool (raw credits).")] = None,
     partial: Annotated[
@@ -189,7 +192,9 @@ def charge(
     """Charge raw credits, or a rate card's function × quantity (both modes; remote:
     operator or the account's write key). Exits 4 when the account cannot pay."""
     if (credits is None) == (rate_card is None):
-        raise usage("give an amount of credits, or --rate-card with --function and --quantity")
+        raise usage("give an amount of credits, or --rate-card with --quantity (and --function)")
+    if rate_card is not None and function is None:
+        function = BASE_FUNCTION  # the rate card's per-row price
     fields: dict[str, Any] = {
         "amount": None if credits is None else amount(credits),
         "rate_card_id": rate_card,

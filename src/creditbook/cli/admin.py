@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from creditbook.cli import pricing, serving
 from creditbook.cli.backend import open_backend
@@ -192,8 +193,16 @@ def migrate(
     database_url: DatabaseUrl = None, base_url: BaseUrl = None, profile: Profile = None
 ) -> None:
     """Local mode only. Create or upgrade the database schema."""
-    Ledger.open(local_url("migrate", database_url, base_url, profile)).close()
-    console.print("schema is up to date")
+    url = local_url("migrate", database_url, base_url, profile)
+    before, after = Ledger.migrate(url)
+    shown = make_url(url).render_as_string(hide_password=True)
+    if before is None:
+        message = f"created the schema in {shown} (revision {after})"
+    elif before != after:
+        message = f"migrated the schema of {shown} from revision {before} to {after}"
+    else:
+        message = f"the schema of {shown} is up to date (revision {after})"
+    console.print(message, soft_wrap=True, highlight=False)
 
 
 @handled
@@ -384,23 +393,27 @@ def _load_demo(ledger: Ledger, url: str, host: str, port: int) -> None:
         finally:
             demo_ledger.close()
     operator = ledger.create_key(None, scope=Scope.OPERATOR, name="demo operator")
-    reader = ledger.create_key(scraper, scope=Scope.READ, name="demo reader")
+    writer = ledger.create_key(scraper, scope=Scope.WRITE, name="demo writer")
     leads_reader = ledger.create_key(leads, scope=Scope.READ, name="demo reader")
     base = f"http://{host}:{port}"
-    console.print("[bold]creditbook demo data is loaded.[/bold] Keys (shown once):")
-    console.print(f"  CREDITBOOK_OPERATOR_KEY={operator.secret}", soft_wrap=True)
-    console.print(
-        f"  CREDITBOOK_API_KEY={reader.secret}   (account {scraper}, read)", soft_wrap=True
-    )
-    console.print(
-        f"  LEADS_API_KEY={leads_reader.secret}   (account {leads}, read)", soft_wrap=True
-    )
-    console.print("Try:")
-    console.print(
-        f'  curl -H "Authorization: Bearer {reader.secret}" {base}/v1/accounts/{scraper}/balance',
-        soft_wrap=True,
-    )
-    console.print(f"Dashboard: {base}/dashboard/ (sign in with one of these keys)", soft_wrap=True)
+    # Lines a shell takes as they are: paste them into another terminal; comments stand on
+    # their own lines, so that any selection of whole lines runs.
+    lines = [
+        "# creditbook demo data is loaded. Keys (shown once) to paste into another terminal:",
+        f"export CREDITBOOK_BASE_URL={base}",
+        f"# account {scraper}: a write key (balance, history, stats, charges; the SDK needs",
+        "# no account id with it)",
+        f"export CREDITBOOK_API_KEY={writer.secret}",
+        f"# account {leads}: a read key",
+        f"export LEADS_API_KEY={leads_reader.secret}",
+        "# operator key: every account, plans, rate cards, keys",
+        f"export CREDITBOOK_OPERATOR_KEY={operator.secret}",
+        "# then try:",
+        f'curl -H "Authorization: Bearer $CREDITBOOK_API_KEY" {base}/v1/accounts/{scraper}/balance',
+        f"# dashboard: {base}/dashboard/ (sign in with one of these keys)",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 # -- keys -------------------------------------------------------------------------------------

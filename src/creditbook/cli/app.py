@@ -41,8 +41,10 @@ app.add_typer(accounts_app, name="accounts")
 keys_app.command("create")(admin.keys_create)
 keys_app.command("revoke")(admin.keys_revoke)
 app.add_typer(keys_app, name="keys")
-app.command()(accounts.grant)
-app.command()(accounts.charge)
+# A negative amount (`grant acme -5`) is an argument, not an unknown option.
+NEGATIVE_AMOUNTS = {"ignore_unknown_options": True}
+app.command(context_settings=NEGATIVE_AMOUNTS)(accounts.grant)
+app.command(context_settings=NEGATIVE_AMOUNTS)(accounts.charge)
 runs_app.command("list")(accounts.runs_list)
 runs_app.command("show")(accounts.runs_show)
 app.add_typer(runs_app, name="runs")

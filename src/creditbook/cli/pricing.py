@@ -91,7 +91,7 @@ def read(path: Path) -> dict[str, Any]:
             raise CliError("validation_error", f"{path}: larger than {MAX_FILE_BYTES} bytes")
         text = path.read_text()
     except OSError as error:
-        raise CliError("not_found", f"cannot read {path}: {error.strerror}") from None
+        raise CliError("file_error", f"cannot read {path}: {error.strerror}") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":

@@ -66,17 +66,17 @@ class Credits:
         try:
             number = Decimal(value)
         except (InvalidOperation, TypeError) as error:
-            raise AmountError(f"not a number of credits: {value!r}") from error
+            raise AmountError(f"not a number of credits: {_shown(value)}") from error
         if not number.is_finite():
-            raise AmountError(f"not a finite number of credits: {value!r}")
+            raise AmountError(f"not a finite number of credits: {_shown(value)}")
         if number.copy_abs() > MAX_ABS_MILLICREDITS // MILLICREDITS_PER_CREDIT:
             raise AmountOutOfRangeError(OUT_OF_RANGE)
         try:
             scaled = _EXACT.multiply(number, MILLICREDITS_PER_CREDIT)
         except Inexact as error:
-            raise AmountError(f"{value!r} is finer than a millicredit") from error
+            raise AmountError(f"{_shown(value)} is finer than a millicredit") from error
         if scaled != scaled.to_integral_value():
-            raise AmountError(f"{value!r} is finer than a millicredit")
+            raise AmountError(f"{_shown(value)} is finer than a millicredit")
         return cls(int(scaled))
 
     @classmethod
@@ -147,3 +147,8 @@ def total(amounts: Any) -> Credits:
     for amount in amounts:
         millicredits += amount.millicredits
     return Credits(millicredits)
+
+
+def _shown(value: object) -> str:
+    """A number as people write it (`1.0001`, never `Decimal('1.0001')`); text quoted."""
+    return str(value) if isinstance(value, int | Decimal) else repr(value)

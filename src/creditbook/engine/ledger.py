@@ -112,6 +112,16 @@ class Ledger:
             migrate(engine)
         return cls(engine, clock)
 
+    @staticmethod
+    def migrate(url: str) -> tuple[str | None, str | None]:
+        """Create or upgrade the schema at `url`: its revisions before and after (before is
+        None when the database had no schema)."""
+        engine = make_engine(url)
+        try:
+            return migrate(engine)
+        finally:
+            engine.dispose()
+
     @property
     def engine(self) -> Engine:
         return self._context.engine
