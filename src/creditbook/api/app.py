@@ -47,7 +47,11 @@ def create_app(
     if limiter is None:
         limiter = _limiter(settings)
     if failures is None:
-        failures = RedisFailures(settings.redis_url) if settings.redis_url else MemoryFailures()
+        failures = (
+            RedisFailures(settings.redis_url, timeout_s=settings.redis_timeout_s)
+            if settings.redis_url
+            else MemoryFailures()
+        )
     metrics = Metrics()
     app = FastAPI(
         title="creditbook",

@@ -61,11 +61,20 @@ class MemoryFailures:
 class RedisFailures:
     """Counts in Redis, one key per address and window, expiring with the window."""
 
-    def __init__(self, url: str, prefix: str = "creditbook:authfail:") -> None:
+    def __init__(
+        self, url: str, prefix: str = "creditbook:authfail:", timeout_s: float = 1.0
+    ) -> None:
         import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
+        # One try within the timeout, as the rate limiter: a Redis that does not answer
+        # costs a request at most about `timeout_s` here.
         self._client: Any = redis.asyncio.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=1.0
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
         )
         self._prefix = prefix
 
