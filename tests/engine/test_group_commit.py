@@ -202,3 +202,36 @@ def test_deadlocked_groups_of_two_processes_retry(ledger: Ledger, database_url: 
     for account_id in ("z", "w"):
         assert ledger.balance(account_id).pools["credits"].available == Credits.of(99)
     assert ledger.verify().ok
+
+
+def test_a_failed_commit_answers_no_write_as_done(ledger: Ledger, database_url: str) -> None:
+    """Both writes of a group run, then its commit fails (a deferred unique constraint):
+    neither caller hears the success its body returned; run alone, the first commits and
+    the second gets the database's refusal."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite checks constraints at once: a commit cannot fail on them")
+    with ledger.engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE group_probe (id int, CONSTRAINT group_probe_once UNIQUE (id)"
+                " DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    try:
+        busy = grouped(ledger, 2)
+
+        def insert(connection: Connection) -> str:
+            connection.execute(text("INSERT INTO group_probe VALUES (1)"))
+            return "inserted"
+
+        outcomes = at_once([lambda: busy._context.run(insert)] * 2)
+        assert sorted(str(value) for value, _ in outcomes) == ["None", "inserted"]
+        assert sum(isinstance(error, DBAPIError) for _, error in outcomes) == 1
+        assert writer_of(busy).stats.commits == 0
+        assert writer_of(busy).stats.fallbacks == 1
+        with ledger.engine.connect() as connection:
+            count = connection.execute(text("SELECT count(*) FROM group_probe")).scalar_one()
+        assert count == 1
+    finally:
+        with ledger.engine.begin() as connection:
+            connection.execute(text("DROP TABLE group_probe"))

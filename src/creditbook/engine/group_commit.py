@@ -18,6 +18,7 @@ no caller hears success for a write that did not commit, and none runs twice.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -207,16 +208,23 @@ class GroupWriter:
     def _transaction(self, group: list[_Write]) -> list[tuple[Any, Exception | None]]:
         """Run the group in one transaction, each write in its savepoint; commit once."""
         outcomes: list[tuple[Any, Exception | None]] = []
-        with self.engine.connect() as connection:
-            transaction = connection.begin()
+        connection: Connection | None = None
+        try:
+            connection = self.engine.connect()
+            transaction = connection.begin()  # SQLite: waits here for the write lock
+        except DBAPIError as error:
+            if connection is not None:
+                connection.close()
+            raise _GroupFailed(error, at_commit=False) from error
+        with connection:
             try:
                 for write in group:
                     outcomes.append(_in_savepoint(connection, write.body))
-            except DBAPIError as error:
-                transaction.rollback()
-                raise _GroupFailed(error, at_commit=False) from error
-            except BaseException:
-                transaction.rollback()
+            except BaseException as error:
+                with contextlib.suppress(DBAPIError):  # a dead connection is discarded
+                    transaction.rollback()
+                if isinstance(error, DBAPIError):
+                    raise _GroupFailed(error, at_commit=False) from error
                 raise
             try:
                 transaction.commit()
