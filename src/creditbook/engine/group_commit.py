@@ -2,8 +2,8 @@
 
 Each write is a body `Context.run` would run in a transaction of its own. The first
 writer to arrive while none is running leads: it takes the writes queued so far (up to
-`max_size`, after waiting up to `max_wait_s` for more), runs each in arrival order inside a
-SAVEPOINT of one transaction, commits once, and only then hands every caller its own
+`max_size`, after waiting up to `max_wait_s` for more), runs each in arrival order in one
+transaction, commits once, and only then hands every caller its own
 result or its own refusal. Writes that arrive meanwhile queue; when the leader is done
 the first of them leads the next group. A write alone runs exactly as without grouping.
 
@@ -11,9 +11,11 @@ A refusal (any exception that is not the database's) must undo that write alone.
 first runs with no savepoints (two statements fewer per write, while the group holds its
 locks); when one of its writes refuses, the whole transaction rolls back and the group runs
 again with each write in a SAVEPOINT, so that a refusal rolls back its own write only
-(and the next group starts that way too, until one passes without a refusal). When the database refuses the group (a deadlock with another process, a lock
-timeout, a unique key taken by another process…) the whole transaction rolls back and the
-group runs again; when that keeps failing, or the error is not worth another try, each
+(and the next group starts that way too, until one passes without a refusal).
+
+When the database refuses the group (a deadlock with another process, a lock timeout, a
+unique key taken by another process…) the whole transaction rolls back and the group runs
+again; when that keeps failing, or the error is not worth another try, each
 write runs alone. A failed commit that another try can get past runs the group again;
 any other failed commit reaches every caller of the group, as it would a write alone:
 no caller hears success for a write that did not commit, and none runs twice.
