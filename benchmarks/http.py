@@ -1,7 +1,7 @@
 """HTTP throughput and latency of a real creditbook server on loopback.
 
     python benchmarks/http.py [--workers N] [--postgres-url URL | --sqlite]
-                              [--clients N] [--seconds S] [--rounds N] [--json]
+                              [--clients N] [--seconds S] [--rounds N] [--json] [--hot]
 
 Starts `uvicorn creditbook.api.app:create_app --factory` (1 worker by default) in a
 subprocess, opens one account per client with an allowance no run can spend and a write key
@@ -15,6 +15,12 @@ each, then drives the server with concurrent asyncio + httpx clients:
 - open loop at 70% of the measured single-charge peak: requests are sent on a fixed
   schedule whatever the answers, and latency counts from the scheduled instant, so a slow
   server cannot slow the offered load down (no coordinated omission).
+
+With --hot (PostgreSQL only, 2 workers by default) it runs the hot-account run instead:
+every client charges ONE account, on a server with group commit on and one with it off, in
+alternating rounds, sampling `pg_stat_activity` for backends waiting on a lock. Goals (group
+commit on): charge rps / that server's healthz rps ≥ 0.5, p99 / p50 ≤ 4, server CPU per
+charge / per healthz ≤ 2, zero errors.
 
 Goals: single-charge rps / healthz rps ≥ 0.25; p99 / p50 at 70% of peak ≤ 4. The first ratio
 is also given from the server's CPU per request (healthz / charge), which is what bounds a
@@ -51,7 +57,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,7 +199,14 @@ class Server:
 
 
 @contextmanager
-def server(database_url: str, workers: int, workdir: Path, app: str) -> Iterator[Server]:
+def server(
+    database_url: str,
+    workers: int,
+    workdir: Path,
+    app: str,
+    extra_env: dict[str, str] | None = None,
+    name: str = "server",
+) -> Iterator[Server]:
     """`uvicorn` on loopback with the limiter out of the way; stopped on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITBOOK_")}
     env.update(
@@ -201,8 +214,9 @@ def server(database_url: str, workers: int, workdir: Path, app: str) -> Iterator
         CREDITBOOK_RATE_LIMIT_PER_S=UNLIMITED,
         CREDITBOOK_RATE_LIMIT_BURST=UNLIMITED,
     )
+    env.update(extra_env or {})
     port = free_port()
-    log = workdir / "server.log"
+    log = workdir / f"{name}.log"
     command = [
         sys.executable,
         "-m",
@@ -646,6 +660,241 @@ def background_load(seconds: float = 1.0) -> float | None:
     return None if first is None or last is None else (last - first) / seconds
 
 
+# -- the hot account -----------------------------------------------------------------------
+
+HOT_RATIO_GOAL = 0.5  # hot-account charge rps / healthz rps of the same server, at least
+HOT_TAIL_GOAL = 4.0  # p99 / p50 of the hot-account charges, at most
+HOT_CPU_GOAL = 2.0  # server CPU per charge / per healthz, at most
+HOT_WORKERS = 2
+LOCK_SAMPLE_S = 0.05
+GROUP_MODES = {"on": {}, "off": {"CREDITBOOK_GROUP_COMMIT": "false"}}
+
+
+class LockSampler:
+    """Samples `pg_stat_activity` while a measurement runs: how many client backends of the
+    database wait on a lock (the hot account's row lock, in practice), of how many."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = make_url(database_url).set(drivername="postgresql")
+        self.samples: list[tuple[int, int]] = []  # (waiting on a lock, client backends)
+        self._stop = asyncio.Event()
+
+    def _sample(self, connection: psycopg.Connection[Any]) -> tuple[int, int]:
+        row = connection.execute(
+            "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*)"
+            " FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    async def run(self) -> None:
+        url = self.url.render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as connection:
+            while not self._stop.is_set():
+                self.samples.append(await asyncio.to_thread(self._sample, connection))
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), LOCK_SAMPLE_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def waiting(self) -> tuple[float, int, float]:
+        """Mean and most backends waiting on a lock, and the mean of client backends."""
+        if not self.samples:
+            return float("nan"), 0, float("nan")
+        waits = [waiting for waiting, _ in self.samples]
+        return statistics.mean(waits), max(waits), statistics.mean(b for _, b in self.samples)
+
+
+@dataclass
+class HotRound:
+    mode: str  # group commit "on" or "off"
+    hot: Measurement
+    health: Measurement
+    locks: tuple[float, int, float]
+
+
+def _cpu_per(measured: Measurement) -> float:
+    return measured.server_cpu_ms or float("nan")
+
+
+@dataclass
+class HotResult:
+    budget: Budget
+    rounds: list[HotRound]
+    errors: dict[str, Counter[str]]
+    checks: list[str]
+    problems: list[str]
+    background_cores: float | None
+
+    def of(self, mode: str) -> list[HotRound]:
+        return [r for r in self.rounds if r.mode == mode]
+
+    def median(self, mode: str, value: Callable[[HotRound], float]) -> float:
+        return statistics.median(value(r) for r in self.of(mode))
+
+    def ratios(self, mode: str) -> dict[str, float]:
+        return {
+            "rps": self.median(mode, lambda r: r.hot.rps / r.health.rps),
+            "tail": self.median(mode, lambda r: r.hot.percentile(0.99) / r.hot.percentile(0.5)),
+            "cpu": self.median(mode, lambda r: _cpu_per(r.hot) / _cpu_per(r.health)),
+        }
+
+
+async def _hot_round(
+    mode: str, running: Server, accounts: Accounts, budget: Budget, database_url: str
+) -> tuple[HotRound, Driver]:
+    limits = httpx.Limits(max_connections=budget.clients, max_keepalive_connections=budget.clients)
+    async with httpx.AsyncClient(
+        base_url=running.base_url, limits=limits, timeout=httpx.Timeout(30.0)
+    ) as client:
+        driver = Driver(client, accounts, budget.batch_size)
+        health = await closed_loop(
+            HEALTH,
+            driver.health,
+            budget.clients,
+            budget.seconds,
+            budget.warmup,
+            running.process.pid,
+        )
+        sampler = LockSampler(database_url)
+        sampling = asyncio.create_task(sampler.run())
+        try:
+            hot = await closed_loop(
+                SINGLE,
+                driver.single,
+                budget.clients,
+                budget.seconds,
+                budget.warmup,
+                running.process.pid,
+            )
+        finally:
+            sampler.stop()
+            await sampling
+    return HotRound(mode, hot, health, sampler.waiting()), driver
+
+
+def run_hot(database_url: str, budget: Budget, progress: Console) -> HotResult:
+    """Every client charges ONE account with its one write key, on a server with group
+    commit on and one with it off, in alternating rounds; each round also measures that
+    server's /healthz."""
+    background = background_load()
+    errors: dict[str, Counter[str]] = {mode: Counter() for mode in GROUP_MODES}
+    rounds: list[HotRound] = []
+    charged = 0
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cb-http-")))
+        ledger = Ledger.open(database_url)
+        stack.callback(ledger.close)
+        accounts = set_up_accounts(ledger, 1, budget.batch_size)
+        servers = {
+            mode: stack.enter_context(
+                server(database_url, budget.workers, workdir, budget.app, env, f"server-{mode}")
+            )
+            for mode, env in GROUP_MODES.items()
+        }
+        progress.print(
+            f"{describe(database_url)}: hot account, {budget.clients} clients, "
+            f"{budget.workers} worker(s) per server, group commit on and off"
+        )
+        modes = list(GROUP_MODES)
+        for index in range(budget.rounds):
+            for mode in modes[index % 2 :] + modes[: index % 2]:
+                measured, driver = asyncio.run(
+                    _hot_round(mode, servers[mode], accounts, budget, database_url)
+                )
+                rounds.append(measured)
+                errors[mode].update(driver.refused)
+                charged += driver.charged
+                hot = measured.hot
+                progress.print(
+                    f"round {index + 1}/{budget.rounds} group commit {mode:>3}: "
+                    f"{hot.rps:,.0f} charges/s (healthz {measured.health.rps:,.0f}/s), "
+                    f"p50 {hot.percentile(0.5):.1f} ms, p99 {hot.percentile(0.99):.1f} ms, "
+                    f"{measured.locks[0]:.1f} of {measured.locks[2]:.1f} backends on a lock"
+                )
+        consumed = consumed_credits(ledger, accounts.ids)
+    checks, problems = [], []
+    if consumed == Credits.of(charged):
+        checks.append(f"{charged:,} confirmed charges = credits consumed in the ledger")
+    else:
+        problems.append(f"server confirmed {charged:,} charges, ledger has {consumed}")
+    for mode, refused in errors.items():
+        problems.extend(f"group commit {mode}: {n} × {what}" for what, n in refused.items())
+    return HotResult(budget, rounds, errors, checks, problems, background)
+
+
+def print_hot(console: Console, result: HotResult) -> None:
+    budget = result.budget
+    table = Table(
+        title=f"hot account: {budget.clients} clients charging ONE account, "
+        f"{budget.workers} workers, PostgreSQL, {budget.seconds:g} s × {budget.rounds} "
+        "alternating rounds (medians)"
+    )
+    table.add_column("group commit")
+    for column in (
+        "charges/s",
+        "healthz/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/charge",
+        "CPU ms/healthz",
+        "lock waiters mean",
+        "max",
+        "backends",
+        "errors",
+    ):
+        table.add_column(column, justify="right")
+    for mode in GROUP_MODES:
+        table.add_row(
+            mode,
+            f"{result.median(mode, lambda r: r.hot.rps):,.0f}",
+            f"{result.median(mode, lambda r: r.health.rps):,.0f}",
+            f"{result.median(mode, lambda r: r.hot.percentile(0.5)):.1f}",
+            f"{result.median(mode, lambda r: r.hot.percentile(0.99)):.1f}",
+            f"{result.median(mode, lambda r: _cpu_per(r.hot)):.2f}",
+            f"{result.median(mode, lambda r: _cpu_per(r.health)):.2f}",
+            f"{result.median(mode, lambda r: r.locks[0]):.1f}",
+            f"{max(r.locks[1] for r in result.of(mode))}",
+            f"{result.median(mode, lambda r: r.locks[2]):.1f}",
+            f"{sum(result.errors[mode].values())}",
+        )
+    console.print(table)
+    goals = Table(title="hot account: ratios (within each round, medians)")
+    for column in ("ratio", "group commit on", "off", "goal (on)", "met"):
+        goals.add_column(column, justify="left" if column == "ratio" else "right")
+    on, off = result.ratios("on"), result.ratios("off")
+    rows = [
+        ("charge rps / healthz rps", "rps", f"≥ {HOT_RATIO_GOAL:g}", on["rps"] >= HOT_RATIO_GOAL),
+        ("p99 / p50", "tail", f"≤ {HOT_TAIL_GOAL:g}", on["tail"] <= HOT_TAIL_GOAL),
+        ("server CPU per charge / per healthz", "cpu", f"≤ {HOT_CPU_GOAL:g}", on["cpu"] <= 2),
+    ]
+    for label, name, goal, met in rows:
+        goals.add_row(
+            label,
+            f"{on[name]:.2f}",
+            f"{off[name]:.2f}",
+            goal,
+            "[green]yes[/]" if met else "[red]NO[/]",
+        )
+    errors = sum(result.errors["on"].values())
+    goals.add_row(
+        "errors",
+        str(errors),
+        str(sum(result.errors["off"].values())),
+        "0",
+        "[green]yes[/]" if errors == 0 else "[red]NO[/]",
+    )
+    console.print(goals)
+    if result.background_cores is not None:
+        console.print(f"machine: {result.background_cores:.2f} cores busy before the run")
+    for check in result.checks:
+        console.print(f"verified: {check}")
+    for problem in result.problems:
+        console.print(f"[red]problem: {problem}[/]")
+
+
 # -- output --------------------------------------------------------------------------------
 
 
@@ -803,7 +1052,14 @@ def as_json(result: Result) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument(
+        "--workers", type=int, help=f"uvicorn workers (default 1; {HOT_WORKERS} with --hot)"
+    )
+    parser.add_argument(
+        "--hot",
+        action="store_true",
+        help="the hot-account run instead: every client charges one account (PostgreSQL)",
+    )
     database = parser.add_mutually_exclusive_group()
     database.add_argument(
         "--postgres-url", help=f"PostgreSQL server URL (default: ${POSTGRES_ENV})"
@@ -842,6 +1098,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
+    if args.workers is None:
+        args.workers = HOT_WORKERS if args.hot else 1
+    if args.hot and args.sqlite:
+        parser.error("--hot samples PostgreSQL's lock waits: give --postgres-url")
     for name in ("workers", "clients", "rounds", "batch_size", "batch_clients"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -874,9 +1134,17 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         if postgres_url:
             url = stack.enter_context(postgres_database(postgres_url))
+        elif args.hot:
+            raise SystemExit(f"--hot needs PostgreSQL: --postgres-url or ${POSTGRES_ENV}")
         else:
             url = stack.enter_context(sqlite_database())
-        result = run(url, budget, progress)
+        if args.hot:
+            hot = run_hot(url, budget, progress)
+        else:
+            result = run(url, budget, progress)
+    if args.hot:
+        print_hot(Console(width=None if sys.stdout.isatty() else 160), hot)
+        return 1 if hot.problems else 0
     if args.json:
         print(json.dumps(as_json(result), indent=2))
     else:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
+from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
+
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
 
 
@@ -26,6 +29,13 @@ class Settings(BaseSettings):
         (unknown or revoked key, refused dashboard sign-in) this many times in a window of
         this many seconds gets 429 on every request until the window ends.
     metrics_require_key: `GET /metrics` answers only to the operator key.
+    group_commit: gather the writes the server's threads make at once into one
+        transaction and one commit (see docs/ledger.md, "Group commit").
+    group_max_size: the most writes one group commit takes.
+    group_max_wait_ms: how long a group waits for more writes before it runs smaller
+        than `group_max_size` (0: it takes what queued during the previous commit).
+    key_cache_s: how long a process answers an authenticated key from memory; a key
+        revoked by another process still works here for at most this long (0: never).
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -42,3 +52,7 @@ class Settings(BaseSettings):
     auth_failure_limit: int = Field(default=20, ge=1)
     auth_failure_window_s: int = Field(default=60, ge=1, le=3600)
     metrics_require_key: bool = False
+    group_commit: bool = True
+    group_max_size: int = Field(default=DEFAULT_MAX_SIZE, ge=1)
+    group_max_wait_ms: float = Field(default=DEFAULT_MAX_WAIT_S * 1000, ge=0)
+    key_cache_s: float = Field(default=DEFAULT_KEY_CACHE_S, ge=0, le=60)

@@ -43,7 +43,13 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     owns_ledger = ledger is None
-    service_ledger = ledger or Ledger.open(settings.database_url)
+    service_ledger = ledger or Ledger.open(
+        settings.database_url,
+        group_commit=settings.group_commit,
+        group_max_size=settings.group_max_size,
+        group_max_wait_s=settings.group_max_wait_ms / 1000,
+        key_cache_s=settings.key_cache_s,
+    )
     if limiter is None:
         limiter = _limiter(settings)
     if failures is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -21,6 +21,9 @@ from creditbook.engine.codec import card_from_body, plan_from_body
 from creditbook.store.database import READ_ONLY
 from creditbook.store.queries import hot
 from creditbook.store.queries import pricing as pricing_queries
+
+if TYPE_CHECKING:
+    from creditbook.engine.group_commit import GroupWriter
 
 T = TypeVar("T")
 MAX_RETRIES = 8
@@ -45,6 +48,7 @@ class Context:
         clock: where `now` comes from.
         plans, cards: parsed plans and rate cards by (id, version); a new version is a
             new key, so entries never go stale.
+        writer: gathers concurrent writes into shared commits (None: each alone).
     """
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
@@ -52,18 +56,22 @@ class Context:
         self.clock = clock
         self.plans: dict[tuple[str, int], Plan] = {}
         self.cards: dict[tuple[str, int], RateCard] = {}
+        self.writer: GroupWriter | None = None
 
     def now(self) -> datetime:
         return require_aware(self.clock.now())
 
     def run(self, body: Callable[[Connection], T], *, read_only: bool = False) -> T:
         """Run `body` in one transaction, again (after a short back-off) when the database
-        refused it for a reason another try can get past.
+        refused it for a reason another try can get past. A write goes to the group
+        writer when there is one (see `creditbook.engine.group_commit`).
 
         A connection that dropped (a restarted server, a pooled connection gone stale) is
         retried once on a new connection, but only when it dropped before the commit was
         sent: a commit whose outcome is unknown is never run again. Pooled connections are
         not pinged before use; this retry takes the ping's place."""
+        if not read_only and self.writer is not None and not self.writer.active():
+            return self.writer.submit(body)
         reconnected = False
         for attempt in range(MAX_RETRIES):
             committing = False
@@ -77,7 +85,7 @@ class Context:
                 return result
             except DBAPIError as error:
                 if error.connection_invalidated and not committing and not reconnected:
-                    reconnected = False
+                    reconnected = True
                     continue
                 if attempt + 1 == MAX_RETRIES or not _retryable(error):
                     raise

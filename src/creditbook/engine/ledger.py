@@ -14,6 +14,7 @@ request's fields as arguments, positional and keyword, in the request's order.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -44,6 +45,13 @@ from creditbook.domain.requests import (
 from creditbook.engine import keys, reports, sessions
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.context import Context
+from creditbook.engine.group_commit import (
+    DEFAULT_MAX_SIZE,
+    DEFAULT_MAX_WAIT_S,
+    GroupCommitSettings,
+    GroupWriter,
+)
+from creditbook.engine.key_cache import DEFAULT_TTL_S, KeyCache
 from creditbook.engine.keys import ApiKey, IssuedKey
 from creditbook.engine.operations import (
     accounts,
@@ -101,16 +109,51 @@ def _build(kind: type[R], request: object, args: tuple[Any, ...], fields: dict[s
 class Ledger:
     """The credits ledger over one database."""
 
-    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock | None = None,
+        *,
+        group_commit: bool = True,
+        group_max_size: int = DEFAULT_MAX_SIZE,
+        group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        key_cache_s: float = DEFAULT_TTL_S,
+    ) -> None:
+        """`group_commit` gathers writes made at once by several threads into one
+        transaction (at most `group_max_size` writes, its first waiting at most
+        `group_max_wait_s` for more); see `creditbook.engine.group_commit`.
+        `authenticate` remembers a key for `key_cache_s` seconds (0: never), so a
+        revocation by another process takes effect here within that time."""
         self._context = Context(engine, clock or SystemClock())
+        self._keys = KeyCache(key_cache_s)
+        settings = GroupCommitSettings(group_commit, group_max_size, group_max_wait_s)
+        if settings.enabled:
+            self._context.writer = GroupWriter(self._context, settings)
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock | None = None, upgrade: bool = True) -> Ledger:
-        """Connect to `url` and bring its schema up to date."""
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        upgrade: bool = True,
+        group_commit: bool = True,
+        group_max_size: int = DEFAULT_MAX_SIZE,
+        group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        key_cache_s: float = DEFAULT_TTL_S,
+    ) -> Ledger:
+        """Connect to `url` and bring its schema up to date (the other options: `Ledger`)."""
         engine = make_engine(url)
         if upgrade:
             migrate(engine)
-        return cls(engine, clock)
+        return cls(
+            engine,
+            clock,
+            group_commit=group_commit,
+            group_max_size=group_max_size,
+            group_max_wait_s=group_max_wait_s,
+            key_cache_s=key_cache_s,
+        )
 
     @staticmethod
     def migrate(url: str) -> tuple[str | None, str | None]:
@@ -355,7 +398,9 @@ class Ledger:
 
     def revoke_key(self, key_id: str) -> ApiKey:
         """Revoke a key now. Idempotent: a revoked key is answered as it is, unchanged."""
-        return key_operations.revoke_key(self._context, key_id)
+        revoked = key_operations.revoke_key(self._context, key_id)
+        self._keys.forget(key_id)
+        return revoked
 
     def get_key(self, key_id: str) -> ApiKey:
         return self._read(lambda c: keys.get(c, key_id))
@@ -364,8 +409,15 @@ class Ledger:
         return self._read(lambda c: keys.of_account(c, account_id))
 
     def authenticate(self, token: str) -> ApiKey:
-        """The key behind a token; AuthenticationError (unknown) or KeyRevokedError."""
-        return self._read(lambda c: keys.authenticate(c, token))
+        """The key behind a token; AuthenticationError (unknown) or KeyRevokedError. A key
+        authenticated less than `key_cache_s` ago is answered from memory."""
+        cached = self._keys.get(token)
+        if cached is not None:
+            return cached
+        looked_up_at = time.monotonic()
+        key = self._read(lambda c: keys.authenticate(c, token))
+        self._keys.put(token, key, looked_up_at)
+        return key
 
     def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:
         """Sign a dashboard session of `key_id` out for good: `is_session_ended` answers

@@ -1,0 +1,285 @@
+"""Group commit: concurrent writes of one process share one transaction and one commit.
+
+Each write is a body `Context.run` would run in a transaction of its own. The first
+writer to arrive while none is running leads: it takes the writes queued so far (up to
+`max_size`, after waiting up to `max_wait_s` for more), runs each in arrival order in one
+transaction, commits once, and only then hands every caller its own
+result or its own refusal. Writes that arrive meanwhile queue; when the leader is done
+the first of them leads the next group. A write alone runs exactly as without grouping.
+
+A refusal (any exception that is not the database's) must undo that write alone. A group
+first runs with no savepoints (two statements fewer per write, while the group holds its
+locks); when one of its writes refuses, the whole transaction rolls back and the group runs
+again with each write in a SAVEPOINT, so that a refusal rolls back its own write only
+(and the next group starts that way too, until one passes without a refusal).
+
+When the database refuses the group (a deadlock with another process, a lock timeout, a
+unique key taken by another process…) the whole transaction rolls back and the group runs
+again; when that keeps failing, or the error is not worth another try, each
+write runs alone. A failed commit that another try can get past runs the group again;
+any other failed commit reaches every caller of the group, as it would a write alone:
+no caller hears success for a write that did not commit, and none runs twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from creditbook.engine.context import Context
+from creditbook.engine.context import _retryable as retryable
+
+T = TypeVar("T")
+
+DEFAULT_MAX_SIZE = 64
+DEFAULT_MAX_WAIT_S = 0.0
+GROUP_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommitSettings:
+    """How writes are grouped.
+
+    Attributes:
+        enabled: group concurrent writes (off: every write is its own transaction).
+        max_size: the most writes one transaction takes.
+        max_wait_s: how long a group's leader waits for more writes before it runs a
+            group smaller than `max_size`; 0 takes what queued while the previous group
+            committed, which adds no latency to a write that finds the ledger idle.
+    """
+
+    enabled: bool = True
+    max_size: int = DEFAULT_MAX_SIZE
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1:
+            raise ValueError("group commit max_size must be at least 1")
+        if self.max_wait_s < 0:
+            raise ValueError("group commit max_wait_s must not be negative")
+
+
+@dataclass
+class GroupStats:
+    """What the writer did so far (for tests and benchmarks)."""
+
+    groups: int = 0
+    writes: int = 0
+    commits: int = 0
+    retries: int = 0
+    reruns: int = 0
+    fallbacks: int = 0
+
+
+@dataclass(eq=False)
+class _Write:
+    body: Callable[[Connection], Any]
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
+
+    def resolve(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.value, self.error, self.done = value, error, True
+        self.wake.set()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _Refused(Exception):
+    """A write of a group run without savepoints refused: the group runs again with them."""
+
+
+class _GroupFailed(Exception):
+    """The database refused the group; `at_commit` says whether in its commit."""
+
+    def __init__(self, error: DBAPIError, *, at_commit: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.at_commit = at_commit
+
+
+class GroupWriter:
+    """Gathers one process's concurrent writes to one database into shared commits."""
+
+    def __init__(self, context: Context, settings: GroupCommitSettings) -> None:
+        self.context = context
+        self.settings = settings
+        self.stats = GroupStats()
+        self._queue: deque[_Write] = deque()
+        self._arrived = threading.Condition()
+        self._leading = False
+        self._careful = False  # the last group had a refusal: use savepoints from the start
+        self._local = threading.local()
+
+    @property
+    def engine(self) -> Engine:
+        return self.context.engine
+
+    def active(self) -> bool:
+        """Whether this thread is running a group now (its writes then run directly)."""
+        return bool(getattr(self._local, "active", False))
+
+    def submit(self, body: Callable[[Connection], T]) -> T:
+        """Run `body` in a group; its result or its exception once the group committed."""
+        write = _Write(body)
+        with self._arrived:
+            self._queue.append(write)
+            lead = not self._leading
+            self._leading = True
+            self._arrived.notify()
+        if not lead:
+            write.wake.wait()
+            if write.done:
+                return cast(T, write.outcome())
+        self._lead()
+        return cast(T, write.outcome())
+
+    def _lead(self) -> None:
+        """Run one group (this thread's write is its first), then pass the lead on."""
+        group: list[_Write] = []
+        try:
+            group = self._take()
+            self._local.active = True
+            self._run(group)
+        except BaseException as error:
+            for write in group:
+                if not write.done:
+                    write.resolve(error=error)
+            raise
+        finally:
+            self._local.active = False
+            with self._arrived:
+                if self._queue:
+                    self._queue[0].wake.set()  # promoted: it leads the next group
+                else:
+                    self._leading = False
+
+    def _take(self) -> list[_Write]:
+        size, wait = self.settings.max_size, self.settings.max_wait_s
+        with self._arrived:
+            if wait > 0:
+                deadline = time.monotonic() + wait
+                while len(self._queue) < size:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._arrived.wait(left):
+                        break
+            return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+
+    def _run(self, group: list[_Write]) -> None:
+        self.stats.groups += 1
+        self.stats.writes += len(group)
+        if len(group) == 1:
+            self._alone(group[0])
+            return
+        attempt = 0
+        while attempt < GROUP_RETRIES:
+            careful = self._careful
+            try:
+                outcomes = self._transaction(group, careful)
+            except _Refused:
+                self._careful = True  # run it again, each write in its savepoint
+                self.stats.reruns += 1
+                continue
+            except _GroupFailed as failed:
+                attempt += 1
+                if not retryable(failed.error):
+                    if failed.at_commit:
+                        for write in group:
+                            write.resolve(error=failed.error)
+                        return
+                    break
+                if attempt < GROUP_RETRIES:
+                    self.stats.retries += 1
+                    # jittered, so two processes' groups that deadlocked do not meet again
+                    time.sleep(0.001 * 2**attempt * (1 + random.random()))
+                continue
+            self.stats.commits += 1
+            self._careful = careful and any(error is not None for _, error in outcomes)
+            for write, (value, error) in zip(group, outcomes, strict=True):
+                write.resolve(value, error)
+            return
+        self.stats.fallbacks += 1
+        for write in group:
+            self._alone(write)
+
+    def _alone(self, write: _Write) -> None:
+        """Run one write in its own transaction, with `Context.run`'s retries."""
+        try:
+            value = self.context.run(write.body)
+        except Exception as error:
+            write.resolve(error=error)
+        else:
+            write.resolve(value)
+
+    def _transaction(
+        self, group: list[_Write], careful: bool
+    ) -> list[tuple[Any, Exception | None]]:
+        """Run the group in one transaction and commit once; `careful`: each write in its
+        savepoint, else `_Refused` (all rolled back) when one of them refuses."""
+        outcomes: list[tuple[Any, Exception | None]] = []
+        connection: Connection | None = None
+        try:
+            connection = self.engine.connect()
+            transaction = connection.begin()  # SQLite: waits here for the write lock
+        except DBAPIError as error:
+            if connection is not None:
+                connection.close()
+            raise _GroupFailed(error, at_commit=False) from error
+        with connection:
+            try:
+                for write in group:
+                    if careful:
+                        outcomes.append(_in_savepoint(connection, write.body))
+                    else:
+                        outcomes.append((_refusing(write.body, connection), None))
+            except BaseException as error:
+                with contextlib.suppress(DBAPIError):  # a dead connection is discarded
+                    transaction.rollback()
+                if isinstance(error, DBAPIError):
+                    raise _GroupFailed(error, at_commit=False) from error
+                raise
+            try:
+                transaction.commit()
+            except DBAPIError as error:
+                raise _GroupFailed(error, at_commit=True) from error
+        return outcomes
+
+
+def _refusing(body: Callable[[Connection], Any], connection: Connection) -> Any:
+    """Run `body` with no savepoint: a refusal becomes `_Refused`."""
+    try:
+        return body(connection)
+    except DBAPIError:
+        raise
+    except Exception as error:
+        raise _Refused from error
+
+
+def _in_savepoint(
+    connection: Connection, body: Callable[[Connection], Any]
+) -> tuple[Any, Exception | None]:
+    """Run `body` in a savepoint: its value, or its refusal with its writes undone. The
+    database's own errors propagate: they may have broken the whole transaction."""
+    savepoint = connection.begin_nested()
+    try:
+        value = body(connection)
+    except DBAPIError:
+        raise
+    except Exception as error:
+        savepoint.rollback()
+        return None, error
+    savepoint.commit()
+    return value, None

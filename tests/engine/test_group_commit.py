@@ -1,0 +1,239 @@
+"""Group commit: writes made at once by several threads share one transaction and commit,
+and each caller still gets exactly its own result or refusal (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event, text
+from sqlalchemy.exc import DBAPIError
+
+from creditbook import (
+    Credits,
+    InsufficientCreditsError,
+    Ledger,
+    NotFoundError,
+    Plan,
+)
+from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
+from creditbook.store.database import make_engine
+
+WRITERS = 8
+GATHER_S = 10.0  # the leader waits (at most this) until the whole group has queued
+
+
+def grouped(ledger: Ledger, size: int = WRITERS) -> Ledger:
+    """A second ledger on the same engine whose groups take exactly `size` writes."""
+    return Ledger(ledger.engine, ledger.clock, group_max_size=size, group_max_wait_s=GATHER_S)
+
+
+def writer_of(ledger: Ledger) -> GroupWriter:
+    writer = ledger._context.writer
+    assert writer is not None
+    return writer
+
+
+@pytest.fixture
+def commits(ledger: Ledger) -> Iterator[list[int]]:
+    """Counts the commits of the ledger's engine from now on."""
+    seen: list[int] = []
+
+    def on_commit(connection: Connection) -> None:
+        seen.append(1)
+
+    event.listen(ledger.engine, "commit", on_commit)
+    yield seen
+    event.remove(ledger.engine, "commit", on_commit)
+
+
+def open_account(ledger: Ledger, account_id: str, credits: int) -> str:
+    ledger.put_plan(Plan(f"plan{credits}", allowances={"credits": Credits.of(credits)}))
+    return ledger.open_account(f"plan{credits}", account_id=account_id).account_id
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[tuple[Any, BaseException | None]]:
+    """Run the calls on threads at once; each one's value or exception."""
+
+    def outcome(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+        try:
+            return call(), None
+        except Exception as error:
+            return None, error
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(outcome, calls))
+
+
+def test_concurrent_charges_share_one_commit(ledger: Ledger, commits: list[int]) -> None:
+    account = open_account(ledger, "hot", 100)
+    busy = grouped(ledger)
+    commits.clear()
+    outcomes = at_once([lambda: busy.charge(account, Credits.of(1))] * WRITERS)
+    assert all(error is None for _, error in outcomes)
+    assert len({charge.charge_id for charge, _ in outcomes}) == WRITERS
+    assert len(commits) == 1
+    assert writer_of(busy).stats.commits == 1
+    assert ledger.balance(account).pools["credits"].available == Credits.of(100 - WRITERS)
+    assert ledger.verify().ok
+
+
+def test_each_caller_gets_its_own_refusal(ledger: Ledger, commits: list[int]) -> None:
+    account = open_account(ledger, "hot", 5)
+    busy = grouped(ledger, WRITERS + 1)
+    commits.clear()
+    calls: list[Callable[[], Any]] = [lambda: busy.charge(account, Credits.of(1))] * WRITERS
+    calls.append(lambda: busy.charge("missing", Credits.of(1)))
+    outcomes = at_once(calls)
+    charged = [value for value, error in outcomes if error is None]
+    refused = [error for _, error in outcomes if error is not None]
+    assert len(charged) == 5
+    assert sorted(type(error).__name__ for error in refused) == sorted(
+        [InsufficientCreditsError.__name__] * (WRITERS - 5) + [NotFoundError.__name__]
+    )
+    assert len(commits) == 1
+    # Run without savepoints first; a refusal ran the group again with them.
+    assert writer_of(busy).stats.reruns == 1
+    assert ledger.balance(account).pools["credits"].available == Credits.of(0)
+    assert ledger.verify().ok
+
+
+def test_one_idempotency_key_in_a_group_charges_once(ledger: Ledger) -> None:
+    account = open_account(ledger, "hot", 100)
+    busy = grouped(ledger)
+    outcomes = at_once(
+        [lambda: busy.charge(account, Credits.of(3), idempotency_key="once")] * WRITERS
+    )
+    assert all(error is None for _, error in outcomes)
+    assert len({charge.charge_id for charge, _ in outcomes}) == 1
+    assert sum(not charge.replayed for charge, _ in outcomes) == 1
+    assert ledger.balance(account).pools["credits"].available == Credits.of(97)
+
+
+def test_a_database_error_runs_the_group_alone(ledger: Ledger, commits: list[int]) -> None:
+    """A write the database refuses breaks the group's transaction: every write then runs
+    alone, so the others still commit and the broken one gets its error."""
+    account = open_account(ledger, "hot", 100)
+    busy = grouped(ledger)
+    commits.clear()
+
+    def broken(connection: Connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    calls: list[Callable[[], Any]] = [lambda: busy.charge(account, Credits.of(1))] * (WRITERS - 1)
+    calls.append(lambda: busy._context.run(broken))
+    outcomes = at_once(calls)
+    errors = [error for _, error in outcomes if error is not None]
+    assert len(errors) == 1 and isinstance(errors[0], DBAPIError)
+    assert writer_of(busy).stats.fallbacks == 1
+    assert writer_of(busy).stats.commits == 0
+    assert len(commits) == WRITERS - 1  # each good write alone
+    assert ledger.balance(account).pools["credits"].available == Credits.of(100 - WRITERS + 1)
+
+
+def test_a_write_alone_runs_as_without_grouping(ledger: Ledger, commits: list[int]) -> None:
+    account = open_account(ledger, "solo", 10)
+    groups = writer_of(ledger).stats.groups
+    commits.clear()
+    ledger.charge(account, Credits.of(1))
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account, Credits.of(100))
+    assert len(commits) == 1
+    assert writer_of(ledger).stats.commits == 0  # groups of one are plain transactions
+    assert writer_of(ledger).stats.groups == groups + 2
+
+
+def test_group_commit_off(ledger: Ledger, commits: list[int]) -> None:
+    account = open_account(ledger, "hot", 100)
+    plain = Ledger(ledger.engine, ledger.clock, group_commit=False)
+    assert plain._context.writer is None
+    commits.clear()
+    outcomes = at_once([lambda: plain.charge(account, Credits.of(1))] * WRITERS)
+    assert all(error is None for _, error in outcomes)
+    assert len(commits) == WRITERS
+
+
+@pytest.mark.parametrize(
+    ("size", "wait"), [(0, 0.0), (1, -1.0)], ids=["size below one", "negative wait"]
+)
+def test_settings_are_checked(size: int, wait: float) -> None:
+    with pytest.raises(ValueError, match="group commit"):
+        GroupCommitSettings(True, size, wait)
+
+
+def test_deadlocked_groups_of_two_processes_retry(ledger: Ledger, database_url: str) -> None:
+    """Two ledgers (two processes' pools) whose groups lock two accounts in opposite
+    orders: PostgreSQL breaks the deadlock, the refused group runs again, and every
+    charge is applied exactly once."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite locks the whole database: its writers cannot deadlock")
+    for account_id in ("x", "y", "z", "w"):
+        open_account(ledger, account_id, 100)
+    first, second = (
+        Ledger(make_engine(database_url), ledger.clock, group_max_size=2, group_max_wait_s=GATHER_S)
+        for _ in range(2)
+    )
+
+    def cross(on: Ledger, one: str, other: str) -> Callable[[], None]:
+        def body(connection: Connection) -> None:
+            on._context.lock(connection, one, on.now())
+            time.sleep(0.5)  # both groups hold their first account now
+            on._context.lock(connection, other, on.now())
+
+        return lambda: on._context.run(body)
+
+    try:
+        outcomes = at_once(
+            [
+                cross(first, "x", "y"),
+                lambda: first.charge("z", Credits.of(1)),
+                cross(second, "y", "x"),
+                lambda: second.charge("w", Credits.of(1)),
+            ]
+        )
+        assert [error for _, error in outcomes] == [None] * 4
+        stats = [writer_of(first).stats, writer_of(second).stats]
+        assert sum(s.retries for s in stats) >= 1
+        assert sum(s.commits for s in stats) == 2
+    finally:
+        first.close()
+        second.close()
+    for account_id in ("z", "w"):
+        assert ledger.balance(account_id).pools["credits"].available == Credits.of(99)
+    assert ledger.verify().ok
+
+
+def test_a_failed_commit_answers_no_write_as_done(ledger: Ledger, database_url: str) -> None:
+    """Both writes of a group run, then its commit fails (a deferred unique constraint):
+    neither caller hears the success its body returned; run alone, the first commits and
+    the second gets the database's refusal."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite checks constraints at once: a commit cannot fail on them")
+    with ledger.engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE group_probe (id int, CONSTRAINT group_probe_once UNIQUE (id)"
+                " DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    try:
+        busy = grouped(ledger, 2)
+
+        def insert(connection: Connection) -> str:
+            connection.execute(text("INSERT INTO group_probe VALUES (1)"))
+            return "inserted"
+
+        outcomes = at_once([lambda: busy._context.run(insert)] * 2)
+        assert sorted(str(value) for value, _ in outcomes) == ["None", "inserted"]
+        assert sum(isinstance(error, DBAPIError) for _, error in outcomes) == 1
+        assert writer_of(busy).stats.commits == 0
+        assert writer_of(busy).stats.fallbacks == 1
+        with ledger.engine.connect() as connection:
+            count = connection.execute(text("SELECT count(*) FROM group_probe")).scalar_one()
+        assert count == 1
+    finally:
+        with ledger.engine.begin() as connection:
+            connection.execute(text("DROP TABLE group_probe"))
