@@ -125,6 +125,17 @@ def charge_locked(context: Context, tx: AccountTx, request: ChargeRequest) -> Ch
     )
 
 
+def _batch_key(request: ChargeBatchRequest) -> tuple[str | None, str]:
+    """The key the batch is remembered under (None: no key) and its request hash, computed
+    only when there is a key."""
+    if request.idempotency_key is None:
+        return None, ""
+    check_text("idempotency_key", request.idempotency_key, MAX_BATCH_IDEMPOTENCY_KEY_CHARS)
+    items = [{**charge_fields(item), "key": item.idempotency_key} for item in request.charges]
+    batch_hash = idempotency.hash_request("charge_batch", {"items": items})
+    return BATCH_KEY_PREFIX + request.idempotency_key, batch_hash
+
+
 def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchItemResult]:
     """Many charges in one commit. Each item succeeds or fails alone; a failed item writes
     nothing. Items take their own idempotency keys; the batch key covers the whole batch
@@ -133,20 +144,7 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
     charges, scope = request.charges, request.scope
     if not 0 < len(charges) <= MAX_BATCH_ITEMS:
         raise ValidationError(f"a batch holds 1..{MAX_BATCH_ITEMS} charges", field="items")
-    if request.idempotency_key is not None:
-        check_text("idempotency_key", request.idempotency_key, MAX_BATCH_IDEMPOTENCY_KEY_CHARS)
-    batch_key = (
-        None if request.idempotency_key is None else BATCH_KEY_PREFIX + request.idempotency_key
-    )
-    # Hash only when there is a key to remember the batch under.
-    batch_hash = (
-        ""
-        if batch_key is None
-        else idempotency.hash_request(
-            "charge_batch",
-            {"items": [{**charge_fields(item), "key": item.idempotency_key} for item in charges]},
-        )
-    )
+    batch_key, batch_hash = _batch_key(request)
 
     def transaction(connection: Connection) -> list[BatchItemResult]:
         locked = _lock_all(context, connection, charges)
