@@ -12,7 +12,7 @@ from tests.dashboard.conftest import Seeded
 from tests.dashboard.seed import ACME, GAMMA, LASSO, MAPS, NOW
 
 from creditbook import Credits, FunctionRate, Ledger, ManualClock, Plan
-from creditbook.dashboard import figures, history_figures
+from creditbook.dashboard import figures, history_figures, outlook
 from creditbook.dashboard.figures import FunctionStyle, RunLine
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.rates import BASE_FUNCTION, RateCard
@@ -220,6 +220,17 @@ def pool(available: int, allowance: int = 0, consumed: int = 0) -> PoolBalance:
         rollover_expires_at=None,
         overdraft_limit=Credits(0),
     )
+
+
+def test_a_pool_whose_credits_do_not_come_back_uses_its_forecast_alone() -> None:
+    reset = date(2026, 6, 1)
+    # With an allowance, credits come back at the reset; without one, the forecast must
+    # stay clear of the pace window.
+    assert outlook.credits_return_on(pool(100, allowance=1000), reset, TODAY) == reset
+    assert outlook.credits_return_on(pool(100), reset, TODAY) == date(2026, 5, 27)
+    # 30 spent over 3 days is 10 a day: 100 last 10 days; nothing spent never runs out.
+    assert outlook.pool_runs_out_on(Credits.of(100), Credits.of(30), 3, TODAY) == date(2026, 5, 30)
+    assert outlook.pool_runs_out_on(Credits.of(100), Credits(0), 3, TODAY) is None
 
 
 def test_an_unused_empty_pool_is_not_low() -> None:
