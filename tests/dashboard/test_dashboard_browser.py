@@ -406,3 +406,32 @@ def test_pages_fit_a_phone(browser: Browser, server: Server) -> None:
             assert overflow <= 0, (path, overflow)
     finally:
         context.close()
+
+
+# Amounts a phone cuts off: outside the viewport (a table scrolled sideways) or clipped.
+CUT_AMOUNTS = """selector => [...document.querySelectorAll(selector)].flatMap(cell => {
+    const box = cell.getBoundingClientRect();
+    const inside = box.left >= 0 && box.right <= window.innerWidth;
+    const whole = cell.scrollWidth <= cell.clientWidth;
+    return inside && whole ? [] : [`${cell.innerText} ${box.left}-${box.right} ${
+        cell.scrollWidth}/${cell.clientWidth}`];
+})"""
+
+
+def test_amounts_show_whole_on_a_phone(browser: Browser, server: Server) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, server, server.world.acme_key)
+        pages = {
+            "/transactions": "#transactions td.num",
+            "/usage?range=7d": "td.num, .share-text, .stat-value",
+        }
+        for path, selector in pages.items():
+            page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")
+            page.wait_for_load_state("networkidle")
+            assert page.locator(selector).count() > 0, path
+            cut = page.evaluate(CUT_AMOUNTS, selector)
+            assert cut == [], (path, cut)
+    finally:
+        context.close()

@@ -11,8 +11,8 @@ import pytest
 from tests.dashboard.conftest import Seeded
 from tests.dashboard.seed import ACME, GAMMA, LASSO, MAPS, NOW
 
-from creditbook import Credits, FunctionRate, Ledger, ManualClock
-from creditbook.dashboard import figures, history_figures
+from creditbook import Credits, FunctionRate, Ledger, ManualClock, Plan
+from creditbook.dashboard import figures, history_figures, outlook
 from creditbook.dashboard.figures import FunctionStyle, RunLine
 from creditbook.domain.errors import ValidationError
 from creditbook.domain.rates import BASE_FUNCTION, RateCard
@@ -175,6 +175,40 @@ def test_low_balance_flag(ledger: Ledger) -> None:
     assert not figures.overview(ledger, "gamma").low
 
 
+SMALL = Plan("small", name="Small", allowances={"credits": Credits.of(1000)})
+
+
+def new_account_after(fresh: Seeded, bonus: int, charge: int) -> figures.Overview:
+    """A `small` account opened now, given `bonus` and charged `charge` once."""
+    ledger = Ledger.open(fresh.url, clock=ManualClock(NOW))
+    try:
+        ledger.put_plan(SMALL)
+        ledger.open_account("small", account_id="newco", name="New Co")
+        if bonus:
+            ledger.grant("newco", Credits.of(bonus), source="bonus", description="Welcome")
+        ledger.charge(account_id="newco", amount=Credits.of(charge), description="First")
+        return figures.overview(ledger, "newco")
+    finally:
+        ledger.close()
+
+
+def test_a_new_account_after_one_charge_is_not_low(fresh: Seeded) -> None:
+    view = new_account_after(fresh, bonus=20, charge=10)
+    (card,) = view.cards
+    assert (card.available, card.allowance) == (Credits.of(1010), Credits.of(1000))
+    assert not view.low
+    assert not view.outlook.short and view.outlook.runs_out_on is None
+
+
+def test_an_account_that_runs_out_before_the_reset_is_low(fresh: Seeded) -> None:
+    # 150 in its first day is 150 a day (not 150 over 7 days): 850 last 5 more days,
+    # long before the reset a month on.
+    view = new_account_after(fresh, bonus=0, charge=150)
+    assert view.low
+    assert view.outlook.short
+    assert view.outlook.runs_out_on == date(2026, 5, 25)
+
+
 def pool(available: int, allowance: int = 0, consumed: int = 0) -> PoolBalance:
     return PoolBalance(
         pool="credits",
@@ -186,6 +220,17 @@ def pool(available: int, allowance: int = 0, consumed: int = 0) -> PoolBalance:
         rollover_expires_at=None,
         overdraft_limit=Credits(0),
     )
+
+
+def test_a_pool_whose_credits_do_not_come_back_uses_its_forecast_alone() -> None:
+    reset = date(2026, 6, 1)
+    # With an allowance, credits come back at the reset; without one, the forecast must
+    # stay clear of the pace window.
+    assert outlook.credits_return_on(pool(100, allowance=1000), reset, TODAY) == reset
+    assert outlook.credits_return_on(pool(100), reset, TODAY) == date(2026, 5, 27)
+    # 30 spent over 3 days is 10 a day: 100 last 10 days; nothing spent never runs out.
+    assert outlook.pool_runs_out_on(Credits.of(100), Credits.of(30), 3, TODAY) == date(2026, 5, 30)
+    assert outlook.pool_runs_out_on(Credits.of(100), Credits(0), 3, TODAY) is None
 
 
 def test_an_unused_empty_pool_is_not_low() -> None:

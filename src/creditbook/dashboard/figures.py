@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from creditbook.dashboard.outlook import Outlook, outlook
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import InvariantError, ValidationError
 from creditbook.domain.grants import GrantSource
@@ -38,7 +39,7 @@ from creditbook.engine.results import (
 
 # An account is flagged low when a pool with an allowance has less than this share of it
 # left, when a pool in use (an allowance or spend this period) is empty, when a pool owes
-# credits, or when the 7-day burn empties it before the reset.
+# credits, or when the pace really empties a pool before its credits come back (outlook.py).
 LOW_BALANCE_SHARE = Decimal("0.10")
 # A run page calls out a function (or filter) that costs at least this share of the run,
 # when the run has more than one priced line.
@@ -107,6 +108,7 @@ class Overview:
     period_elapsed_percent: Decimal
     forecast: list[Forecast]
     low: bool
+    outlook: Outlook
 
     @property
     def headline_forecast(self) -> Forecast | None:
@@ -167,19 +169,9 @@ def overview(ledger: Ledger, account_id: str) -> Overview:
     # Stats of one day: the forecast comes with them (trailing 7- and 30-day burn).
     forecast = ledger.stats(account_id, today, today).forecast
     cards = pool_cards(balance)
-    return Overview(
-        account,
-        balance,
-        cards,
-        period_elapsed_percent(balance),
-        forecast,
-        is_low(cards, forecast),
-    )
-
-
-def is_low(cards: list[PoolCard], forecast: list[Forecast]) -> bool:
-    headline = next((f for f in forecast if f.window_days == FORECAST_WINDOW_DAYS), None)
-    return any(card.low for card in cards) or (headline is not None and headline.before_reset)
+    ahead = outlook(ledger, account, balance, today)
+    low = any(card.low for card in cards) or ahead.short
+    return Overview(account, balance, cards, period_elapsed_percent(balance), forecast, low, ahead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +207,7 @@ def account_list(ledger: Ledger, after: str | None) -> AccountList:
                 view.cards,
                 headline.daily_burn if headline else Decimal(0),
                 headline.runs_out_on if headline else None,
-                headline.before_reset if headline else False,
+                view.outlook.short,
                 view.low,
                 view.balance.has_unpaid_bill,
             )
