@@ -73,7 +73,7 @@ from creditbook.store.queries import hot
 POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 PLAN_ID = "bench"
 POOL = "credits"
-HUGE_ALLOWANCE = Credits.of(10**14)  # far more than any run can spend
+HUGE_ALLOWANCE = Credits.of(10**11)  # far more than any run can spend
 CHARGE = Credits.of(1)
 FLOOR_START_BALANCE = HUGE_ALLOWANCE.millicredits
 SINGLE_GOALS = {"SQLite": 0.5, "PostgreSQL": 0.7}  # engine / floor, one charge per commit

@@ -73,7 +73,7 @@ from creditbook.domain.requests import Scope
 
 POSTGRES_ENV = "CREDITBOOK_BENCH_POSTGRES_URL"
 PLAN_ID = "bench"
-HUGE_ALLOWANCE = Credits.of(10**14)
+HUGE_ALLOWANCE = Credits.of(10**11)
 SINGLE_RATIO_GOAL = 0.25  # single charge rps / healthz rps, at least
 TAIL_RATIO_GOAL = 4.0  # p99 / p50 at 70% of the peak charge rate, at most
 LOAD_FRACTION = 0.7
