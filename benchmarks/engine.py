@@ -662,7 +662,7 @@ def bench_postgres(
             stack.callback(hordak.close)
         else:
             notes.append("django-hordak skipped: not installed (pip install -e '.[bench]').")
-            progress.print(f"[yellow]{notes[-1]}[/]")
+            progress.print(notes[-1], style="yellow", markup=False)
         version = floor.connection.execute("SHOW server_version").fetchone()
         server = f"PostgreSQL {version[0] if version else '?'}"
         return run_database("PostgreSQL", server, engine, floor, budget, progress, hordak)
@@ -840,7 +840,7 @@ def print_tables(
         for check in result.checks:
             console.print(f"{result.name} verified: {check}")
     for note in notes:
-        console.print(f"[yellow]{note}[/]")
+        console.print(note, style="yellow", markup=False)
 
 
 # -- the CHECK constraints' cost ------------------------------------------------------------
