@@ -67,7 +67,7 @@ def balance(
 ) -> None:
     """Credits per pool: available, held, allowance, consumed, by source (both modes)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         found = backend.balance(account_of(chosen, account, backend), instant(at, "--at"))
     if json_output:
         print_json(found)
@@ -147,7 +147,7 @@ def transactions(
     """An account's history, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
     query = _filter(limit, cursor, types, since, until)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         account_id = account_of(chosen, account, backend)
         if all_pages:
             items = iter_transactions(backend, account_id, query)
@@ -278,7 +278,7 @@ def export(
     chosen = target(database_url, base_url, profile)
     query = _filter(MAX_PAGE, None, types, since, until)
     chosen_account = account or chosen.account
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         fields, total, rows = _rows(backend, kind, chosen_account, query)
         count = 0
         with _opened(output) as out, _progress() as progress:
@@ -353,7 +353,7 @@ def stats(
     if first is not None and last is not None and first > last:
         raise usage("--from is after --to")  # before any connection
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         account_id = account_of(chosen, account, backend)
         first, last = _stats_days(backend, account_id, first, last)
         found = backend.stats(account_id, first, last, group_by)
