@@ -229,3 +229,47 @@ def test_init_that_cannot_write_its_config_file_issues_no_key(
     issued = invoke("init", "--database-url", database_url, "--operator-key", "--json")
     assert issued.exit_code == 0, issued.output
     assert [key.scope for key in _operator_keys(database_url)] == ["operator"]
+
+
+READ_COMMANDS = (
+    ("balance", "acme"),
+    ("transactions", "acme"),
+    ("stats", "acme"),
+    ("accounts", "list"),
+    ("runs", "list", "acme"),
+    ("verify",),
+    ("export", "transactions", "acme"),
+)
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda c: " ".join(c))
+def test_a_read_command_creates_no_database_and_names_the_missing_one(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = invoke(*command)  # the default: sqlite:///creditbook.db in the working directory
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert line.startswith("error: usage: no database at sqlite:///creditbook.db"), line
+    assert str(tmp_path / "creditbook.db") in line
+    assert not (tmp_path / "creditbook.db").exists()
+
+
+def test_a_missing_database_of_an_option_is_named_and_not_created(tmp_path: Path) -> None:
+    result = invoke("balance", "acme", "--database-url", "sqlite:///books.db")
+    assert result.exit_code == 2
+    assert "no database at sqlite:///books.db" in one_error_line(result)
+    assert "--database-url" in one_error_line(result)
+    assert not (tmp_path / "books.db").exists()
+
+
+def test_a_write_command_still_creates_the_database(tmp_path: Path, pricing_file: Path) -> None:
+    result = invoke("apply", str(pricing_file))
+    assert (tmp_path / "creditbook.db").exists(), result.output
+    assert invoke("accounts", "list").exit_code == 0
+
+
+def test_a_missing_postgres_database_is_named(postgres_database_url: str) -> None:
+    url = postgres_database_url.rsplit("/", 1)[0] + "/creditbook_no_such_database"
+    result = invoke("balance", "acme", "--database-url", url)
+    assert result.exit_code == 7, result.output
+    assert "creditbook_no_such_database" in one_error_line(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from tests.cli.conftest import Mode
@@ -53,3 +54,21 @@ def test_the_default_range_ends_today_in_the_accounts_time_zone(mode: Mode, acme
         assert found["end"] in (before.isoformat(), after.isoformat()), timezone
         first = date.fromisoformat(found["end"]) - timedelta(days=29)
         assert found["start"] == first.isoformat()
+
+
+def test_charges_without_a_function_are_the_other_row_of_by_function(mode: Mode, acme: str) -> None:
+    mode.ok(
+        "charge", acme, "--rate-card", "maps", "--function", "get_phone_numbers", "--quantity", "3"
+    )
+    mode.ok("charge", acme, "2", "--module", "api")  # raw credits: no function
+    mode.ok("charge", acme, "0.5")
+    people = mode.ok("stats", acme).stdout
+    section = people[people.index("by function") : people.index("by module")]
+    rows = {
+        cells[0]: Decimal(cells[1])
+        for line in section.splitlines()
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 3
+        and cells[1].replace(".", "").isdigit()
+    }
+    assert rows == {"get_phone_numbers": 18, "Other": Decimal("2.5")}
+    assert sum(rows.values()) == Decimal(str(mode.json("stats", acme)["total"]))

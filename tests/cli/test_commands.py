@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
 from tests.cli.conftest import Mode
 
 from creditbook import Credits, Ledger
@@ -36,7 +37,8 @@ def test_people_get_tables(mode: Mode, acme: str) -> None:
     balance = mode.ok("balance", acme).stdout
     assert "available" in balance and "97.5" in balance
     history = mode.ok("transactions", acme).stdout
-    assert "half a job" in history and "-2.5" in history
+    # On a narrow terminal the description wraps (the ids keep their width).
+    assert "half a" in history and "job" in history and "-2.5" in history
     assert "acme" in mode.ok("accounts", "show", acme).stdout
     assert "ok" in mode.ok("verify").stdout
 
@@ -143,3 +145,16 @@ def test_operator_keys_are_issued_locally_only(mode: Mode) -> None:
     else:
         assert result.exit_code == 2
         assert "local mode" in result.stderr
+
+
+def test_ids_are_never_cut_on_80_columns(
+    mode: Mode, acme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a narrow terminal the description wraps; a transaction id stays whole, copyable."""
+    mode.ok("charge", acme, "2", "--description", "a long description of the job " * 3)
+    ids = [t["transaction_id"] for t in mode.json("transactions", acme)["data"]]
+    monkeypatch.setenv("COLUMNS", "80")
+    history = mode.run("transactions", acme)
+    assert history.exit_code == 0, history.stderr
+    assert all(transaction_id in history.stdout for transaction_id in ids), history.stdout
+    assert max(len(line) for line in history.stdout.splitlines()) <= 80

@@ -70,6 +70,10 @@ def test_every_resource(app: FastAPI, operator_key: str, sleeps: Sleeps) -> None
             today = balance.at.date()
             stats = await client.credits.stats({"from": today, "to": today}, account_id="acme")
             assert stats.total == 1 + 116
+            # As the sync client: `from_` defaults to the 30 days up to `to`.
+            assert (await client.credits.stats(to=today, account_id="acme")).total == 1 + 116
+            with pytest.raises(TypeError, match="a float"):
+                await client.charges.create("acme", amount=0.5)
             assert (await client.ledger.verify()).ok
             revoked = await client.keys.revoke(key.key_id)
             assert revoked.revoked_at is not None

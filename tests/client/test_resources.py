@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -186,8 +189,40 @@ def test_credits_reports(client: Client) -> None:
         from_=date(2024, 1, 1), to=today, account_id="acme", group_by="month"
     )
     assert monthly.group_by == "month"
-    with pytest.raises(ValueError, match="both dates"):
-        client.credits.stats({"from": "2025-01-01"}, account_id="acme")
+
+
+def test_stats_defaults_to_the_last_30_days_as_the_cli(client: Client) -> None:
+    client.accounts.create(plan_id="pro", account_id="acme", timezone="Pacific/Kiritimati")
+    client.charges.create("acme", amount=3)
+    today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()  # the account's today
+    default = client.credits.stats(account_id="acme")
+    assert (default.start, default.end) == (today - timedelta(days=29), today)
+    ended = client.credits.stats({"to": "2025-03-31"}, account_id="acme")
+    assert (ended.start, ended.end) == (date(2025, 3, 2), date(2025, 3, 31))
+    started = client.credits.stats(from_=date(2025, 1, 1), account_id="acme")
+    assert (started.start, started.end) == (date(2025, 1, 1), today)
+    charged_on = client.credits.balance("acme").at.date()
+    assert client.credits.stats(to=charged_on, account_id="acme").total == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (lambda c: c.charges.create("acme", amount=2.5), "amount: a float (2.5)"),
+        (lambda c: c.grants.create("acme", amount=0.1), "amount: a float (0.1)"),
+        (
+            lambda c: c.plans.put("p", name="P", allowances={"credits": 10.5}),
+            "allowances.credits: a float (10.5)",
+        ),
+    ],
+)
+def test_a_float_amount_is_refused_before_any_request(
+    client: Client, call: Callable[[Client], object], where: str
+) -> None:
+    client.accounts.create(plan_id="pro", account_id="acme")
+    with pytest.raises(TypeError, match=re.escape(where)):
+        call(client)
+    assert client.credits.balance("acme").pools["credits"].available == 100
 
 
 def test_ledger_verify(client: Client) -> None:

@@ -52,7 +52,7 @@ def accounts_list(
     json_output: JsonFlag = False,
 ) -> None:
     """Every account, by id (both modes; remote: operator key)."""
-    with open_backend(target(database_url, base_url, profile)) as backend:
+    with open_backend(target(database_url, base_url, profile), read_only=True) as backend:
         accounts = list(backend.list_accounts())
     if json_output:
         print_json({"data": accounts})
@@ -106,7 +106,7 @@ def accounts_show(
 ) -> None:
     """An account's details (both modes; operator or the account's own key)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         found = backend.get_account(account_of(chosen, account, backend))
     if json_output:
         print_json(found)
@@ -238,7 +238,7 @@ def runs_list(
 ) -> None:
     """An account's runs, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         account_id = account_of(chosen, account, backend)
         if all_pages:
             items = iter_runs(backend, account_id, cursor)
@@ -278,7 +278,7 @@ def runs_show(
     json_output: JsonFlag = False,
 ) -> None:
     """A run and where its credits went, per function (both modes)."""
-    with open_backend(target(database_url, base_url, profile)) as backend:
+    with open_backend(target(database_url, base_url, profile), read_only=True) as backend:
         run = backend.get_run(run_id)
         credits = backend.run_credits(run_id)
     if json_output:

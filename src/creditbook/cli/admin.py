@@ -230,7 +230,7 @@ def verify(
 ) -> None:
     """Replay the ledger and report every difference from the stored balances (both modes;
     remote: operator key). Exits 1 when there is any difference."""
-    with open_backend(target(database_url, base_url, profile)) as backend:
+    with open_backend(target(database_url, base_url, profile), read_only=True) as backend:
         report = backend.verify(account)
     if json_output:
         print_json(report)

@@ -13,8 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from creditbook.cli.errors import CliError
 from creditbook.cli.target import Target
 from creditbook.domain.errors import InvariantError
 from creditbook.wire.accounts import AccountCreate
@@ -102,9 +107,28 @@ def iter_runs(backend: Backend, account_id: str, cursor: str | None) -> Iterator
     return walk_pages(lambda after: backend.list_runs(account_id, PAGE_SIZE, after), cursor)
 
 
+def missing_database(database_url: str) -> Path | None:
+    """The file of a SQLite URL when that file does not exist (None otherwise)."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None  # reported when the ledger opens it
+    name = url.database
+    if not url.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return None
+    if name.startswith("file:"):
+        return None
+    path = Path(name)
+    return None if path.exists() else path.resolve()
+
+
 @contextmanager
-def open_backend(target: Target) -> Iterator[Backend]:
-    """The backend of a target, closed (connections released) when the command ends."""
+def open_backend(target: Target, *, read_only: bool = False) -> Iterator[Backend]:
+    """The backend of a target, closed (connections released) when the command ends.
+
+    A read-only command (`read_only`) refuses a SQLite database that does not exist rather
+    than creating an empty one: write commands, `migrate`, `init` and `serve` create it.
+    """
     if target.is_remote:
         from creditbook.cli.remote import RemoteBackend
 
@@ -118,6 +142,14 @@ def open_backend(target: Target) -> Iterator[Backend]:
 
     if target.database_url is None:
         raise InvariantError("a local target without a database URL")
+    missing = missing_database(target.database_url) if read_only else None
+    if missing is not None:
+        raise CliError(
+            "usage",
+            f"no database at {target.database_url} ({missing}, from {target.source}): "
+            "create it with `creditbook init` or `creditbook migrate`, or choose another "
+            "with --database-url",
+        )
     local = LocalBackend.open(target.database_url)
     try:
         yield local

@@ -5,7 +5,8 @@
     1     failure                    anything else (e.g. `verify` found differences)
     2     usage                      Typer's own usage errors; validation_error,
                                      malformed_request, usage (a wrong mode or option, a
-                                     database URL that names no database), file_error (a
+                                     database URL that names no database, a missing SQLite
+                                     file for a read command), file_error (a
                                      file or directory that cannot be read or written)
     3     not found                  not_found
     4     insufficient credits       insufficient_credits

@@ -16,7 +16,7 @@ from typing import Any
 
 import simplejson
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from creditbook.domain.amounts import Credits
@@ -115,11 +115,25 @@ def table(
     *,
     numeric: Sequence[str] = (),
 ) -> Table:
+    """A table for people. An id column (`id`, `*_id`) is never cut: it is as wide as its
+    longest id, and the other columns (a description) wrap instead."""
+    cells = [[text(cell) for cell in row] for row in rows]
     result = Table(title=title, title_justify="left")
-    for column in columns:
-        result.add_column(column, justify="right" if column in numeric else "left")
-    for row in rows:
-        result.add_row(*(text(cell) for cell in row))
+    for index, column in enumerate(columns):
+        justify: JustifyMethod = "right" if column in numeric else "left"
+        if column == "id" or column.endswith("_id"):
+            widest = max((len(row[index]) for row in cells), default=0)
+            result.add_column(
+                column,
+                justify=justify,
+                no_wrap=True,
+                overflow="fold",
+                min_width=max(widest, len(column)),
+            )
+        else:
+            result.add_column(column, justify=justify)
+    for row in cells:
+        result.add_row(*row)
     return result
 
 

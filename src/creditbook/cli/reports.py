@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -49,6 +49,8 @@ DEFAULT_STATS_DAYS = 30
 MAX_CHART_DAYS = 92
 CHART_WIDTH = 40
 TOP_ROWS = 10
+# The by-function row of the charges made without a function (the dashboard's "Other").
+OTHER_ROW = "Other"
 
 
 # -- balance ----------------------------------------------------------------------------------
@@ -67,7 +69,7 @@ def balance(
 ) -> None:
     """Credits per pool: available, held, allowance, consumed, by source (both modes)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         found = backend.balance(account_of(chosen, account, backend), instant(at, "--at"))
     if json_output:
         print_json(found)
@@ -147,7 +149,7 @@ def transactions(
     """An account's history, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
     query = _filter(limit, cursor, types, since, until)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         account_id = account_of(chosen, account, backend)
         if all_pages:
             items = iter_transactions(backend, account_id, query)
@@ -278,7 +280,7 @@ def export(
     chosen = target(database_url, base_url, profile)
     query = _filter(MAX_PAGE, None, types, since, until)
     chosen_account = account or chosen.account
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         fields, total, rows = _rows(backend, kind, chosen_account, query)
         count = 0
         with _opened(output) as out, _progress() as progress:
@@ -353,7 +355,7 @@ def stats(
     if first is not None and last is not None and first > last:
         raise usage("--from is after --to")  # before any connection
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen) as backend:
+    with open_backend(chosen, read_only=True) as backend:
         account_id = account_of(chosen, account, backend)
         first, last = _stats_days(backend, account_id, first, last)
         found = backend.stats(account_id, first, last, group_by)
@@ -377,6 +379,22 @@ def _stats_days(
     return first, last
 
 
+def _breakdown_rows(found: Json, key: str) -> list[tuple[Any, ...]]:
+    """The top rows of a breakdown. By function, the charges made without a function (raw
+    credits) are a last row "Other", as on the dashboard, so that the rows add up to the
+    total (when every function is shown)."""
+    items = found[key]
+    rows: list[tuple[Any, ...]] = [
+        (i["key"] or "—", i["credits"], i["units"]) for i in items[:TOP_ROWS]
+    ]
+    if key == "by_function":
+        attributed = sum((Decimal(str(i["credits"])) for i in items), Decimal(0))
+        other = Decimal(str(found["total"])) - attributed
+        if other:
+            rows.append((OTHER_ROW, other, ""))
+    return rows
+
+
 def _print_stats(found: Json, first: date, last: date) -> None:
     """The summary line, the chart, the top rows of each breakdown, then the forecasts."""
     change = found["change_percent"]
@@ -392,9 +410,8 @@ def _print_stats(found: Json, first: date, last: date) -> None:
         ("by module", "by_module"),
         ("by user", "by_user"),
     ):
-        items = found[key][:TOP_ROWS]
-        if items:
-            rows = ((i["key"] or "—", i["credits"], i["units"]) for i in items)
+        rows = _breakdown_rows(found, key)
+        if rows:
             console.print(
                 table(title, ("key", "credits", "units"), rows, numeric=("credits", "units"))
             )

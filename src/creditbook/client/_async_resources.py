@@ -387,9 +387,15 @@ class AccountCredits(Resource):
         group_by: Literal["day", "week", "month"] = "day",
     ) -> StatsOut:
         """Spend between two local dates, inclusive: `stats(from_=..., to=...)` or, as the
-        catalogue page's client writes it, `stats({"from": ..., "to": ...})`."""
+        catalogue page's client writes it, `stats({"from": ..., "to": ...})`. Without `to`
+        the range ends today in the account's time zone (one more request, for the
+        account); without `from_` it is the 30 days up to `to` — as `creditbook stats`."""
         start, end = calls.period(period, from_, to)
         account = await self._client._account(account_id)
+        if end is None:
+            found = await self._client._send(calls.get_account(account))
+            end = calls.today_in(found.timezone)
+        start = calls.first_day(start, end)
         return await self._client._send(calls.stats(account, start, end, group_by))
 
 

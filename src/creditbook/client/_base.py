@@ -95,11 +95,30 @@ def fields(values: Mapping[str, Any], *skip: str) -> dict[str, Any]:
     Every optional body field of the API defaults to what None means, so None is left out
     and the server applies its default.
     """
-    return {
+    body = {
         name: value
         for name, value in values.items()
         if value is not None and name != "self" and name not in skip
     }
+    for name, value in body.items():
+        refuse_floats(value, name)
+    return body
+
+
+def refuse_floats(value: Any, where: str) -> None:
+    """A float in a request (an amount, also inside a mapping or list) is a TypeError:
+    2.5 as a float is not exact, and credits are."""
+    if isinstance(value, float):
+        raise TypeError(
+            f"{where}: a float ({value!r}) is not an exact amount; "
+            f"pass Decimal({str(value)!r}), an int or a decimal string"
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            refuse_floats(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_floats(item, f"{where}[{index}]")
 
 
 def path(template: str, **ids: str) -> str:

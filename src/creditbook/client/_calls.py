@@ -6,7 +6,9 @@ Bodies arrive as dicts of the fields the caller gave (see `_base.fields`).
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from creditbook.client._base import PAGE_LIMIT_MAX, Call, DayInput, InstantInput, path
 from creditbook.wire import (
@@ -167,20 +169,39 @@ def transactions(account_id: str, params: dict[str, Any]) -> Call[TransactionLis
     return Call("GET", url, TransactionList, params=params)
 
 
+# The days of a stats range without `from`: the last 30, as `creditbook stats`.
+STATS_DAYS = 30
+
+
 def stats(account_id: str, start: DayInput, end: DayInput, group_by: str) -> Call[StatsOut]:
     url = path("/v1/accounts/{account_id}/stats", account_id=account_id)
     params = {"from": start, "to": end, "group_by": group_by}
     return Call("GET", url, StatsOut, params=params)
 
 
-def period(given: Any, start: DayInput | None, end: DayInput | None) -> tuple[DayInput, DayInput]:
-    """`from`/`to` of a stats call: keywords, or a `{"from": ..., "to": ...}` mapping."""
+def period(
+    given: Any, start: DayInput | None, end: DayInput | None
+) -> tuple[DayInput | None, DayInput | None]:
+    """`from`/`to` of a stats call: keywords, or a `{"from": ..., "to": ...}` mapping;
+    either may be missing (see `default_period`)."""
     if given is not None:
         start = given.get("from", start)
         end = given.get("to", end)
-    if start is None or end is None:
-        raise ValueError("stats needs both dates: from_ and to (or {'from': ..., 'to': ...})")
     return start, end
+
+
+def first_day(start: DayInput | None, end: DayInput, days: int = STATS_DAYS) -> DayInput:
+    """The first day of a stats range: `start`, else the `days` days up to `end` (the
+    CLI's default, the last 30 days)."""
+    if start is not None:
+        return start
+    last = end if isinstance(end, date) else date.fromisoformat(end)
+    return last - timedelta(days=days - 1)
+
+
+def today_in(timezone: str) -> date:
+    """Today in an account's time zone (stats days are the account's local days)."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def verify_ledger(account_id: str | None) -> Call[VerifyOut]:
