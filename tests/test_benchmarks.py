@@ -1,0 +1,57 @@
+"""The benchmark scripts run end to end on a tiny budget (their figures are not checked here:
+they are measured by hand, never by a timed test). A script that no longer runs against the
+current engine fails here instead of at the next measurement."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import postgres_server_url
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--seconds", "0.2", "--rounds", "1", "--warmup", "0.05", "--accounts", "20"]
+
+
+def run_benchmark(*args: str, postgres: bool) -> str:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"CREDITBOOK_TEST_POSTGRES_URL", "CREDITBOOK_BENCH_POSTGRES_URL"}
+    }
+    server = postgres_server_url()
+    if postgres:
+        if server is None:
+            pytest.skip("PostgreSQL tests need CREDITBOOK_TEST_POSTGRES_URL (not set)")
+        env["CREDITBOOK_BENCH_POSTGRES_URL"] = server
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/engine.py", *args],
+        cwd=ROOT,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_the_engine_benchmark_runs_and_verifies(postgres: bool) -> None:
+    out = run_benchmark(*TINY, "--batch-size", "10", "--verify", postgres=postgres)
+    assert "engine / floor, 1 per commit" in out
+    assert "SQLite verified: engine:" in out and "no differences" in out
+    if postgres:
+        assert "PostgreSQL verified: engine:" in out
+    else:
+        assert "PostgreSQL skipped" in out
+
+
+@pytest.mark.slow
+def test_the_constraints_benchmark_runs() -> None:
+    out = run_benchmark("--constraints", "--charges", "50", "--rounds", "1", postgres=False)
+    assert "cost < 5%" in out
