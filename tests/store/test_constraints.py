@@ -160,6 +160,17 @@ BASE: dict[str, dict[str, Any]] = {
         "ended_at": START,
         "expires_at": START,
     },
+    "events": {
+        "account_id": "a",
+        "seq": 1,
+        "event_id": "e",
+        "type": "credits.granted",
+        "pool": "default",
+        "data": {},
+        "transfer_id": "",
+        "run_id": "",
+        "created_at": START,
+    },
 }
 
 # The column that makes each row new (rows of one test share every other key column).
@@ -178,12 +189,15 @@ UNIQUE = {
     "idempotency": "key",
     "api_keys": "key_id",
     "ended_sessions": "session_id",
+    "events": "seq",
 }
 
 Overrides = dict[str, Any]
 # constraint: (table, bad rows, a good row close to them)
 CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
     "ck_accounts_last_seq": ("accounts", [{"last_seq": -1}], {"last_seq": 0}),
+    "ck_accounts_last_event_seq": ("accounts", [{"last_event_seq": -1}], {"last_event_seq": 0}),
+    "ck_events_seq": ("events", [{"seq": 0}], {"seq": 1}),
     "ck_entries_amount": ("entries", [{"amount": 0}], {"amount": -1}),
     "ck_entries_book": ("entries", [{"book": "cash"}], {"book": "issued"}),
     "ck_entries_grant_line": (
@@ -259,6 +273,8 @@ def row(table: str, **overrides: Any) -> dict[str, Any]:
     fresh: dict[str, Any] = {key: number if key == "seq" else f"x{number}"}
     if table == "transfers":
         fresh["transfer_id"] = f"t{number}"
+    if table == "events":
+        fresh["event_id"] = f"e{number}"
     return {**BASE[table], **fresh, **overrides}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import simplejson
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from creditbook.domain.periods import rfc3339
 
 
 def _default(value: Any) -> Any:
@@ -18,12 +20,6 @@ def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="python")
     raise TypeError(f"cannot render {type(value).__name__} as JSON")
-
-
-def rfc3339(instant: datetime) -> str:
-    """UTC with a `Z`, to the second unless there is a fraction."""
-    text = instant.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return f"{text}Z"
 
 
 class ExactJSONResponse(JSONResponse):

@@ -162,3 +162,10 @@ def check_instant(name: str, instant: datetime) -> datetime:
         return require_aware(instant)
     except PeriodError as error:
         raise ValidationError(f"{name}: {error}", field=name) from None
+
+
+def rfc3339(instant: datetime) -> str:
+    """UTC with a `Z`, to the second unless there is a fraction: every timestamp creditbook
+    answers with."""
+    text = instant.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return f"{text}Z"

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -113,8 +114,13 @@ accounts = Table(
     Column("has_unpaid_bill", Boolean, nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The account's own alert rules and which alerts are on now (see engine/events/alerts).
+    Column("alerts", JSON, nullable=False, server_default="{}"),
+    # The last event sequence number used; events are numbered per account, under its lock.
+    Column("last_event_seq", BigInteger, nullable=False, server_default="0"),
     Index("ix_accounts_next_event_at", "next_event_at"),
     CheckConstraint("last_seq >= 0", name="last_seq"),
+    CheckConstraint("last_event_seq >= 0", name="last_event_seq"),
 )
 
 grants = Table(
@@ -138,6 +144,8 @@ grants = Table(
     # grant (kept in step when the plan or its limit changes; a debt deeper than a lowered
     # limit stays the floor until it is paid back).
     millicredits("min_remaining", server_default="0"),
+    # A `credits.expiring` event went out for this grant.
+    Column("expiry_noticed", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("account_id", "grant_id"),
     Index("ix_grants_open", "account_id", "pool", "closed_at"),
     CheckConstraint(
@@ -351,6 +359,33 @@ ended_sessions = Table(
     # The session's cookie is refused by its signature from then on: the row may go.
     Column("expires_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("account_id", "session_id"),
+)
+
+
+events = Table(
+    "events",
+    metadata,
+    # Operator-wide events (an endpoint disabled) use the empty account id.
+    Column("account_id", String(ID), nullable=False),
+    # Per account, in the order the account's transactions committed.
+    Column("seq", BigInteger, nullable=False),
+    Column("event_id", String(ID), nullable=False),
+    Column("type", String(ID), nullable=False),
+    Column("pool", String(ID), nullable=False),
+    # The event's own fields; amounts in millicredits (see engine/events/outbox).
+    Column("data", JSON, nullable=False),
+    Column("transfer_id", String(ID), nullable=False),
+    Column("run_id", String(ID), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The dispatcher has queued the event for every endpoint it goes to.
+    Column("dispatched", Boolean, nullable=False, server_default=false()),
+    PrimaryKeyConstraint("account_id", "seq"),
+    Index("ix_events_by_event_id", "event_id", unique=True),
+    # The event log, newest first across accounts.
+    Index("ix_events_created", "created_at", "event_id"),
+    Index("ix_events_type", "account_id", "type", "seq"),
+    Index("ix_events_undispatched", "dispatched", "created_at"),
+    CheckConstraint("seq >= 1", name="seq"),
 )
 
 

@@ -145,8 +145,9 @@ def _account(values: Sequence[Any]) -> Record:
     for name in _ACCOUNT_TIMES:
         row[name] = _aware(row[name])
     row["has_unpaid_bill"] = bool(row["has_unpaid_bill"])
-    if isinstance(row["metadata"], str):
-        row["metadata"] = json.loads(row["metadata"])
+    for name in ("metadata", "alerts"):
+        if isinstance(row[name], str):
+            row[name] = json.loads(row[name])
     return Record(row)
 
 
