@@ -81,6 +81,10 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET",    "/v1/accounts/{account_id}/runs"):        READ,
     ("GET",    "/v1/runs/{run_id}"):                     READ,
     ("GET",    RUN_CREDITS):                             READ,
+    ("GET",    "/v1/events"):                            READ,
+    ("GET",    "/v1/events/{event_id}"):                 READ,
+    ("PUT",    "/v1/accounts/{account_id}/alerts"):      WRITE,
+    ("GET",    "/v1/accounts/{account_id}/alerts"):      READ,
     ("GET",    "/v1/user/balance"):                      ACCOUNT_KEY,
     ("GET",    "/api/v1/credits/balance"):               ACCOUNT_KEY,
     ("GET",    "/api/v1/credits/transactions"):          ACCOUNT_KEY,
@@ -220,6 +224,20 @@ def _start_run(world: World, missing: bool) -> Call:
     return Call("/v1/runs", {"account_id": account, "rate_card_id": "maps"}, subject=account)
 
 
+def _events(world: World, missing: bool) -> Call:
+    account = world.account(missing)
+    return Call("/v1/events", params={"account_id": account}, subject=account)
+
+
+def _event(world: World, missing: bool) -> Call:
+    if missing:
+        event_id = f"evt_{secrets.token_hex(12)}"
+    else:
+        world.api.ledger.grant(account_id=A, amount=Credits.of(1), source="bonus")
+        event_id = world.api.ledger.events(account_id=A, limit=1).data[0].event_id
+    return Call(f"/v1/events/{event_id}", subject=event_id)
+
+
 RESULTS = {"rows_kept": 2, "functions": {"get_phone_numbers": {"attempts": 2, "successes": 1}}}
 BUILDERS: dict[tuple[str, str], Callable[[World, bool], Call]] = {
     ("GET", "/healthz"): _fixed("/healthz"),
@@ -260,6 +278,12 @@ BUILDERS: dict[tuple[str, str], Callable[[World, bool], Call]] = {
     ("GET", "/v1/accounts/{account_id}/runs"): _account_call("/runs"),
     ("GET", "/v1/runs/{run_id}"): _run_call(""),
     ("GET", RUN_CREDITS): _run_call("/credits"),
+    ("GET", "/v1/events"): _events,
+    ("GET", "/v1/events/{event_id}"): _event,
+    ("PUT", "/v1/accounts/{account_id}/alerts"): _account_call(
+        "/alerts", {"rules": [{"pool": "credits", "credits": 5}]}
+    ),
+    ("GET", "/v1/accounts/{account_id}/alerts"): _account_call("/alerts"),
     ("GET", "/v1/user/balance"): _fixed("/v1/user/balance"),
     ("GET", "/api/v1/credits/balance"): _fixed("/api/v1/credits/balance"),
     ("GET", "/api/v1/credits/transactions"): _fixed("/api/v1/credits/transactions"),

@@ -44,13 +44,19 @@ def refused(
     path: str,
     expected: tuple[int, str],
     client: TestClient | None = None,
+    events: int = 0,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Send a request that must be refused with (status, code) and must write nothing."""
+    """Send a request that must be refused with (status, code) and must write nothing but
+    `events` events (a charge refused for lack of credits records `balance.depleted`)."""
     before = snapshot(api.ledger)
     response = (client or api.client).request(method, path, **kwargs)
     body = assert_error(response, *expected)
-    assert snapshot(api.ledger) == before, f"{method} {path} wrote something"
+    after = snapshot(api.ledger)
+    if events:
+        assert after.minus(before) == {"rows": {"events": events}, "available": {}, "held": {}}
+    else:
+        assert after == before, f"{method} {path} wrote something"
     return body
 
 
@@ -63,6 +69,7 @@ def test_insufficient_credits_is_402(api: Api, keys: AccountKeys) -> None:
         (402, "insufficient_credits"),
         json={"amount": 100.001},
         headers=bearer(keys.write),
+        events=1,  # balance.depleted, once: the next refusal records nothing
     )
     assert "100.001" in body["detail"] and "available 100" in body["detail"]
     refused(

@@ -94,7 +94,10 @@ def test_each_caller_gets_its_own_refusal(ledger: Ledger, commits: list[int]) ->
     assert sorted(type(error).__name__ for error in refused) == sorted(
         [InsufficientCreditsError.__name__] * (WRITERS - 5) + [NotFoundError.__name__]
     )
-    assert len(commits) == 1
+    # One commit for the group (the refusals' own `balance.depleted` check reads only: the
+    # group emptied the pool, so it is depleted already).
+    assert writer_of(busy).stats.commits == 1
+    assert [event.type for event in ledger.events().data] == ["balance.depleted"]
     # Run without savepoints first; a refusal ran the group again with them.
     assert writer_of(busy).stats.reruns == 1
     assert ledger.balance(account).pools["credits"].available == Credits.of(0)
@@ -141,9 +144,10 @@ def test_a_write_alone_runs_as_without_grouping(ledger: Ledger, commits: list[in
     ledger.charge(account, Credits.of(1))
     with pytest.raises(InsufficientCreditsError):
         ledger.charge(account, Credits.of(100))
-    assert len(commits) == 1
+    # The charge, and the refusal's `balance.depleted` in a transaction of its own.
     assert writer_of(ledger).stats.commits == 0  # groups of one are plain transactions
-    assert writer_of(ledger).stats.groups == groups + 2
+    assert writer_of(ledger).stats.groups == groups + 3
+    assert [event.type for event in ledger.events().data] == ["balance.depleted"]
 
 
 def test_group_commit_off(ledger: Ledger, commits: list[int]) -> None:

@@ -124,7 +124,9 @@ def test_refused_charge_writes_nothing(ledger: Ledger, account: str) -> None:
             ledger.charge(account_id=account, **bad)
     with pytest.raises(NotFoundError):
         ledger.charge(account_id="ghost", amount=Credits.of(1))
-    assert row_counts(ledger) == before
+    # Only the refusal for lack of credits records its event (the pool is depleted).
+    assert row_counts(ledger) == {**before, "events": before["events"] + 1}
+    assert [event.type for event in ledger.events().data] == ["balance.depleted"]
     assert available(ledger, account) == Credits.of(100)
 
 

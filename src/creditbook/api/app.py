@@ -13,6 +13,7 @@ from creditbook.api import (
     errors,
     routes_admin,
     routes_compat,
+    routes_events,
     routes_reports,
     routes_usage,
     tracing,
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(routes_admin.router)
     app.include_router(routes_usage.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_events.router)
     app.include_router(routes_compat.router)
     # The web dashboard: HTML pages with session sign-in, outside the API's OpenAPI schema.
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None

@@ -12,11 +12,13 @@ from creditbook.client._base import AmountInput, DayInput, InstantInput, fields,
 from creditbook.client.pagination import AsyncPager, Page
 from creditbook.wire import (
     AccountOut,
+    AlertsOut,
     BalanceOut,
     BatchItem,
     BatchOut,
     ChargeOut,
     EstimateOut,
+    EventOut,
     GrantOut,
     KeyOut,
     PlanOut,
@@ -58,6 +60,7 @@ class Plans(Resource):
         price_id: str | None = None,
         rate_limit_per_s: int | None = None,
         rate_limit_burst: int | None = None,
+        alerts: Sequence[Mapping[str, Any]] | None = None,
     ) -> PlanOut:
         """Create or replace a plan; fields not given take the API's defaults."""
         return await self._client._send(calls.put_plan(plan_id, fields(locals(), "plan_id")))
@@ -340,6 +343,50 @@ class Runs(Resource):
             return Page.of(await client._send(calls.list_runs(account, limit, cursor)))
 
         return AsyncPager(fetch)
+
+
+class Events(Resource):
+    """The event log: `GET /v1/events`, `GET /v1/events/{event_id}` (operator, or an
+    account key for its own account's events)."""
+
+    def list(
+        self,
+        *,
+        account_id: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+    ) -> AsyncPager[EventOut]:
+        """Events newest first, `limit` per page (at most 100), of one account or (operator)
+        of all; `types` keeps only those types."""
+        calls.check_limit(limit)
+        client = self._client
+        wanted = None if types is None else list(types)
+
+        async def fetch(cursor: str | None) -> Page[EventOut]:
+            return Page.of(await client._send(calls.list_events(account_id, wanted, limit, cursor)))
+
+        return AsyncPager(fetch)
+
+    async def get(self, event_id: str) -> EventOut:
+        return await self._client._send(calls.get_event(event_id))
+
+
+class Alerts(Resource):
+    """An account's balance alerts: `PUT|GET /v1/accounts/{account_id}/alerts`."""
+
+    async def put(
+        self, account_id: str | None = None, *, rules: Sequence[Mapping[str, Any]] | None
+    ) -> AlertsOut:
+        """Set the account's own rules (`{"pool", "credits"}` or `{"pool", "percent"}`);
+        None goes back to the plan's default alerts."""
+        account = await self._client._account(account_id)
+        body = {"rules": None if rules is None else [dict(rule) for rule in rules]}
+        return await self._client._send(calls.put_alerts(account, body))
+
+    async def get(self, account_id: str | None = None) -> AlertsOut:
+        """The rules in force and each pool's state."""
+        account = await self._client._account(account_id)
+        return await self._client._send(calls.get_alerts(account))
 
 
 class AccountCredits(Resource):

@@ -14,10 +14,13 @@ from creditbook.client._base import PAGE_LIMIT_MAX, Call, DayInput, InstantInput
 from creditbook.wire import (
     AccountList,
     AccountOut,
+    AlertsOut,
     BalanceOut,
     BatchOut,
     ChargeOut,
     EstimateOut,
+    EventList,
+    EventOut,
     GrantOut,
     HealthOut,
     KeyOut,
@@ -153,6 +156,30 @@ def get_run(run_id: str) -> Call[RunOut]:
 
 def run_credits(run_id: str) -> Call[RunCreditsOut]:
     return Call("GET", path("/v1/runs/{run_id}/credits", run_id=run_id), RunCreditsOut)
+
+
+# -- events and alerts ------------------------------------------------------------------------
+
+
+def list_events(
+    account_id: str | None, types: list[str] | None, limit: int, cursor: str | None
+) -> Call[EventList]:
+    params = {"account_id": account_id, "type": types, "limit": check_limit(limit)}
+    return Call("GET", "/v1/events", EventList, params={**params, "cursor": cursor})
+
+
+def get_event(event_id: str) -> Call[EventOut]:
+    return Call("GET", path("/v1/events/{event_id}", event_id=event_id), EventOut)
+
+
+def put_alerts(account_id: str, body: Body) -> Call[AlertsOut]:
+    url = path("/v1/accounts/{account_id}/alerts", account_id=account_id)
+    return Call("PUT", url, AlertsOut, body=body)
+
+
+def get_alerts(account_id: str) -> Call[AlertsOut]:
+    url = path("/v1/accounts/{account_id}/alerts", account_id=account_id)
+    return Call("GET", url, AlertsOut)
 
 
 # -- reports, ledger, service ---------------------------------------------------------------

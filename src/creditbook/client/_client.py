@@ -129,6 +129,8 @@ class Client(BaseClient[httpx.Client]):
         self.charges = resources.Charges(self)
         self.runs = resources.Runs(self)
         self.credits = resources.AccountCredits(self)
+        self.events = resources.Events(self)
+        self.alerts = resources.Alerts(self)
         self.ledger = resources.LedgerResource(self)
 
     def health(self) -> HealthOut:
@@ -215,6 +217,8 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         self.charges = async_resources.Charges(self)
         self.runs = async_resources.Runs(self)
         self.credits = async_resources.AccountCredits(self)
+        self.events = async_resources.Events(self)
+        self.alerts = async_resources.Alerts(self)
         self.ledger = async_resources.LedgerResource(self)
 
     async def health(self) -> HealthOut:

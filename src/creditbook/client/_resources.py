@@ -25,11 +25,13 @@ from creditbook.client._base import AmountInput, DayInput, InstantInput, fields,
 from creditbook.client.pagination import Page, Pager
 from creditbook.wire import (
     AccountOut,
+    AlertsOut,
     BalanceOut,
     BatchItem,
     BatchOut,
     ChargeOut,
     EstimateOut,
+    EventOut,
     GrantOut,
     KeyOut,
     PlanOut,
@@ -71,6 +73,7 @@ class Plans(Resource):
         price_id: str | None = None,
         rate_limit_per_s: int | None = None,
         rate_limit_burst: int | None = None,
+        alerts: Sequence[Mapping[str, Any]] | None = None,
     ) -> PlanOut:
         """Create or replace a plan; fields not given take the API's defaults."""
         return self._client._send(calls.put_plan(plan_id, fields(locals(), "plan_id")))
@@ -353,6 +356,50 @@ class Runs(Resource):
             return Page.of(client._send(calls.list_runs(account, limit, cursor)))
 
         return Pager(fetch)
+
+
+class Events(Resource):
+    """The event log: `GET /v1/events`, `GET /v1/events/{event_id}` (operator, or an
+    account key for its own account's events)."""
+
+    def list(
+        self,
+        *,
+        account_id: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+    ) -> Pager[EventOut]:
+        """Events newest first, `limit` per page (at most 100), of one account or (operator)
+        of all; `types` keeps only those types."""
+        calls.check_limit(limit)
+        client = self._client
+        wanted = None if types is None else list(types)
+
+        def fetch(cursor: str | None) -> Page[EventOut]:
+            return Page.of(client._send(calls.list_events(account_id, wanted, limit, cursor)))
+
+        return Pager(fetch)
+
+    def get(self, event_id: str) -> EventOut:
+        return self._client._send(calls.get_event(event_id))
+
+
+class Alerts(Resource):
+    """An account's balance alerts: `PUT|GET /v1/accounts/{account_id}/alerts`."""
+
+    def put(
+        self, account_id: str | None = None, *, rules: Sequence[Mapping[str, Any]] | None
+    ) -> AlertsOut:
+        """Set the account's own rules (`{"pool", "credits"}` or `{"pool", "percent"}`);
+        None goes back to the plan's default alerts."""
+        account = self._client._account(account_id)
+        body = {"rules": None if rules is None else [dict(rule) for rule in rules]}
+        return self._client._send(calls.put_alerts(account, body))
+
+    def get(self, account_id: str | None = None) -> AlertsOut:
+        """The rules in force and each pool's state."""
+        account = self._client._account(account_id)
+        return self._client._send(calls.get_alerts(account))
 
 
 class AccountCredits(Resource):

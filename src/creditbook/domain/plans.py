@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+from creditbook.domain.alerts import AlertRule, check_rules
 from creditbook.domain.amounts import Credits, total
 from creditbook.domain.errors import AmountRangeError, ValidationError
 from creditbook.domain.periods import Interval
@@ -113,6 +114,7 @@ class Plan:
         rate_limit_per_s: API requests per second per key of accounts on this plan (None:
             the service's default).
         rate_limit_burst: how many requests a key may make at once before the rate applies.
+        alerts: the balance alerts of accounts on the plan that set none of their own.
     """
 
     plan_id: str
@@ -127,6 +129,7 @@ class Plan:
     price_id: str = ""
     rate_limit_per_s: int | None = None
     rate_limit_burst: int | None = None
+    alerts: tuple[AlertRule, ...] = ()
 
     def __post_init__(self) -> None:
         check_identifier("plan_id", self.plan_id)
@@ -172,6 +175,8 @@ class Plan:
             raise ValidationError(
                 "display_currency must be one of the plan's prices", field="display_currency"
             )
+        object.__setattr__(self, "alerts", tuple(self.alerts))
+        check_rules(self.alerts, self.pools)
 
     @property
     def pools(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from creditbook.domain.alerts import AlertRule
 from creditbook.domain.amounts import Credits
 from creditbook.domain.plans import Plan, RolloverPolicy
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
@@ -31,6 +32,7 @@ def plan_to_body(plan: Plan) -> dict[str, Any]:
         "price_id": plan.price_id,
         "rate_limit_per_s": plan.rate_limit_per_s,
         "rate_limit_burst": plan.rate_limit_burst,
+        "alerts": [rule.to_body() for rule in plan.alerts],
     }
 
 
@@ -57,6 +59,7 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
         price_id=body["price_id"],
         rate_limit_per_s=body.get("rate_limit_per_s"),
         rate_limit_burst=body.get("rate_limit_burst"),
+        alerts=tuple(AlertRule.from_body(rule) for rule in body.get("alerts", ())),
     )
 
 

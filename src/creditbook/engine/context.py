@@ -15,7 +15,7 @@ from creditbook.domain.errors import NotFoundError
 from creditbook.domain.periods import require_aware
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import RateCard
-from creditbook.engine.account.state import AccountTx
+from creditbook.engine.account.state import DEFAULT_EXPIRING_NOTICE, AccountTx
 from creditbook.engine.clock import Clock
 from creditbook.engine.codec import card_from_body, plan_from_body
 from creditbook.store.database import READ_ONLY
@@ -49,6 +49,8 @@ class Context:
         plans, cards: parsed plans and rate cards by (id, version); a new version is a
             new key, so entries never go stale.
         writer: gathers concurrent writes into shared commits (None: each alone).
+        expiring_notice: how long before a grant with credits left expires its
+            `credits.expiring` event goes out.
     """
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
@@ -57,6 +59,7 @@ class Context:
         self.plans: dict[tuple[str, int], Plan] = {}
         self.cards: dict[tuple[str, int], RateCard] = {}
         self.writer: GroupWriter | None = None
+        self.expiring_notice = DEFAULT_EXPIRING_NOTICE
 
     def now(self) -> datetime:
         return require_aware(self.clock.now())
@@ -115,6 +118,7 @@ class Context:
                 plan = self.plan(connection, row.plan_id)
             tx = locked[account_id] = AccountTx(connection, row, plan, now)
             tx.prefetched = found.grants
+            tx.expiring_notice = self.expiring_notice
         return locked
 
     def plan(self, connection: Connection, plan_id: str) -> Plan:

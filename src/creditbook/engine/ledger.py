@@ -16,11 +16,12 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from creditbook.domain.alerts import AlertRule
 from creditbook.domain.grants import TransactionType
 from creditbook.domain.plans import Plan
 from creditbook.domain.rates import Estimate, RateCard
@@ -45,6 +46,7 @@ from creditbook.domain.requests import (
 from creditbook.engine import keys, reports, sessions
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.context import Context
+from creditbook.engine.events.records import Event
 from creditbook.engine.group_commit import (
     DEFAULT_MAX_SIZE,
     DEFAULT_MAX_WAIT_S,
@@ -55,6 +57,7 @@ from creditbook.engine.key_cache import DEFAULT_TTL_S, KeyCache
 from creditbook.engine.keys import ApiKey, IssuedKey
 from creditbook.engine.operations import (
     accounts,
+    alerts,
     charges,
     grants,
     holds,
@@ -65,6 +68,9 @@ from creditbook.engine.operations import (
     sweep,
 )
 from creditbook.engine.operations import keys as key_operations
+from creditbook.engine.operations.alerts import Alerts
+from creditbook.engine.reports import events as event_reports
+from creditbook.engine.reports.events import EventPage
 from creditbook.engine.results import (
     Account,
     Balance,
@@ -84,6 +90,7 @@ from creditbook.engine.results import (
 from creditbook.store.database import make_engine, migrate
 
 R = TypeVar("R")
+DEFAULT_EXPIRING_NOTICE_DAYS = 7.0
 
 
 class _Omitted(enum.Enum):
@@ -118,13 +125,17 @@ class Ledger:
         group_max_size: int = DEFAULT_MAX_SIZE,
         group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
         key_cache_s: float = DEFAULT_TTL_S,
+        expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
     ) -> None:
         """`group_commit` gathers writes made at once by several threads into one
         transaction (at most `group_max_size` writes, its first waiting at most
         `group_max_wait_s` for more); see `creditbook.engine.group_commit`.
         `authenticate` remembers a key for `key_cache_s` seconds (0: never), so a
-        revocation by another process takes effect here within that time."""
+        revocation by another process takes effect here within that time. A grant with
+        credits left gets its `credits.expiring` event `expiring_notice_days` before it
+        expires."""
         self._context = Context(engine, clock or SystemClock())
+        self._context.expiring_notice = timedelta(days=expiring_notice_days)
         self._keys = KeyCache(key_cache_s)
         settings = GroupCommitSettings(group_commit, group_max_size, group_max_wait_s)
         if settings.enabled:
@@ -141,6 +152,7 @@ class Ledger:
         group_max_size: int = DEFAULT_MAX_SIZE,
         group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
         key_cache_s: float = DEFAULT_TTL_S,
+        expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
     ) -> Ledger:
         """Connect to `url` and bring its schema up to date (the other options: `Ledger`)."""
         engine = make_engine(url)
@@ -153,6 +165,7 @@ class Ledger:
             group_max_size=group_max_size,
             group_max_wait_s=group_max_wait_s,
             key_cache_s=key_cache_s,
+            expiring_notice_days=expiring_notice_days,
         )
 
     @staticmethod
@@ -344,6 +357,36 @@ class Ledger:
         return self._read(lambda c: reports.run_breakdown(c, account_id, run_id))
 
     # -- reports --------------------------------------------------------------------------
+
+    # -- events and alerts ------------------------------------------------------------------
+
+    def set_alerts(self, account_id: str, rules: Sequence[AlertRule] | None) -> Alerts:
+        """Set the account's own balance alerts (None: its plan's defaults); a pool already
+        below a new threshold gets its `balance.low` at once."""
+        return alerts.set_alerts(self._context, account_id, None if rules is None else tuple(rules))
+
+    def get_alerts(self, account_id: str) -> Alerts:
+        """The alert rules in force on the account and each pool's state."""
+        self.touch(account_id)
+        return alerts.get_alerts(self._context, account_id)
+
+    def events(
+        self,
+        *,
+        account_id: str | None = None,
+        types: Sequence[str] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """The event log, newest first, paged by cursor (one account's, or all)."""
+        return self._read(
+            lambda c: event_reports.events(
+                c, account_id=account_id, types=types, limit=limit, cursor=cursor
+            )
+        )
+
+    def get_event(self, event_id: str) -> Event:
+        return self._read(lambda c: event_reports.event(c, event_id))
 
     def touch(self, account_id: str) -> None:
         """Apply what is due on an account (resets, rollovers, expiries) if anything is."""

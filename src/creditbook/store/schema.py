@@ -382,7 +382,7 @@ events = Table(
     PrimaryKeyConstraint("account_id", "seq"),
     Index("ix_events_by_event_id", "event_id", unique=True),
     # The event log, newest first across accounts.
-    Index("ix_events_created", "created_at", "event_id"),
+    Index("ix_events_created", "created_at", "account_id", "seq"),
     Index("ix_events_type", "account_id", "type", "seq"),
     Index("ix_events_undispatched", "dispatched", "created_at"),
     CheckConstraint("seq >= 1", name="seq"),

@@ -12,6 +12,13 @@ from creditbook.wire.accounts import (
     AccountOut,
     AccountPatch,
 )
+from creditbook.wire.alerts import (
+    AlertRuleBody,
+    AlertRuleOut,
+    AlertsBody,
+    AlertsOut,
+    PoolAlertsOut,
+)
 from creditbook.wire.balance import (
     BalanceOut,
     PoolOut,
@@ -42,6 +49,7 @@ from creditbook.wire.estimates import (
     EstimateLineOut,
     EstimateOut,
 )
+from creditbook.wire.events import EventList, EventOut, EventType
 from creditbook.wire.grants import (
     GrantCreate,
     GrantOut,
@@ -100,6 +108,10 @@ __all__ = [
     "AccountList",
     "AccountOut",
     "AccountPatch",
+    "AlertRuleBody",
+    "AlertRuleOut",
+    "AlertsBody",
+    "AlertsOut",
     "Amount",
     "BalanceOut",
     "BatchCreate",
@@ -120,6 +132,9 @@ __all__ = [
     "EstimateCreate",
     "EstimateLineOut",
     "EstimateOut",
+    "EventList",
+    "EventOut",
+    "EventType",
     "FilterBody",
     "FilterItem",
     "FilterOut",
@@ -138,6 +153,7 @@ __all__ = [
     "PlanBody",
     "PlanList",
     "PlanOut",
+    "PoolAlertsOut",
     "PoolOut",
     "RateCardBody",
     "RateCardList",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StrictInt
 
 from creditbook.domain.plans import Plan, RolloverPolicy
+from creditbook.wire.alerts import AlertRuleBody, AlertRuleOut
 from creditbook.wire.common import (
     Amount,
     Currency,
@@ -58,6 +60,11 @@ class PlanBody(Strict):
     price_id: Name = ""
     rate_limit_per_s: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
     rate_limit_burst: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    alerts: Sequence[AlertRuleBody] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Balance alerts of accounts on the plan that set none of their own.",
+    )
 
     def to_plan(self, plan_id: str) -> Plan:
         rollover = None
@@ -82,6 +89,7 @@ class PlanBody(Strict):
             price_id=self.price_id,
             rate_limit_per_s=self.rate_limit_per_s,
             rate_limit_burst=self.rate_limit_burst,
+            alerts=tuple(rule.to_rule() for rule in self.alerts),
         )
 
 
@@ -94,6 +102,7 @@ class PlanOut(PlanBody):
 
     plan_id: str
     rollover: RolloverOut | None = None
+    alerts: Sequence[AlertRuleOut] = Field(default_factory=list)
 
 
 class PlanList(Out):

@@ -8,11 +8,11 @@ late the account is caught up.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.grants import GrantSource, TransactionType
-from creditbook.domain.periods import Interval, PeriodCalendar
+from creditbook.domain.periods import Interval, PeriodCalendar, rfc3339
 from creditbook.engine.account.holding import release_hold
 from creditbook.engine.account.lines import Line
 from creditbook.engine.account.spending import create_grant, fund_grant
@@ -41,11 +41,59 @@ def catch_up(tx: AccountTx) -> None:
             break
         unused = unused_allowance(tx, tx.period_index)
         expire_grants(tx, boundary)
-        roll_over(tx, unused, tx.period_index + 1, boundary)
+        rolled = roll_over(tx, unused, tx.period_index + 1, boundary)
         tx.period_index += 1
-        grant_allowance(tx, tx.period_index)
+        granted = grant_allowance(tx, tx.period_index)
+        _renewed(tx, calendar, unused, rolled, granted)
+    notify_expiring(tx)
     tx.next_event_at = next_event(tx, calendar)
     tx.mark_dirty()
+
+
+def _renewed(
+    tx: AccountTx,
+    calendar: PeriodCalendar,
+    unused: dict[str, int],
+    rolled: dict[str, int],
+    granted: dict[str, str],
+) -> None:
+    """One `period.renewed` per pool: the new period, its allowance, what of the last
+    period's allowance rolled over and what expired."""
+    period = calendar.period(tx.period_index)
+    for pool in tx.plan.pools:
+        tx.emit(
+            "period.renewed",
+            pool,
+            {
+                "period_index": tx.period_index,
+                "period_start_at": rfc3339(period.start_at),
+                "period_end_at": rfc3339(period.end_at),
+                "allowance": tx.plan.allowance(pool).millicredits,
+                "rollover": rolled.get(pool, 0),
+                "expired": unused.get(pool, 0) - rolled.get(pool, 0),
+            },
+            transfer_id=granted.get(pool, ""),
+        )
+
+
+def notify_expiring(tx: AccountTx) -> None:
+    """`credits.expiring` for each grant with credits left that expires within the notice
+    time (bonus, top-up, rollover and adjustment grants: the allowance's end is the
+    period's renewal), once per grant."""
+    rows = ledger_state.grants_to_notice(tx.connection, tx.account_id, tx.now + tx.expiring_notice)
+    for row in rows:
+        tx.emit(
+            "credits.expiring",
+            row.pool,
+            {
+                "grant_id": row.grant_id,
+                "source": row.source,
+                "remaining": row.remaining,
+                "expires_at": rfc3339(row.expires_at),
+            },
+        )
+    if rows:
+        ledger_state.mark_noticed(tx.connection, tx.account_id, [row.grant_id for row in rows])
 
 
 def expire_holds(tx: AccountTx, until: datetime) -> None:
@@ -58,7 +106,7 @@ def expire_grants(tx: AccountTx, until: datetime) -> None:
     """Close every grant expiring by `until`; what it has left expires with it."""
     for row in ledger_state.due_grants(tx.connection, tx.account_id, until):
         if row.remaining > 0:
-            tx.post(
+            posted = tx.post(
                 TransactionType.EXPIRY,
                 row.pool,
                 [
@@ -68,7 +116,24 @@ def expire_grants(tx: AccountTx, until: datetime) -> None:
                 created_at=row.expires_at,
                 description="Unused credits expired",
             )
+            if row.source != "allowance":  # the period's renewal says what of it expired
+                _expired(tx, row, posted.transfer_id)
         ledger_state.close_grant(tx.connection, tx.account_id, row.grant_id, row.expires_at)
+
+
+def _expired(tx: AccountTx, row: Any, transfer_id: str) -> None:
+    """`credits.expired`: what a bonus, top-up, rollover or adjustment grant had left."""
+    tx.emit(
+        "credits.expired",
+        row.pool,
+        {
+            "grant_id": row.grant_id,
+            "source": row.source,
+            "amount": row.remaining,
+            "expired_at": rfc3339(row.expires_at),
+        },
+        transfer_id=transfer_id,
+    )
 
 
 def unused_allowance(tx: AccountTx, period_index: int) -> dict[str, int]:
@@ -77,11 +142,15 @@ def unused_allowance(tx: AccountTx, period_index: int) -> dict[str, int]:
     return {row.pool: int(row.unused) for row in rows}
 
 
-def roll_over(tx: AccountTx, unused: dict[str, int], period_index: int, at: datetime) -> None:
-    """Grant what the plan's rollover policy keeps of `unused`, for the period starting `at`."""
+def roll_over(
+    tx: AccountTx, unused: dict[str, int], period_index: int, at: datetime
+) -> dict[str, int]:
+    """Grant what the plan's rollover policy keeps of `unused`, for the period starting `at`;
+    returns what rolled over per pool."""
     policy = tx.plan.rollover
+    rolled: dict[str, int] = {}
     if policy is None:
-        return
+        return rolled
     calendar = tx.calendar()
     for pool in sorted(unused):
         amount = policy.rollover_amount(Credits(unused[pool]), tx.plan.allowance(pool))
@@ -111,10 +180,14 @@ def roll_over(tx: AccountTx, unused: dict[str, int], period_index: int, at: date
             description="Unused credits rolled over",
             source_book="expired",
         )
+        rolled[pool] = amount.millicredits
+    return rolled
 
 
-def grant_allowance(tx: AccountTx, period_index: int) -> None:
-    """Grant the plan's allowance for a period, stamped at the period's start."""
+def grant_allowance(tx: AccountTx, period_index: int) -> dict[str, str]:
+    """Grant the plan's allowance for a period, stamped at the period's start; returns the
+    transfer that funded each pool."""
+    funded: dict[str, str] = {}
     calendar = tx.calendar()
     period = calendar.period(period_index)
     monthly = tx.plan.interval is Interval.MONTHLY
@@ -133,9 +206,11 @@ def grant_allowance(tx: AccountTx, period_index: int) -> None:
             period_index=period_index,
             description=description,
         )
-        fund_grant(
+        posted = fund_grant(
             tx, kind, pool, grant_id, allowance, created_at=period.start_at, description=description
         )
+        funded[pool] = posted.transfer_id
+    return funded
 
 
 def next_event(tx: AccountTx, calendar: PeriodCalendar) -> datetime:
@@ -144,4 +219,7 @@ def next_event(tx: AccountTx, calendar: PeriodCalendar) -> datetime:
     grant_expiry = ledger_state.first_grant_expiry(tx.connection, tx.account_id)
     hold_expiry = ledger_state.first_hold_expiry(tx.connection, tx.account_id)
     candidates.extend(value for value in (grant_expiry, hold_expiry) if value is not None)
+    notice = ledger_state.first_notice_expiry(tx.connection, tx.account_id)
+    if notice is not None:
+        candidates.append(notice - tx.expiring_notice)
     return min(candidates)

@@ -102,9 +102,10 @@ def create_grant(
             else 0,
         },
     )
-    if expires_at is not None and expires_at < tx.next_event_at:
-        tx.next_event_at = expires_at
-        tx.mark_dirty()
+    if expires_at is not None:
+        tx.note_event(expires_at)
+        if source not in (GrantSource.ALLOWANCE, GrantSource.OVERDRAFT):
+            tx.note_event(expires_at - tx.expiring_notice)  # its `credits.expiring`
     return grant_id
 
 

@@ -16,7 +16,7 @@ place for the operations.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -36,7 +36,11 @@ from creditbook.engine.account.lines import (
     Posted,
     new_id,
 )
+from creditbook.engine.events import outbox
 from creditbook.store.queries import hot, ledger_state
+
+# Grants with credits left get a `credits.expiring` event this long before they expire.
+DEFAULT_EXPIRING_NOTICE = timedelta(days=7)
 
 
 class AccountTx:
@@ -60,6 +64,14 @@ class AccountTx:
         prefetched: the open grants by pool as the lock read them (None: not read, or no
             longer current). Deferred mode reads them from here instead of the database;
             any write to grants outside deferred mode drops them.
+        alerts, alerts_dirty: the account's alert rules and state (see
+            `creditbook.engine.events.outbox`), and whether they changed.
+        last_event_seq, pending_events: the last event number taken, and the events
+            `outbox.settle` writes at the end of the transaction.
+        pool_changes: the pools a transfer changed, and whether credits arrived in them.
+        last_transfer: the last transfer in each pool (what an alert event points at).
+        refused: the amount of a charge refused for lack of credits, by pool.
+        expiring_notice: how long before a grant expires its `credits.expiring` goes out.
     """
 
     def __init__(self, connection: Connection, row: Any, plan: Plan, now: datetime):
@@ -83,6 +95,14 @@ class AccountTx:
         self.grant_deltas: dict[str, int] = {}
         self.rollups: dict[tuple[Any, ...], list[int]] = {}
         self.prefetched: dict[str, list[Any]] | None = None
+        self.alerts: dict[str, Any] = dict(row.alerts or {})
+        self.alerts_dirty = False
+        self.last_event_seq: int = row.last_event_seq
+        self.pending_events: list[dict[str, Any]] = []
+        self.pool_changes: dict[str, bool] = {}
+        self.last_transfer: dict[str, str] = {}
+        self.refused: dict[str, int] = {}
+        self.expiring_notice = DEFAULT_EXPIRING_NOTICE
 
     # -- sequence and account row -------------------------------------------------------
 
@@ -103,7 +123,9 @@ class AccountTx:
             self.mark_dirty()
 
     def finish(self) -> None:
-        """Write back what changed on the account row (sequence, period, next event)."""
+        """Write the transaction's events, and back what changed on the account row
+        (sequence, period, next event)."""
+        outbox.settle(self)
         changed = self.changes()
         if changed is not None:
             hot.update_accounts(self.connection, [changed])
@@ -165,6 +187,8 @@ class AccountTx:
         }
         entries = _entry_rows(self.account_id, seq, lines)
         posted = Posted(seq, transfer_id, net, at)
+        self.pool_changes[pool] = self.pool_changes.get(pool, False) or net > 0
+        self.last_transfer[pool] = transfer_id
         if self.deferred and all(line.book != "hold" for line in lines):
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
@@ -183,6 +207,36 @@ class AccountTx:
                 )
                 invariant(changed == 1, f"entry names a missing row {line.hold_id}")
         return posted
+
+    # -- events (creditbook.engine.events.outbox) -----------------------------------------
+
+    def emit(
+        self,
+        kind: str,
+        pool: str,
+        data: dict[str, Any],
+        *,
+        transfer_id: str = "",
+        run_id: str = "",
+    ) -> None:
+        """Record an event, written with the transaction (amounts in `data` in millicredits)."""
+        self.last_event_seq += 1
+        links = {"transfer_id": transfer_id} if transfer_id else {}
+        if run_id:
+            links["run_id"] = run_id
+        self.pending_events.append(
+            {
+                "account_id": self.account_id,
+                "seq": self.last_event_seq,
+                "event_id": new_id("evt_"),
+                "type": kind,
+                "pool": pool,
+                "data": {**({"pool": pool} if pool else {}), **data, **links},
+                "transfer_id": transfer_id,
+                "run_id": run_id,
+                "created_at": self.now,
+            }
+        )
 
     # -- grants and spending (spending.py) ----------------------------------------------
 

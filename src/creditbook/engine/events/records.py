@@ -41,6 +41,8 @@ AMOUNT_FIELDS = frozenset(
         "allowance",
         "rollover",
         "charged",
+        "released",
+        "expired",
     }
 )
 

@@ -29,6 +29,8 @@ from creditbook.engine.account.flush import flush_all
 from creditbook.engine.account.lines import Attribution, Line, draws_total
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
+from creditbook.engine.events import outbox
+from creditbook.engine.operations.alerts import record_refusal
 from creditbook.engine.operations.grants import default_pool
 from creditbook.engine.results import BatchItemResult, Charge
 from creditbook.engine.validation import check_charge, check_text
@@ -49,16 +51,20 @@ def charge(context: Context, request: ChargeRequest) -> Charge:
         flush_all([tx])
         return charged
 
-    return idempotency.write(
-        context,
-        request.account_id,
-        "charge",
-        {} if request.idempotency_key is None else charge_fields(request),
-        request.idempotency_key,
-        Charge,
-        body,
-        grants=True,
-    )
+    try:
+        return idempotency.write(
+            context,
+            request.account_id,
+            "charge",
+            {} if request.idempotency_key is None else charge_fields(request),
+            request.idempotency_key,
+            Charge,
+            body,
+            grants=True,
+        )
+    except InsufficientCreditsError as error:
+        record_refusal(context, request.account_id, error)
+        raise
 
 
 def _price(
@@ -167,6 +173,8 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
             for index, item in enumerate(charges)
         ]
         flush_all(list(locked.values()))
+        for tx in locked.values():
+            outbox.settle(tx)
         if batch_key is not None:
             idempotency.remember(
                 context,
@@ -215,9 +223,9 @@ def _batch_item(
     index: int,
     request: ChargeRequest,
 ) -> BatchItemResult:
+    tx = locked.get(request.account_id)
     try:
         check_charge(request)
-        tx = locked.get(request.account_id)
         if tx is None:
             raise NotFoundError("account", request.account_id)
         key = request.idempotency_key
@@ -236,6 +244,10 @@ def _batch_item(
                 context, connection, tx.account_id, key, "charge", request_hash, charged
             )
         return BatchItemResult(index, charge=charged)
+    except InsufficientCreditsError as error:
+        if tx is not None:
+            tx.refused.setdefault(error.pool, error.requested_millicredits)
+        return BatchItemResult(index, error_code=error.code, error_message=error.message)
     except CreditbookError as error:
         return BatchItemResult(index, error_code=error.code, error_message=error.message)
 

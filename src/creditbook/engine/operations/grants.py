@@ -3,6 +3,8 @@ takes credits away in spend order."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from creditbook.domain.amounts import MAX_ABS_MILLICREDITS, Credits
 from creditbook.domain.errors import AmountRangeError, ValidationError
 from creditbook.domain.grants import (
@@ -11,8 +13,10 @@ from creditbook.domain.grants import (
     GrantSource,
     TransactionType,
 )
+from creditbook.domain.periods import rfc3339
 from creditbook.domain.requests import GrantRequest
 from creditbook.engine import idempotency
+from creditbook.engine.account import catch_up
 from creditbook.engine.account.lines import Line, draws_total
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
@@ -60,6 +64,7 @@ def grant(context: Context, request: GrantRequest) -> Grant:
             description=text,
         )
         posted = tx.fund_grant(kind, target, grant_id, amount, description=text)
+        _granted(tx, target, grant_id, source, amount, posted.transfer_id, expires_at)
         return Grant(
             grant_id,
             request.account_id,
@@ -77,6 +82,31 @@ def grant(context: Context, request: GrantRequest) -> Grant:
     return idempotency.write(
         context, request.account_id, "grant", fields, request.idempotency_key, Grant, body
     )
+
+
+def _granted(
+    tx: AccountTx,
+    pool: str,
+    grant_id: str,
+    source: GrantSource,
+    amount: Credits,
+    transfer_id: str,
+    expires_at: datetime | None,
+) -> None:
+    """`credits.granted`, and `credits.expiring` at once if it expires within the notice."""
+    tx.emit(
+        "credits.granted",
+        pool,
+        {
+            "grant_id": grant_id,
+            "source": source.value,
+            "amount": amount.millicredits,
+            "expires_at": None if expires_at is None else rfc3339(expires_at),
+        },
+        transfer_id=transfer_id,
+    )
+    if expires_at is not None:
+        catch_up.notify_expiring(tx)
 
 
 def _check_granted_total(tx: AccountTx, amount: Credits) -> None:

@@ -168,8 +168,8 @@ def report_results(context: Context, request: RunResultsRequest) -> Run:
             Run,
             body,
         )
-    except InsufficientCreditsError:
-        _pause(context, request.account_id, request.run_id)
+    except InsufficientCreditsError as error:
+        _pause(context, request.account_id, request.run_id, error)
         raise
 
 
@@ -245,11 +245,21 @@ def _bill_line(tx: AccountTx, run: Any, card: RateCard, line: Any, hold_id: str)
     tx.rollup(posted.created_at, line.pool, attribution, line.amount.millicredits, line.quantity, 1)
 
 
-def _pause(context: Context, account_id: str, run_id: str) -> None:
-    def transaction(connection: Connection) -> None:
-        queries.pause(connection, account_id, run_id)
+def _pause(context: Context, account_id: str, run_id: str, error: InsufficientCreditsError) -> None:
+    """Pause a run whose results the account could not pay: `run.paused`, and the pool's
+    `balance.depleted` unless it is depleted already."""
 
-    context.run(transaction)
+    def body(tx: AccountTx) -> None:
+        if queries.pause(tx.connection, account_id, run_id):
+            tx.emit(
+                "run.paused",
+                error.pool,
+                {"reason": error.code, "requested": error.requested_millicredits},
+                run_id=run_id,
+            )
+        tx.refused[error.pool] = error.requested_millicredits
+
+    idempotency.write(context, account_id, "pause_run", {}, None, type(None), body)
 
 
 def finish_run(context: Context, request: FinishRunRequest) -> Run:
@@ -260,10 +270,18 @@ def finish_run(context: Context, request: FinishRunRequest) -> Run:
         run = reports.run_row(tx.connection, tx.account_id, run_id)
         if run.status not in RUN_ACTIVE:
             raise StateError(f"run {run_id} is {run.status}")
+        released = 0
         if run.hold_id and reports.hold_is_active(tx.connection, tx.account_id, run.hold_id):
-            tx.release_hold(run.hold_id, "released", tx.now)
+            released = tx.release_hold(run.hold_id, "released", tx.now)
         queries.finish(tx.connection, tx.account_id, run_id, tx.now)
-        return reports.run(tx.connection, tx.account_id, run_id)
+        finished = reports.run(tx.connection, tx.account_id, run_id)
+        tx.emit(
+            "run.finished",
+            card_from_body(run.rate_card).pool,
+            {"status": finished.status, "charged": run.charged, "released": released},
+            run_id=run_id,
+        )
+        return finished
 
     return idempotency.write(
         context,

@@ -49,24 +49,28 @@ def page(
     *,
     account_id: str | None,
     types: Sequence[str],
-    before: tuple[datetime, str] | None,
+    before: tuple[datetime, str, int] | None,
     limit: int,
 ) -> Sequence[Any]:
-    """Up to `limit` events, newest first, older than `before` (created_at, event_id)."""
+    """Up to `limit` events, newest first (by creation time, then account and sequence),
+    after `before` (created_at, account_id, seq) in that order."""
     query = select(schema.events)
     if account_id is not None:
         query = query.where(_EVENTS.account_id == account_id)
     if types:
         query = query.where(_EVENTS.type.in_(list(types)))
     if before is not None:
-        at, event_id = before
+        at, account, seq = before
         query = query.where(
             or_(
                 _EVENTS.created_at < at,
-                and_(_EVENTS.created_at == at, _EVENTS.event_id < event_id),
+                and_(_EVENTS.created_at == at, _EVENTS.account_id < account),
+                and_(_EVENTS.created_at == at, _EVENTS.account_id == account, _EVENTS.seq < seq),
             )
         )
-    query = query.order_by(_EVENTS.created_at.desc(), _EVENTS.event_id.desc()).limit(limit)
+    query = query.order_by(
+        _EVENTS.created_at.desc(), _EVENTS.account_id.desc(), _EVENTS.seq.desc()
+    ).limit(limit)
     return connection.execute(query).all()
 
 
@@ -88,3 +92,21 @@ def mark_dispatched(connection: Connection, keys: Sequence[tuple[str, int]]) -> 
             .where(_EVENTS.account_id == account_id, _EVENTS.seq == seq)
             .values(dispatched=True)
         )
+
+
+def alerts_of(connection: Connection, account_id: str) -> dict[str, Any] | None:
+    """An account's alert rules and state (None: no such account)."""
+    row = connection.execute(
+        select(_ACCOUNTS.alerts).where(_ACCOUNTS.account_id == account_id)
+    ).first()
+    if row is None:
+        return None
+    alerts: dict[str, Any] = row.alerts or {}
+    return alerts
+
+
+def account_row(connection: Connection, account_id: str) -> Any:
+    """The account row, read without locking it (None: no such account)."""
+    return connection.execute(
+        select(schema.accounts).where(_ACCOUNTS.account_id == account_id)
+    ).first()

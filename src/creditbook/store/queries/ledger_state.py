@@ -184,7 +184,7 @@ _CLOSED_GRANTS = select(_G.grant_id).where(
     _G.closed_at.is_not(None),
 )
 _DUE_GRANTS = (
-    select(_G.grant_id, _G.pool, _G.remaining, _G.expires_at)
+    select(_G.grant_id, _G.pool, _G.source, _G.remaining, _G.expires_at)
     .where(
         _G.account_id == bindparam("p_account"),
         _G.closed_at.is_(None),
@@ -284,6 +284,42 @@ def unused_allowance(connection: Connection, account_id: str, period_index: int)
     return connection.execute(
         _UNUSED_ALLOWANCE, {"p_account": account_id, "p_period_index": period_index}
     )
+
+
+# Grants whose `credits.expiring` event is still to go out: credits left, an expiry, and not
+# the period's allowance (whose end is the period's renewal).
+_NOTICE_PENDING = (
+    _G.closed_at.is_(None),
+    _G.expires_at.is_not(None),
+    _G.remaining > 0,
+    _G.expiry_noticed.is_(False),
+    _G.source.not_in(("allowance", "overdraft")),
+)
+
+
+def grants_to_notice(connection: Connection, account_id: str, until: datetime) -> Sequence[AnyRow]:
+    """Grants with credits left expiring by `until` whose `credits.expiring` has not gone out."""
+    return connection.execute(
+        select(_G.grant_id, _G.pool, _G.source, _G.remaining, _G.expires_at)
+        .where(_G.account_id == account_id, _G.expires_at <= until, *_NOTICE_PENDING)
+        .order_by(_G.expires_at, _G.created_seq)
+    ).all()
+
+
+def mark_noticed(connection: Connection, account_id: str, grant_ids: list[str]) -> None:
+    connection.execute(
+        update(schema.grants)
+        .where(_G.account_id == account_id, _G.grant_id.in_(grant_ids))
+        .values(expiry_noticed=True)
+    )
+
+
+def first_notice_expiry(connection: Connection, account_id: str) -> datetime | None:
+    """The soonest expiry of a grant whose `credits.expiring` is still to go out."""
+    expiry: datetime | None = connection.execute(
+        select(func.min(_G.expires_at)).where(_G.account_id == account_id, *_NOTICE_PENDING)
+    ).scalar()
+    return expiry
 
 
 def first_grant_expiry(connection: Connection, account_id: str) -> datetime | None:

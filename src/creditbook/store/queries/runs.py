@@ -50,13 +50,14 @@ def add_line(
     )
 
 
-def pause(connection: Connection, account_id: str, run_id: str) -> None:
-    """Pause the run if it is running."""
-    connection.execute(
+def pause(connection: Connection, account_id: str, run_id: str) -> bool:
+    """Pause the run if it is running; whether it was."""
+    result = connection.execute(
         update(schema.runs)
         .where(_RUNS.account_id == account_id, _RUNS.run_id == run_id, _RUNS.status == "running")
         .values(status="paused")
     )
+    return bool(result.rowcount)
 
 
 def finish(connection: Connection, account_id: str, run_id: str, at: datetime) -> None:

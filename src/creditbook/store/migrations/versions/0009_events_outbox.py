@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "seq", name=op.f("pk_events")),
     )
     op.create_index("ix_events_by_event_id", "events", ["event_id"], unique=True)
-    op.create_index("ix_events_created", "events", ["created_at", "event_id"])
+    op.create_index("ix_events_created", "events", ["created_at", "account_id", "seq"])
     op.create_index("ix_events_type", "events", ["account_id", "type", "seq"])
     op.create_index("ix_events_undispatched", "events", ["dispatched", "created_at"])
     with op.batch_alter_table("accounts") as batch_op:

@@ -1,0 +1,114 @@
+"""The outbox: events written by the transaction that causes them, under the account lock.
+
+A write calls `AccountTx.emit` for what it did (a grant, an expiry, a renewal, a run), and
+`settle` at its end evaluates the balance alerts of every pool the write touched (or a charge
+refused on) and inserts the transaction's events, numbered per account from
+`accounts.last_event_seq`. A write that rolls back takes its events with it; one that
+commits cannot lose them. Writes on an account are serialised by its lock, so a burst of
+charges crosses a threshold in exactly one of them: exactly one `balance.low`.
+
+The account row's `alerts` column keeps the account's own rules (absent: the plan's) and the
+state the alerts are in: `{"rules": [...], "low": {pool: [rule keys]}, "depleted": [pools]}`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from creditbook.domain.alerts import AlertRule, PoolState, evaluate
+from creditbook.engine.account import spending
+from creditbook.store.queries import events as queries
+
+if TYPE_CHECKING:
+    from creditbook.engine.account.state import AccountTx
+
+
+def rules_of(tx: AccountTx) -> tuple[tuple[AlertRule, ...], str]:
+    """The rules in force on the account, and where they come from (`account` or `plan`)."""
+    own = tx.alerts.get("rules")
+    if own is None:
+        return tx.plan.alerts, "plan"
+    return tuple(AlertRule.from_body(rule) for rule in own), "account"
+
+
+def pool_state(tx: AccountTx, pool: str) -> PoolState:
+    low = tx.alerts.get("low", {}).get(pool, ())
+    return PoolState(frozenset(low), pool in tx.alerts.get("depleted", ()))
+
+
+def available(tx: AccountTx, pool: str) -> int:
+    """The pool's available credits now, in millicredits (debt on the overdraft grant
+    counts against them; held credits are not available)."""
+    return sum(grant.remaining.millicredits for grant in spending.open_grants(tx, pool))
+
+
+def settle(tx: AccountTx) -> None:
+    """Evaluate the alerts of the pools this transaction touched, then write its events and
+    the account's alert state (only when there is something to write)."""
+    pools = set(tx.pool_changes) | set(tx.refused)
+    if pools:
+        evaluate_pools(tx, sorted(pools))
+    if tx.pending_events or tx.alerts_dirty:
+        queries.insert_events(tx.connection, tx.pending_events)
+        queries.save_alerts(tx.connection, tx.account_id, tx.alerts, tx.last_event_seq)
+        tx.pending_events = []
+        tx.alerts_dirty = False
+
+
+def evaluate_pools(tx: AccountTx, pools: list[str]) -> None:
+    """Record the alert transitions of `pools` and keep their new state."""
+    rules, _ = rules_of(tx)
+    for pool in pools:
+        before = pool_state(tx, pool)
+        transitions, after = evaluate(
+            tuple(rule for rule in rules if rule.pool == pool),
+            tx.plan.allowance(pool),
+            available(tx, pool),
+            before,
+            credited=tx.pool_changes.get(pool, False),
+            refused=tx.refused.get(pool),
+        )
+        for transition in transitions:
+            tx.emit(
+                transition.type,
+                pool,
+                transition.data,
+                transfer_id=tx.last_transfer.get(pool, ""),
+            )
+        if after != before:
+            set_pool_state(tx, pool, after)
+
+
+def set_pool_state(tx: AccountTx, pool: str, state: PoolState) -> None:
+    low: dict[str, list[str]] = dict(tx.alerts.get("low", {}))
+    if state.low:
+        low[pool] = sorted(state.low)
+    else:
+        low.pop(pool, None)
+    depleted = set(tx.alerts.get("depleted", ())) - {pool}
+    if state.depleted:
+        depleted.add(pool)
+    tx.alerts = {**tx.alerts, "low": low, "depleted": sorted(depleted)}
+    tx.alerts_dirty = True
+
+
+def set_rules(tx: AccountTx, rules: tuple[AlertRule, ...] | None) -> None:
+    """Replace the account's own rules (None: back to the plan's). Rules kept as they were
+    keep their state; the others start over and are evaluated at once, so a pool already
+    below a new threshold gets its `balance.low` now."""
+    alerts: dict[str, Any] = {**tx.alerts}
+    if rules is None:
+        alerts.pop("rules", None)
+    else:
+        alerts["rules"] = [rule.to_body() for rule in rules]
+    tx.alerts = alerts
+    tx.alerts_dirty = True
+    in_force, _ = rules_of(tx)
+    keys = {rule.key for rule in in_force}
+    low = {
+        pool: kept
+        for pool, stale in tx.alerts.get("low", {}).items()
+        if (kept := [key for key in stale if key in keys])
+    }
+    tx.alerts = {**tx.alerts, "low": low}
+    evaluate_pools(tx, list(tx.plan.pools))
