@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--seconds", "0.2", "--rounds", "1", "--warmup", "0.05", "--accounts", "20"]
 
 
-def run_benchmark(*args: str, postgres: bool) -> str:
+def run_benchmark(*args: str, postgres: bool, script: str = "engine.py") -> str:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -28,7 +28,7 @@ def run_benchmark(*args: str, postgres: bool) -> str:
             pytest.skip("PostgreSQL tests need CREDITBOOK_TEST_POSTGRES_URL (not set)")
         env["CREDITBOOK_BENCH_POSTGRES_URL"] = server
     finished = subprocess.run(
-        [sys.executable, "benchmarks/engine.py", *args],
+        [sys.executable, f"benchmarks/{script}", *args],
         cwd=ROOT,
         env={**env, "COLUMNS": "200"},
         capture_output=True,
@@ -55,3 +55,23 @@ def test_the_engine_benchmark_runs_and_verifies(postgres: bool) -> None:
 def test_the_constraints_benchmark_runs() -> None:
     out = run_benchmark("--constraints", "--charges", "50", "--rounds", "1", postgres=False)
     assert "cost < 5%" in out
+
+
+@pytest.mark.slow
+def test_the_outbox_benchmark_runs() -> None:
+    out = run_benchmark(
+        "--charges",
+        "40",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0.05",
+        "--accounts",
+        "5",
+        "--batch-size",
+        "5",
+        postgres=True,
+        script="outbox.py",
+    )
+    assert "cost ≤ 10%" in out
+    assert "PostgreSQL: 0 events recorded" in out

@@ -10,6 +10,7 @@ is back at or above the threshold, or (depleted) when credits arrive and some ar
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -123,10 +124,13 @@ def evaluate(
     """The transitions of one pool whose available credits are now `available` (after a
     write that `credited` it credits or not; `refused`: the amount of a charge refused for
     lack of credits), and the pool's new state."""
+    thresholds = [(rule, _threshold(rule, allowance)) for rule in rules]
+    if not state.low and not state.depleted and refused is None and available > 0:
+        if all(threshold is None or available >= threshold for _, threshold in thresholds):
+            return [], state  # the common case: well above every threshold, nothing to do
     transitions: list[Transition] = []
     low = set(state.low & {rule.key for rule in rules})
-    for rule in sorted(rules, key=lambda r: -(r.threshold(allowance) or 0)):
-        threshold = rule.threshold(allowance)
+    for rule, threshold in sorted(thresholds, key=lambda pair: -(pair[1] or 0)):
         if threshold is None:
             continue
         data = {"available": available, "threshold": threshold, **_percent(rule)}
@@ -153,6 +157,11 @@ def evaluate(
             )
         )
     return transitions, PoolState(frozenset(low), depleted)
+
+
+@functools.lru_cache(maxsize=4096)
+def _threshold(rule: AlertRule, allowance: Credits) -> int | None:
+    return rule.threshold(allowance)
 
 
 def _percent(rule: AlertRule) -> dict[str, Any]:

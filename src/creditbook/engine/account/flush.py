@@ -138,6 +138,12 @@ def _leave_deferred(tx: AccountTx) -> None:
     tx.pending_entries = []
     tx.grant_deltas = {}
     tx.rollups = {}
+    # What each pool drawn on holds now, for the alerts evaluated at the end (the cache was
+    # kept current with every draw): saves reading the grants again.
+    tx.known_available = {
+        pool: sum(view.remaining.millicredits for view in views.values())
+        for pool, views in tx.grant_cache.items()
+    }
     tx.grant_cache = {}
     tx.prefetched = None  # the flush changed the grants
     tx.deferred = False

@@ -71,6 +71,8 @@ class AccountTx:
         pool_changes: the pools a transfer changed, and whether credits arrived in them.
         last_transfer: the last transfer in each pool (what an alert event points at).
         refused: the amount of a charge refused for lack of credits, by pool.
+        known_available: each pool's available credits as a flush left them (dropped by
+            any later write to grants).
         expiring_notice: how long before a grant expires its `credits.expiring` goes out.
     """
 
@@ -102,6 +104,7 @@ class AccountTx:
         self.pool_changes: dict[str, bool] = {}
         self.last_transfer: dict[str, str] = {}
         self.refused: dict[str, int] = {}
+        self.known_available: dict[str, int] = {}
         self.expiring_notice = DEFAULT_EXPIRING_NOTICE
 
     # -- sequence and account row -------------------------------------------------------
@@ -193,6 +196,7 @@ class AccountTx:
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
         self.prefetched = None
+        self.known_available = {}
         ledger_state.insert_transfers(self.connection, transfer)
         ledger_state.insert_entries(self.connection, entries)
         for line in lines:

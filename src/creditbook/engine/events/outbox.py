@@ -13,6 +13,7 @@ state the alerts are in: `{"rules": [...], "low": {pool: [rule keys]}, "depleted
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from creditbook.domain.alerts import AlertRule, PoolState, evaluate
@@ -28,7 +29,21 @@ def rules_of(tx: AccountTx) -> tuple[tuple[AlertRule, ...], str]:
     own = tx.alerts.get("rules")
     if own is None:
         return tx.plan.alerts, "plan"
-    return tuple(AlertRule.from_body(rule) for rule in own), "account"
+    key = tuple((rule["pool"], rule.get("credits"), rule.get("percent")) for rule in own)
+    return _parsed(key), "account"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(rules: tuple[tuple[str, int | None, str | None], ...]) -> tuple[AlertRule, ...]:
+    """Stored rules, parsed once per process (charges evaluate them every time)."""
+    return tuple(
+        AlertRule.from_body(
+            {"pool": pool, "credits": credits}
+            if credits is not None
+            else {"pool": pool, "percent": percent}
+        )
+        for pool, credits, percent in rules
+    )
 
 
 def pool_state(tx: AccountTx, pool: str) -> PoolState:
@@ -39,6 +54,9 @@ def pool_state(tx: AccountTx, pool: str) -> PoolState:
 def available(tx: AccountTx, pool: str) -> int:
     """The pool's available credits now, in millicredits (debt on the overdraft grant
     counts against them; held credits are not available)."""
+    known = tx.known_available.get(pool)
+    if known is not None:
+        return known
     return sum(grant.remaining.millicredits for grant in spending.open_grants(tx, pool))
 
 
