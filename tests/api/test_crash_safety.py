@@ -20,6 +20,7 @@ from tests.api.test_multiprocess import REQUEST_TIMEOUT_S, Server, StartServers
 from tests.api.test_multiprocess import start_servers as start_servers  # a fixture
 
 from creditbook import Credits, Ledger, Plan
+from creditbook.domain.alerts import AlertRule
 from creditbook.domain.requests import Scope
 from creditbook.store.database import make_engine
 
@@ -94,6 +95,9 @@ def test_kill_9_under_load_loses_and_doubles_nothing(
     total = CLIENTS * CHARGES_EACH
     plan = ledger.put_plan(Plan("crash", allowances={"credits": Credits.of(total * 10)}))
     account_id = ledger.open_account(plan.plan_id, account_id="crash").account_id
+    # Thresholds the charges cross (all but the last): each crossing's event commits with it.
+    thresholds = [total * 10 - total // 4 * step for step in (1, 2, 3, 5)]
+    ledger.set_alerts(account_id, [AlertRule("credits", credits=Credits.of(t)) for t in thresholds])
     secret = ledger.create_key(None, scope=Scope.OPERATOR).secret
     assert secret is not None
     headers = {"Authorization": f"Bearer {secret}"}
@@ -136,6 +140,12 @@ def test_kill_9_under_load_loses_and_doubles_nothing(
     assert charged == Credits.of(total)  # none lost, none twice
     report = ledger.verify(account_id)
     assert report.ok, report.differences
+    # One balance.low per threshold crossed, none lost, none twice, numbered without a gap.
+    events = ledger.events(account_id=account_id, limit=100).data
+    assert sorted(e.sequence for e in events) == list(range(1, len(events) + 1))
+    lows = sorted(int(e.body()["data"]["threshold"]) for e in events if e.type == "balance.low")
+    assert lows == sorted(thresholds[:3])
+    assert [e.type for e in events if e.type != "balance.low"] == []
     # Every acknowledged answer is the one that committed: a replay gives the same charge.
     with httpx.Client(timeout=REQUEST_TIMEOUT_S) as http:
         for key, charge_id in random.sample(sorted(acknowledged.items()), 40):
