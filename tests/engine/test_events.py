@@ -201,6 +201,8 @@ def test_alert_rules_are_checked(ledger: Ledger, account: str) -> None:
         AlertRule("credits")
     with pytest.raises(ValidationError, match="percent"):
         AlertRule("credits", percent=Decimal("120"))
+    assert str(AlertRule("credits", percent=Decimal("20.0")).percent) == "20"
+    assert str(AlertRule("credits", percent=Decimal("12.50")).percent) == "12.5"
     with pytest.raises(ValidationError, match="twice"):
         ledger.set_alerts(account, [AlertRule("credits", credits=Credits.of(1))] * 2)
     assert stored_events(ledger) == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from creditbook.cli import accounts, admin, reports
+from creditbook.cli import accounts, admin, events, reports
 
 HELP = """creditbook: the credits ledger of an API business.
 
@@ -48,6 +48,24 @@ app.command(context_settings=NEGATIVE_AMOUNTS)(accounts.charge)
 runs_app.command("list")(accounts.runs_list)
 runs_app.command("show")(accounts.runs_show)
 app.add_typer(runs_app, name="runs")
+events_app = typer.Typer(
+    help="The event log: balance alerts, grants, expiries, renewals, runs.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+events_app.command("list")(events.events_list)
+app.add_typer(events_app, name="events")
+alerts_app = typer.Typer(
+    help="An account's balance alerts.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+alerts_app.command("show")(events.alerts_show)
+alerts_app.command("set")(events.alerts_set)
+app.add_typer(alerts_app, name="alerts")
+webhooks_app = typer.Typer(
+    help="Webhooks: watch events locally.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+webhooks_app.command("listen")(events.webhooks_listen)
+app.add_typer(webhooks_app, name="webhooks")
 app.command()(reports.balance)
 app.command()(reports.transactions)
 app.command()(reports.export)

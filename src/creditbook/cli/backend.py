@@ -23,6 +23,7 @@ from creditbook.cli.errors import CliError
 from creditbook.cli.target import Target
 from creditbook.domain.errors import InvariantError
 from creditbook.wire.accounts import AccountCreate
+from creditbook.wire.alerts import AlertsBody
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
 from creditbook.wire.keys import KeyCreate
@@ -78,6 +79,11 @@ class Backend(Protocol):
     def transaction_count(self, account_id: str, query: TransactionFilter) -> int | None: ...
     def stats(self, account_id: str, start: date, end: date, group_by: str) -> Json: ...
     def verify(self, account_id: str | None) -> Json: ...
+    def list_events(
+        self, account_id: str | None, types: tuple[str, ...], limit: int, cursor: str | None
+    ) -> Json: ...
+    def get_alerts(self, account_id: str) -> Json: ...
+    def put_alerts(self, account_id: str, body: AlertsBody) -> Json: ...
 
 
 def walk_pages(fetch: Callable[[str | None], Json], cursor: str | None) -> Iterator[Json]:
@@ -105,6 +111,15 @@ def iter_transactions(
 def iter_runs(backend: Backend, account_id: str, cursor: str | None) -> Iterator[Json]:
     """Every run from `cursor` on, newest first."""
     return walk_pages(lambda after: backend.list_runs(account_id, PAGE_SIZE, after), cursor)
+
+
+def iter_events(
+    backend: Backend, account_id: str | None, types: tuple[str, ...], cursor: str | None
+) -> Iterator[Json]:
+    """Every event from `cursor` on, newest first."""
+    return walk_pages(
+        lambda after: backend.list_events(account_id, types, PAGE_SIZE, after), cursor
+    )
 
 
 def missing_database(database_url: str) -> Path | None:

@@ -11,8 +11,10 @@ from creditbook.cli.output import as_json, plain
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.results import Entry
 from creditbook.wire.accounts import AccountCreate, AccountOut
+from creditbook.wire.alerts import AlertsBody, AlertsOut
 from creditbook.wire.balance import BalanceOut
 from creditbook.wire.charges import ChargeCreate, ChargeOut
+from creditbook.wire.events import EventOut
 from creditbook.wire.grants import GrantCreate, GrantOut
 from creditbook.wire.keys import KeyCreate, KeyOut
 from creditbook.wire.plans import PlanBody, PlanOut
@@ -104,6 +106,23 @@ class LocalBackend:
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }
+
+    def list_events(
+        self, account_id: str | None, types: tuple[str, ...], limit: int, cursor: str | None
+    ) -> Json:
+        page = self.ledger.events(account_id=account_id, types=types, limit=limit, cursor=cursor)
+        return {
+            "data": [plain(EventOut.model_validate(event.body())) for event in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+
+    def get_alerts(self, account_id: str) -> Json:
+        return as_json(AlertsOut.model_validate(self.ledger.get_alerts(account_id)))
+
+    def put_alerts(self, account_id: str, body: AlertsBody) -> Json:
+        rules = None if body.rules is None else [rule.to_rule() for rule in body.rules]
+        return as_json(AlertsOut.model_validate(self.ledger.set_alerts(account_id, rules)))
 
     def get_run(self, run_id: str) -> Json:
         account_id = self.ledger.account_of_run(run_id)

@@ -19,6 +19,7 @@ from creditbook.client.errors import APIConnectionError, CreditbookAPIError
 from creditbook.client.models import TransactionOut
 from creditbook.domain.errors import InvariantError
 from creditbook.wire.accounts import AccountCreate
+from creditbook.wire.alerts import AlertsBody
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
 from creditbook.wire.keys import KeyCreate
@@ -166,6 +167,26 @@ class RemoteBackend:
             "has_more": page.has_more,
             "next_cursor": page.next_cursor,
         }
+
+    def list_events(
+        self, account_id: str | None, types: tuple[str, ...], limit: int, cursor: str | None
+    ) -> Json:
+        pager = call(
+            lambda: self.client.events.list(account_id=account_id, types=types, limit=limit)
+        )
+        page = call(lambda: pager.first_page() if cursor is None else pager._fetch(cursor))
+        return {
+            "data": [plain(item) for item in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
+
+    def get_alerts(self, account_id: str) -> Json:
+        return as_json(call(lambda: self.client.alerts.get(account_id)))
+
+    def put_alerts(self, account_id: str, body: AlertsBody) -> Json:
+        rules = body.model_dump(mode="json", exclude_none=True).get("rules")
+        return as_json(call(lambda: self.client.alerts.put(account_id, rules=rules)))
 
     def get_run(self, run_id: str) -> Json:
         return as_json(call(lambda: self.client.runs.get(run_id)))

@@ -63,3 +63,33 @@ class EventList(Out):
     data: list[EventOut]
     has_more: bool
     next_cursor: str | None
+
+
+def summary(event_type: str, data: dict[str, Any]) -> str:
+    """One short line saying what an event means (its amounts as the API writes them)."""
+    get = data.get
+    day = (get("expires_at") or "")[:10]
+    lines = {
+        "balance.low": f"below {get('threshold')}: {get('available')} left",
+        "balance.depleted": (
+            f"a charge of {get('requested')} refused: {get('available')} left"
+            if get("reason") == "charge_refused"
+            else f"ran out: {get('available')} left"
+        ),
+        "balance.recovered": (
+            f"back at or above {get('threshold')}: {get('available')}"
+            if get("recovered_from") == "low"
+            else f"credits again: {get('available')}"
+        ),
+        "credits.granted": f"{get('amount')} granted ({get('source')})"
+        + (f", expiring {day}" if day else ""),
+        "credits.expiring": f"{get('remaining')} {get('source')} credits expire {day}",
+        "credits.expired": f"{get('amount')} {get('source')} credits expired",
+        "period.renewed": f"period {get('period_index')}: {get('allowance')} granted, "
+        f"{get('rollover')} rolled over, {get('expired')} expired",
+        "run.paused": f"run {get('run_id')} paused: {get('requested')} needed",
+        "run.finished": f"run {get('run_id')} {get('status')}: {get('charged')} charged, "
+        f"{get('released')} released",
+        "webhook_endpoint.disabled": f"endpoint {get('endpoint_id')} disabled: {get('reason')}",
+    }
+    return lines.get(event_type, event_type)
