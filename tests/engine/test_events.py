@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from creditbook import (
     ChargeRequest,
@@ -261,3 +261,13 @@ def test_the_event_log_pages_newest_first_and_filters(ledger: Ledger, account: s
         ledger.events(cursor="not-a-cursor")
     event = ledger.get_event(first.data[0].event_id)
     assert event.body()["data"]["amount"] == 1
+
+
+def test_verify_finds_a_lost_or_unnumbered_event(ledger: Ledger, account: str) -> None:
+    ledger.grant(account_id=account, amount=Credits.of(1), source="bonus")
+    ledger.grant(account_id=account, amount=Credits.of(1), source="bonus")
+    assert ledger.verify().differences == []
+    with ledger.engine.begin() as connection:
+        connection.execute(delete(schema.events).where(schema.events.c.seq == 1))
+    (difference,) = ledger.verify().differences
+    assert difference == "acme events: 1 numbered up to 2, the account's last event number is 2"

@@ -35,6 +35,11 @@ def verify(connection: Connection, account_id: str | None) -> VerifyReport:
     differences += _verify_transfers(connection, account_id)
     differences += _verify_rollups(connection, account_id)
     differences += _verify_runs(connection, account_id)
+    differences += [
+        f"{row.account_id} events: {row.count} numbered up to {row.highest}, "
+        f"the account's last event number is {row.last_event_seq}"
+        for row in connection.execute(queries.event_numbering(account_id))
+    ]
 
     counts = [connection.execute(count).scalar_one() for count in queries.row_counts(account_id)]
     if account_id is not None and counts[0] == 0:

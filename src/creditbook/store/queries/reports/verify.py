@@ -225,3 +225,35 @@ def row_counts(account_id: str | None) -> list[Select[Any]]:
         select(func.count()).select_from(table).where(*_scope(table.c, account_id))
         for table in (schema.accounts, schema.transfers, schema.entries)
     ]
+
+
+def event_numbering(account_id: str | None) -> Select[Any]:
+    """Accounts whose events are not numbered 1..last_event_seq without a gap: the account's
+    `last_event_seq`, and its events' count and highest number."""
+    accounts, events = schema.accounts.c, schema.events.c
+    counted = (
+        select(
+            events.account_id,
+            func.count().label("count"),
+            func.max(events.seq).label("highest"),
+        )
+        .group_by(events.account_id)
+        .subquery()
+    )
+    count = func.coalesce(counted.c["count"], 0)
+    highest = func.coalesce(counted.c.highest, 0)
+    return (
+        select(
+            accounts.account_id,
+            accounts.last_event_seq,
+            count.label("count"),
+            highest.label("highest"),
+        )
+        .select_from(
+            schema.accounts.outerjoin(counted, counted.c.account_id == accounts.account_id)
+        )
+        .where(
+            *_scope(accounts, account_id),
+            (count != accounts.last_event_seq) | (highest != accounts.last_event_seq),
+        )
+    )
