@@ -140,11 +140,14 @@ def instant(data: dict[str, Any], name: str, timezone: str) -> str:
 
 
 def _low(data: dict[str, Any], timezone: str) -> str:
-    threshold = amount(data, "threshold")
+    text = f"Credits fell below {amount(data, 'threshold')} ({amount(data, 'available')} left)"
+    return text + _which_alert(data)
+
+
+def _which_alert(data: dict[str, Any]) -> str:
+    """`, the 10 % alert` when the threshold is a percent of the allowance."""
     percent = data.get("threshold_percent")
-    if percent is not None:
-        threshold += f", {share(percent)} of the allowance,"
-    return f"Credits fell below {threshold} ({amount(data, 'available')} left)"
+    return "" if percent is None else f", the {share(percent)} alert"
 
 
 def _depleted(data: dict[str, Any], timezone: str) -> str:
@@ -159,10 +162,8 @@ def _depleted(data: dict[str, Any], timezone: str) -> str:
 def _recovered(data: dict[str, Any], timezone: str) -> str:
     if data.get("recovered_from") == "depleted":
         return f"Credits available again ({amount(data, 'available')} left)"
-    return (
-        f"Credits back at {amount(data, 'threshold')} or more "
-        f"({amount(data, 'available')} left)"
-    )
+    text = f"Credits back at {amount(data, 'threshold')} or more ({amount(data, 'available')} left)"
+    return text + _which_alert(data)
 
 
 def _granted(data: dict[str, Any], timezone: str) -> str:
@@ -175,7 +176,9 @@ def _granted(data: dict[str, Any], timezone: str) -> str:
 
 def _expiring(data: dict[str, Any], timezone: str) -> str:
     kind = SOURCE_WORDS.get(str(data.get("source", "")), "")
-    return f"{credits_of(data, 'remaining', kind)} expire on {instant(data, 'expires_at', timezone)}"
+    return (
+        f"{credits_of(data, 'remaining', kind)} expire on {instant(data, 'expires_at', timezone)}"
+    )
 
 
 def _expired(data: dict[str, Any], timezone: str) -> str:
