@@ -125,9 +125,9 @@ def evaluate(
     write that `credited` it credits or not; `refused`: the amount of a charge refused for
     lack of credits), and the pool's new state."""
     thresholds = [(rule, _threshold(rule, allowance)) for rule in rules]
-    if not state.low and not state.depleted and refused is None and available > 0:
-        if all(threshold is None or available >= threshold for _, threshold in thresholds):
-            return [], state  # the common case: well above every threshold, nothing to do
+    quiet = not state.low and not state.depleted and refused is None and available > 0
+    if quiet and all(threshold is None or available >= threshold for _, threshold in thresholds):
+        return [], state  # the common case: well above every threshold, nothing to do
     transitions: list[Transition] = []
     low = set(state.low & {rule.key for rule in rules})
     for rule, threshold in sorted(thresholds, key=lambda pair: -(pair[1] or 0)):
