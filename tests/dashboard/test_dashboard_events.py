@@ -249,6 +249,11 @@ def test_an_account_sees_only_its_own_events(
         ),
         ("credits.granted", {"source": "top_up", "amount": 1000}, "1 credit granted (top-up)"),
         (
+            "credits.expiring",
+            {"source": "bonus", "remaining": 1000, "expires_at": "2026-01-04T00:00:00Z"},
+            "1 bonus credit expires on 4 Jan 2026, 00:00",
+        ),
+        (
             "credits.expired",
             {"source": "rollover", "amount": 5000},
             "5 rolled-over credits expired",

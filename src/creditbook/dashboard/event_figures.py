@@ -176,8 +176,9 @@ def _granted(data: dict[str, Any], timezone: str) -> str:
 
 def _expiring(data: dict[str, Any], timezone: str) -> str:
     kind = SOURCE_WORDS.get(str(data.get("source", "")), "")
+    verb = "expires" if int(data.get("remaining") or 0) == Credits.of(1).millicredits else "expire"
     return (
-        f"{credits_of(data, 'remaining', kind)} expire on {instant(data, 'expires_at', timezone)}"
+        f"{credits_of(data, 'remaining', kind)} {verb} on {instant(data, 'expires_at', timezone)}"
     )
 
 
