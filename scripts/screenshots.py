@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Page, ViewportSize, sync_playwright  # noqa: E402
 from tests.dashboard.conftest import start_server, stop_server  # noqa: E402
-from tests.dashboard.seed import ACME, seeded_ledger  # noqa: E402
+from tests.dashboard.seed import ACME, BETA, seeded_ledger  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -71,6 +71,8 @@ def main() -> None:
                 shoot(desktop, f"{account}/runs", out / "runs.png")
                 run = f"{account}/runs/{world.dominant_run_id}"
                 shoot(desktop, run, out / "run.png", wait_for_chart=True)
+                events = f"{base_url}/dashboard/accounts/{BETA}/events"
+                shoot(desktop, events, out / "events.png")
                 phone = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True)
                 sign_in(phone, base_url, world.acme_key)
                 shoot(phone, account, out / "overview-phone.png")

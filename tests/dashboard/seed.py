@@ -8,9 +8,12 @@ Seeded through the ledger on a ManualClock, so every figure is the same on every
   scraper run a day (base rows, phone numbers, emails, a paid geo filter; users alice and
   bob, two tables), a catalogue charge a day (the `lasso` module, user carol, one table)
   and a raw "support" charge every fifth day. One more run on 20 May is dominated by
-  phone numbers (60 %); one is still running with a hold.
+  phone numbers (60 %); one is still running with a hold. The plan's default alert (below
+  10 % of the allowance) is in force; the account never goes below it.
 - `beta` (Beta Data, UTC) on `team`, two pools (contact views, direct dials), spends 465 of
-  its 500 contact views (so it is flagged low) and has an unpaid bill.
+  its 500 contact views (so it is flagged low) and has an unpaid bill. It set its own
+  alerts when it opened (contact views below 200 credits and below 10 %, direct dials below
+  50 credits): its charges cross each of them once, so it has three `balance.low` events.
 - `gamma` (Gamma Labs) on `growth`, untouched.
 
 `NOW` is 20 May 2026 15:00 UTC: the clock the server runs on.
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from creditbook import Credits, Ledger, ManualClock, Plan, RateCard, RolloverPolicy
+from creditbook.domain.alerts import AlertRule
 from creditbook.domain.rates import Colors, FilterRate, FunctionRate
 from creditbook.domain.requests import Scope
 
@@ -40,6 +44,7 @@ GROWTH = Plan(
     rollover=RolloverPolicy(cap=Credits.of(500), expires_after_periods=1),
     slots=10,
     prices={"EUR": Decimal(99)},
+    alerts=(AlertRule("credits", percent=Decimal(10)),),
 )
 TEAM = Plan(
     "team",
@@ -72,6 +77,11 @@ LASSO = RateCard(
     module="lasso",
     service="ai_field",
 )
+BETA_ALERTS = (
+    AlertRule("contact_views", credits=Credits.of(200)),
+    AlertRule("contact_views", percent=Decimal(10)),
+    AlertRule("direct_dials", credits=Credits.of(50)),
+)
 TABLES = {"tbl_dentists": "Dentists, Austin TX", "tbl_plumbers": "Plumbers, Denver CO"}
 CATALOGUE = ("tbl_shoes", "Shoe catalogue")
 
@@ -103,6 +113,7 @@ def seed(ledger: Ledger, clock: ManualClock) -> World:
     ledger.open_account("growth", account_id=ACME, name="Acme Leads", timezone="Europe/Paris")
     ledger.open_account("team", account_id=BETA, name="Beta Data")
     ledger.open_account("growth", account_id=GAMMA, name="Gamma Labs")
+    ledger.set_alerts(BETA, BETA_ALERTS)
     clock.set(datetime(2026, 4, 10, 9, tzinfo=UTC))
     ledger.charge(account_id=ACME, amount=Credits.of(1200), description="April backfill")
 

@@ -343,6 +343,43 @@ def test_a_balanced_run_has_no_callout_and_shows_its_filter(
     assert len(chart["labels"]) == 4  # base, two functions, the filter
 
 
+# -- alerts and events ----------------------------------------------------------------------
+
+
+def test_alerts_and_a_low_balance_event_from_real_charges(
+    page: Page, server: Server, ledger: Ledger
+) -> None:
+    # The seed set beta's alerts through the ledger; its charges crossed them.
+    sign_in(page, server, server.world.beta_key)
+    page.click("text=Alerts & events")
+    page.wait_for_url(re.compile(rf"/accounts/{BETA}/events$"))
+    expect(page.locator("#alerts-source")).to_contain_text("This account has its own alerts")
+    views = page.locator('#alert-pools [data-pool="contact_views"]')
+    expect(views.locator('[data-figure="available"]')).to_have_text("35")
+    expect(views.locator('[data-figure="state"]')).to_have_text("Low: below 200 and 50 credits.")
+    expect(views).to_contain_text("Below 10 % of the period's allowance (50 credits)")
+    lows = ledger.events(account_id=BETA, types=["balance.low"]).data
+    assert len(lows) == 3 and lows[0].data["transfer_id"]  # each caused by a charge
+    row = page.locator(f'#events tr[data-event="{lows[1].event_id}"]')
+    expect(row).to_have_text(
+        re.compile(
+            r"19 May 2026, 12:00\s+Low balance\s+contact views\s+"
+            r"Credits fell below 50 \(35 left\), the 10 % alert"
+        )
+    )
+    page.evaluate("window.__same_document = true")
+    page.select_option('#events-filter select[name="type"]', "balance.low")
+    page.click("#events-filter button")
+    page.wait_for_url(re.compile(r"type=balance\.low"))
+    shown = page.locator("#events tbody tr")
+    expect(shown).to_have_count(3)
+    assert shown.evaluate_all("rows => rows.map(r => r.dataset.event)") == [
+        event.event_id for event in lows
+    ]
+    expect(shown.first).to_contain_text("Credits fell below 50 (40 left)")
+    assert page.evaluate("window.__same_document") is True  # htmx swapped, no reload
+
+
 # -- operator and isolation -----------------------------------------------------------------
 
 
@@ -365,7 +402,15 @@ def test_operator_sees_all_accounts_and_drills_down(page: Page, server: Server) 
 
 def test_an_account_key_never_sees_another_account(page: Page, server: Server) -> None:
     sign_in(page, server, server.world.beta_key)
-    for path in ("", "/usage", "/transactions", "/runs", f"/runs/{server.world.dominant_run_id}"):
+    paths = (
+        "",
+        "/usage",
+        "/transactions",
+        "/runs",
+        "/events",
+        f"/runs/{server.world.dominant_run_id}",
+    )
+    for path in paths:
         response = page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")
         assert response is not None and response.status == 404, path
         expect(page.locator("main h1")).to_have_text("Not found")
@@ -397,13 +442,28 @@ def test_pages_fit_a_phone(browser: Browser, server: Server) -> None:
     try:
         page = context.new_page()
         sign_in(page, server, server.world.acme_key)
-        for path in ("", "/usage?range=7d", "/transactions", "/runs"):
+        for path in ("", "/usage?range=7d", "/transactions", "/runs", "/events"):
             page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")
             page.wait_for_load_state("networkidle")
             overflow = page.evaluate(
                 "() => document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, (path, overflow)
+    finally:
+        context.close()
+
+
+def test_the_events_table_stacks_on_a_phone(browser: Browser, server: Server) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, server, server.world.beta_key)
+        page.goto(f"{server.base_url}/dashboard/accounts/{BETA}/events")
+        row = page.locator("#events tbody tr").first
+        assert row.evaluate("row => getComputedStyle(row).display") == "grid"
+        header = page.locator("#events thead")
+        assert header.evaluate("head => head.getBoundingClientRect().width") <= 1
+        expect(row).to_contain_text("Credits fell below 50 (40 left)")
     finally:
         context.close()
 
@@ -426,6 +486,7 @@ def test_amounts_show_whole_on_a_phone(browser: Browser, server: Server) -> None
         pages = {
             "/transactions": "#transactions td.num",
             "/usage?range=7d": "td.num, .share-text, .stat-value",
+            "/events": "#events td, [data-figure]",
         }
         for path, selector in pages.items():
             page.goto(f"{server.base_url}/dashboard/accounts/{ACME}{path}")

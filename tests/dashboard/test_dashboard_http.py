@@ -386,7 +386,9 @@ def account_pages(account_id: str, run_id: str) -> list[str]:
         f"{base}/transactions?page=2",
         f"{base}/transactions.csv",
         f"{base}/runs",
-        f"{base}/runs/{run_id}",
+        f"{base}/events",
+        f"{base}/events?type=balance.low",
+        f"{base}/runs/{run_id}",  # last: the operator's test leaves it out
     ]
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from creditbook.dashboard import figures, history_figures
+from creditbook.dashboard import event_figures, figures, history_figures
 from creditbook.dashboard.pages import (
     SIGN_IN_REASONS,
     Viewer,
@@ -322,3 +322,32 @@ def run(request: Request, signed_in: SignedIn, account_id: str, run_id: str) -> 
         "dominant_share": figures.DOMINANT_SHARE_PERCENT,
     }
     return page(request, "run.html", context, viewer=signed_in)
+
+
+@router.get("/accounts/{account_id}/events")
+def events(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    type: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    context: dict[str, Any] = {
+        "account": account,
+        "nav": "events",
+        "alerts": event_figures.alerts_view(ledger, account),
+        "labels": event_figures.EVENT_LABELS,
+        "type": type or "",
+        "log": None,
+        "error": "",
+        "page_size": event_figures.EVENTS_PAGE_SIZE,
+    }
+    try:
+        context["log"] = event_figures.event_log(ledger, account, type, cursor)
+        status = 200
+    except ValidationError as error:
+        context["error"] = str(error)
+        status = 400
+    return page(request, "events.html", context, viewer=signed_in, status=status)
