@@ -122,7 +122,9 @@ def upgrade() -> None:
         "webhook_deliveries",
         ["status", "endpoint_id", "account_id", "event_seq"],
     )
-    op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"])
+    op.create_index(
+        "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
+    )
     op.create_index(
         "ix_webhook_deliveries_endpoint",
         "webhook_deliveries",
