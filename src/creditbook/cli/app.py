@@ -57,3 +57,8 @@ app.command()(admin.tick)
 app.command()(admin.migrate)
 app.command()(admin.demo)
 app.command()(admin.serve)
+webhooks_app = typer.Typer(
+    help="Deliver webhooks.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+webhooks_app.command("run")(admin.webhooks_run)
+app.add_typer(webhooks_app, name="webhooks")
