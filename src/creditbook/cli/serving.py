@@ -50,7 +50,7 @@ def run(
 
     configure_logging(log_level, log_format)
     log.info(
-        "creditbook %s listening on http://%s:%s (%s worker%s, %s database, %s)",
+        "creditbook %s listening on http://%s:%s (%s worker%s, %s database, %s, %s)",
         __version__,
         host,
         port,
@@ -58,7 +58,7 @@ def run(
         "" if workers == 1 else "s",
         make_url(url).get_backend_name(),
         "no sweeper" if sweep_interval_s is None else f"sweeper every {sweep_interval_s:g} s",
-        extra={"webhooks": webhooks_poll_interval_s is not None},
+        "no webhooks" if webhooks_poll_interval_s is None else "webhook dispatcher",
     )
     metrics_dir = _metrics_dir(workers)
     sweeper = (
@@ -72,8 +72,11 @@ def run(
     if webhooks_poll_interval_s is not None:
         dispatcher, dispatcher_ledger = open_dispatcher(url, webhooks_poll_interval_s)
         dispatcher.start()
+    _stop_on_sigterm()
     try:
         _uvicorn(host, port, workers, log_level, log_format)
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the signal it stopped on, after its own shutdown
     finally:
         if dispatcher is not None:
             dispatcher.stop()
@@ -112,10 +115,7 @@ def run_dispatcher(url: str, *, log_level: str, log_format: str, poll_interval_s
     dialect = ledger.engine.dialect.name
     log.info("creditbook %s webhook dispatcher on a %s database", __version__, dialect)
 
-    def interrupted(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    _stop_on_sigterm()
     dispatcher.start()
     try:
         while True:
@@ -125,6 +125,17 @@ def run_dispatcher(url: str, *, log_level: str, log_format: str, poll_interval_s
     finally:
         dispatcher.stop()
         ledger.close()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops the process as SIGINT does (KeyboardInterrupt), so that the sweeper and
+    the dispatcher stop gracefully: deliveries in flight finish, locks are let go."""
+    import signal
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
 
 
 def _metrics_dir(workers: int) -> str | None:
