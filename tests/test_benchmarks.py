@@ -55,3 +55,34 @@ def test_the_engine_benchmark_runs_and_verifies(postgres: bool) -> None:
 def test_the_constraints_benchmark_runs() -> None:
     out = run_benchmark("--constraints", "--charges", "50", "--rounds", "1", postgres=False)
     assert "cost < 5%" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"CREDITBOOK_TEST_POSTGRES_URL", "CREDITBOOK_BENCH_POSTGRES_URL"}
+    }
+    server = postgres_server_url()
+    if postgres:
+        if server is None:
+            pytest.skip("PostgreSQL tests need CREDITBOOK_TEST_POSTGRES_URL (not set)")
+        env["CREDITBOOK_BENCH_POSTGRES_URL"] = server
+    tiny = ["--events", "60", "--accounts", "3", "--latency-events", "5"]
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/webhooks.py", *tiny],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "SQLite: 60 events over 3 accounts" in finished.stdout
+    assert "events/s" in finished.stdout and "p99" in finished.stdout
+    if postgres:
+        assert "PostgreSQL: 60 events over 3 accounts" in finished.stdout
+    else:
+        assert "PostgreSQL skipped" in finished.stdout

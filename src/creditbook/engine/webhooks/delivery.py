@@ -47,6 +47,9 @@ def fan_out(context: Context, limit: int) -> int:
     """Queue up to `limit` undelivered events, oldest first: one delivery per matching
     enabled endpoint, and the events marked dispatched, in one transaction (a delivery
     queued already stays as it is). How many events it took."""
+    # A read first: most rounds find nothing, and a write would wait for the write lock.
+    if not context.run(lambda c: bool(event_queries.undispatched(c, 1)), read_only=True):
+        return 0
 
     def transaction(connection: Connection) -> int:
         events = event_queries.undispatched(connection, limit)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from creditbook.domain.errors import CreditbookError, invariant
 from creditbook.engine.clock import Clock
 from creditbook.engine.context import Context
+from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
 from creditbook.engine.webhooks import delivery
 from creditbook.engine.webhooks.locking import FileLock, lock_path
 from creditbook.store.queries import sweeper_lock
@@ -75,7 +76,12 @@ class Dispatcher:
         invariant(1 <= options.concurrency <= MAX_CONCURRENCY, "concurrency out of range")
         invariant(options.timeout_s > 0 and options.poll_interval_s > 0, "bad dispatcher timing")
         self.options = options
-        self._context = Context(engine, clock)  # its own writes: never in a group commit
+        # Its own context: its writes never join the ledger's group commits, but the
+        # attempts its workers record at once share one commit (one fsync, not one each).
+        self._context = Context(engine, clock)
+        self._context.writer = GroupWriter(
+            self._context, GroupCommitSettings(True, options.concurrency, 0.0)
+        )
         self._http = httpx.Client(
             follow_redirects=False,
             limits=httpx.Limits(max_connections=options.concurrency),
