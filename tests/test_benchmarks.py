@@ -75,3 +75,16 @@ def test_the_outbox_benchmark_runs() -> None:
     )
     assert "cost ≤ 10%" in out
     assert "PostgreSQL: 0 events recorded" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
+    tiny = ["--events", "60", "--accounts", "3", "--latency-events", "5"]
+    out = run_benchmark(*tiny, postgres=postgres, script="webhooks.py")
+    assert "SQLite: 60 events over 3 accounts" in out
+    assert "events/s" in out and "p99" in out
+    if postgres:
+        assert "PostgreSQL: 60 events over 3 accounts" in out
+    else:
+        assert "PostgreSQL skipped" in out

@@ -7,6 +7,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
 from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
+from creditbook.engine.webhooks.dispatcher import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    MAX_CONCURRENCY,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
 
@@ -36,6 +41,10 @@ class Settings(BaseSettings):
         than `group_max_size` (0: it takes what queued during the previous commit).
     key_cache_s: how long a process answers an authenticated key from memory; a key
         revoked by another process still works here for at most this long (0: never).
+    webhooks_allow_private: webhook endpoints may use http and private or loopback
+        addresses (off: https to public addresses only; see docs/webhooks.md).
+    webhooks_concurrency, webhooks_timeout_s: the dispatcher's deliveries in flight at
+        once, and how long one request may take.
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -56,3 +65,6 @@ class Settings(BaseSettings):
     group_max_size: int = Field(default=DEFAULT_MAX_SIZE, ge=1)
     group_max_wait_ms: float = Field(default=DEFAULT_MAX_WAIT_S * 1000, ge=0)
     key_cache_s: float = Field(default=DEFAULT_KEY_CACHE_S, ge=0, le=60)
+    webhooks_allow_private: bool = False
+    webhooks_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
+    webhooks_timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=60)

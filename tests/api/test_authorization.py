@@ -23,6 +23,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 from tests.api.conftest import AccountKeys, Api
+from tests.conftest import START
+from tests.webhook_events import add_events
 
 from creditbook import Credits
 from creditbook.dashboard import MOUNT_PATH as DASHBOARD
@@ -33,6 +35,8 @@ B = "acct-b"
 PLAN = "matrix"
 MISSING_ACCOUNT = "acct-missing"
 RUN_CREDITS = "/v1/runs/{run_id}/credits"  # lobstr's path: its 404 is lobstr's shape
+ENDPOINT = "/v1/webhook_endpoints/{endpoint_id}"
+HOOK_URL = "http://127.0.0.1:9/hooks"  # nothing listens: deliveries stay pending
 
 CALLERS = ("operator", "write", "read", "other", "revoked", "unknown", "none")
 OPEN = (200, 200, 200, 200, 200, 200, 200)
@@ -90,6 +94,14 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET",    "/api/v1/credits/transactions"):          ACCOUNT_KEY,
     ("GET",    "/api/v1/credits"):                       ACCOUNT_KEY,
     ("GET",    "/credits/stats"):                        ACCOUNT_KEY,
+    ("POST",   "/v1/webhook_endpoints"):                 OPERATOR_ONLY_CREATE,
+    ("GET",    "/v1/webhook_endpoints"):                 OPERATOR_ONLY,
+    ("GET",    ENDPOINT):                                OPERATOR_ONLY,
+    ("PATCH",  ENDPOINT):                                OPERATOR_ONLY,
+    ("DELETE", ENDPOINT):                                OPERATOR_ONLY,
+    ("POST",   f"{ENDPOINT}/rotate_secret"):             OPERATOR_ONLY,
+    ("GET",    f"{ENDPOINT}/deliveries"):                OPERATOR_ONLY,
+    ("POST",   "/v1/webhook_deliveries/{delivery_id}/retry"): OPERATOR_ONLY,
 }
 # fmt: on
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
@@ -125,6 +137,8 @@ class World:
     missing_run: str = field(default_factory=lambda: secrets.token_hex(16))
     missing_charge: str = field(default_factory=lambda: f"txn_{secrets.token_hex(12)}")
     missing_key: str = field(default_factory=lambda: f"key_{secrets.token_hex(8)}")
+    endpoint_id: str = ""
+    delivery_id: str = ""
 
     @classmethod
     def set_up(cls, api: Api) -> World:
@@ -135,7 +149,9 @@ class World:
         assert revoked.secret is not None
         run_id = api.ledger.start_run(A, "maps").run_id
         api.ledger.report_results(A, run_id, rows_kept=3, functions={"get_phone_numbers": (2, 1)})
-        return cls(api, a, b, revoked.secret, new_token()[1], run_id)
+        world = cls(api, a, b, revoked.secret, new_token()[1], run_id)
+        world.endpoint_id, world.delivery_id = _webhook_delivery(api)
+        return world
 
     def key(self, caller: str) -> str | None:
         return {
@@ -170,6 +186,33 @@ class World:
 
     def fresh_key(self, missing: bool) -> str:
         return self.missing_key if missing else self.api.ledger.create_key(A).key.key_id
+
+
+def _webhook_delivery(api: Api) -> tuple[str, str]:
+    """An endpoint with one (pending) delivery of an event of A's."""
+    api.ledger.webhooks_allow_private = True
+    endpoint_id = api.ledger.create_webhook_endpoint(HOOK_URL).endpoint_id
+    add_events(api.ledger.engine, A, 1, START)
+    dispatcher = api.ledger.webhook_dispatcher(timeout_s=1.0)
+    try:
+        assert dispatcher.drain(timeout_s=30)
+    finally:
+        dispatcher.stop()
+    (delivery,) = api.ledger.webhook_deliveries(endpoint_id).data
+    return endpoint_id, delivery.delivery_id
+
+
+def _endpoint_call(suffix: str, json: Any = None) -> Callable[[World, bool], Call]:
+    return lambda world, missing: Call(f"/v1/webhook_endpoints/{world.endpoint_id}{suffix}", json)
+
+
+def _delete_endpoint(world: World, missing: bool) -> Call:
+    endpoint_id = world.api.ledger.create_webhook_endpoint(HOOK_URL).endpoint_id
+    return Call(f"/v1/webhook_endpoints/{endpoint_id}")
+
+
+def _retry_delivery(world: World, missing: bool) -> Call:
+    return Call(f"/v1/webhook_deliveries/{world.delivery_id}/retry")
 
 
 def _account_call(suffix: str, json: Any = None, **params: str) -> Callable[[World, bool], Call]:
@@ -291,6 +334,14 @@ BUILDERS: dict[tuple[str, str], Callable[[World, bool], Call]] = {
     ("GET", "/credits/stats"): _fixed(
         "/credits/stats", **{"from": "2025-01-01", "to": "2025-01-31"}
     ),
+    ("POST", "/v1/webhook_endpoints"): _fixed("/v1/webhook_endpoints", {"url": HOOK_URL}),
+    ("GET", "/v1/webhook_endpoints"): _fixed("/v1/webhook_endpoints"),
+    ("GET", ENDPOINT): _endpoint_call(""),
+    ("PATCH", ENDPOINT): _endpoint_call("", {"description": "renamed"}),
+    ("DELETE", ENDPOINT): _delete_endpoint,
+    ("POST", f"{ENDPOINT}/rotate_secret"): _endpoint_call("/rotate_secret"),
+    ("GET", f"{ENDPOINT}/deliveries"): _endpoint_call("/deliveries"),
+    ("POST", "/v1/webhook_deliveries/{delivery_id}/retry"): _retry_delivery,
 }
 COMPAT = [route for route, row in MATRIX.items() if row == ACCOUNT_KEY]
 

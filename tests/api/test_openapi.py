@@ -42,6 +42,14 @@ NATIVE_ROUTES = {
     ("GET", "/v1/accounts/{account_id}/runs"),
     ("GET", "/v1/runs/{run_id}"),
     ("GET", "/v1/runs/{run_id}/credits"),
+    ("POST", "/v1/webhook_endpoints"),
+    ("GET", "/v1/webhook_endpoints"),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("PATCH", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"),
+    ("POST", "/v1/webhook_deliveries/{delivery_id}/retry"),
 }
 # Shared paths that answer in the lobstr seed's error shape.
 LOBSTR_ERRORS = {("get_run_credits", "404"): "DetailOut"}

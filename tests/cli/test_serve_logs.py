@@ -29,10 +29,13 @@ def free_port() -> int:
         return port
 
 
-def serve(tmp_path: Path, url: str, *options: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+def serve(
+    tmp_path: Path, url: str, *options: str, env_extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
     log = tmp_path / f"serve-{port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITBOOK_")}
+    env.update(env_extra or {})
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*SERVE, "--database-url", url, "--port", str(port), *options],

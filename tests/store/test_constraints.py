@@ -171,6 +171,42 @@ BASE: dict[str, dict[str, Any]] = {
         "run_id": "",
         "created_at": START,
     },
+    "webhook_endpoints": {
+        "account_id": "",
+        "endpoint_id": "we",
+        "url": "https://example.com/hooks",
+        "description": "",
+        "event_types": ["*"],
+        "secret": "whsec_c2VjcmV0",
+        "previous_secret": "whsec_b2xk",
+        "previous_secret_expires_at": START,
+        "status": "enabled",
+        "disabled_reason": "",
+        "created_at": START,
+        "updated_at": START,
+    },
+    "webhook_deliveries": {
+        "account_id": "a",
+        "delivery_id": "whd",
+        "endpoint_id": "we",
+        "event_seq": 1,
+        "event_id": "e",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": START,
+        "first_attempt_at": None,
+        "created_at": START,
+    },
+    "webhook_attempts": {
+        "account_id": "a",
+        "delivery_id": "whd",
+        "attempt": 1,
+        "attempted_at": START,
+        "status_code": 500,
+        "duration_ms": 3,
+        "response": "",
+        "error": "",
+    },
 }
 
 # The column that makes each row new (rows of one test share every other key column).
@@ -190,7 +226,12 @@ UNIQUE = {
     "api_keys": "key_id",
     "ended_sessions": "session_id",
     "events": "seq",
+    "webhook_endpoints": "endpoint_id",
+    "webhook_deliveries": "delivery_id",
+    "webhook_attempts": "attempt",
 }
+# Key columns that are numbers.
+NUMBERED = {"seq", "attempt"}
 
 Overrides = dict[str, Any]
 # constraint: (table, bad rows, a good row close to them)
@@ -264,13 +305,61 @@ CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
         {"amount": -100, "refunded": 100},
     ),
     "ck_transfers_seq": ("transfers", [{"seq": 0}], {"seq": 1}),
+    "ck_webhook_endpoints_status": (
+        "webhook_endpoints",
+        [{"status": "paused"}],
+        {"status": "disabled", "disabled_reason": "failing"},
+    ),
+    "ck_webhook_endpoints_disabled_reason": (
+        "webhook_endpoints",
+        [{"status": "enabled", "disabled_reason": "failing"}],
+        {"status": "disabled", "disabled_reason": "failing"},
+    ),
+    "ck_webhook_endpoints_previous_secret": (
+        "webhook_endpoints",
+        [{"previous_secret": None}, {"previous_secret_expires_at": None}],
+        {"previous_secret": None, "previous_secret_expires_at": None},
+    ),
+    "ck_webhook_deliveries_status": (
+        "webhook_deliveries",
+        [{"status": "lost", "next_attempt_at": None}],
+        {"status": "failed", "next_attempt_at": None},
+    ),
+    "ck_webhook_deliveries_attempts": (
+        "webhook_deliveries",
+        [{"attempts": -1}],
+        {"attempts": 0},
+    ),
+    "ck_webhook_deliveries_event_seq": (
+        "webhook_deliveries",
+        [{"event_seq": 0}],
+        {"event_seq": 1},
+    ),
+    "ck_webhook_deliveries_next_attempt": (
+        "webhook_deliveries",
+        [{"status": "pending", "next_attempt_at": None}, {"status": "succeeded"}],
+        {"status": "succeeded", "next_attempt_at": None},
+    ),
+    "ck_webhook_attempts_attempt": ("webhook_attempts", [{"attempt": 0}], {"attempt": 1}),
+    "ck_webhook_attempts_duration_ms": (
+        "webhook_attempts",
+        [{"duration_ms": -1}],
+        {"duration_ms": 0},
+    ),
+    "ck_webhook_attempts_status_code": (
+        "webhook_attempts",
+        [{"status_code": 99}, {"status_code": 600}],
+        {"status_code": None},
+    ),
 }
 
 
 def row(table: str, **overrides: Any) -> dict[str, Any]:
     key = UNIQUE[table]
     number = next(_keys)
-    fresh: dict[str, Any] = {key: number if key == "seq" else f"x{number}"}
+    fresh: dict[str, Any] = {key: number if key in NUMBERED else f"x{number}"}
+    if table == "webhook_deliveries":
+        fresh["event_seq"] = number
     if table == "transfers":
         fresh["transfer_id"] = f"t{number}"
     if table == "events":
@@ -318,8 +407,11 @@ def test_bounded_text_columns_refuse_longer_values(engine: Engine, table: str) -
     for column in bounded:
         length = column.type.length
         assert length is not None
-        # A source or book is also checked against its known values, which refuse both.
-        enumerated = column.name in ("source", "book")
+        # A source, book or webhook status is also checked against its known values, which
+        # refuse both.
+        enumerated = column.name in ("source", "book") or (
+            table.startswith("webhook_") and column.name == "status"
+        )
         if not enumerated:
             insert(engine, table, row(table, **{column.name: "y" * length}))
         too_long = row(table, **{column.name: "z" * (length + 1)})

@@ -16,6 +16,7 @@ from creditbook.api import (
     routes_events,
     routes_reports,
     routes_usage,
+    routes_webhooks,
     tracing,
 )
 from creditbook.api.deps import PlanLimits, principal
@@ -50,6 +51,7 @@ def create_app(
         group_max_size=settings.group_max_size,
         group_max_wait_s=settings.group_max_wait_ms / 1000,
         key_cache_s=settings.key_cache_s,
+        webhooks_allow_private=settings.webhooks_allow_private,
     )
     if limiter is None:
         limiter = _limiter(settings)
@@ -77,6 +79,7 @@ def create_app(
     app.include_router(routes_reports.router)
     app.include_router(routes_events.router)
     app.include_router(routes_compat.router)
+    app.include_router(routes_webhooks.router)
     # The web dashboard: HTML pages with session sign-in, outside the API's OpenAPI schema.
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     dashboard = create_dashboard(

@@ -26,6 +26,10 @@ from creditbook.engine.ledger import Ledger
 from creditbook.wire.keys import KeyCreate
 
 DEMO_ACCOUNTS = ("demo_scraper", "demo_leads")
+WebhooksPollInterval = Annotated[
+    float,
+    typer.Option(min=0.05, help="Seconds between the webhook dispatcher's looks for events."),
+]
 DEFAULT_PRICING_FILE = "pricing.toml"
 DEFAULT_INIT_PROFILE = "local"
 
@@ -346,6 +350,14 @@ def serve(
     sweep_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between the sweeper's rounds.")
     ] = 60.0,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks/--no-webhooks",
+            help="Deliver webhooks in this process (one dispatcher per database).",
+        ),
+    ] = True,
+    webhooks_poll_interval: WebhooksPollInterval = 1.0,
     database_url: DatabaseUrl = None,
     base_url: BaseUrl = None,
     profile: Profile = None,
@@ -375,6 +387,30 @@ def serve(
         log_level=log_level,
         log_format=log_format,
         sweep_interval_s=sweep_interval if sweeper else None,
+        webhooks_poll_interval_s=webhooks_poll_interval if webhooks else None,
+    )
+
+
+@handled
+def webhooks_run(
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.", case_sensitive=False)
+    ] = "info",
+    log_format: Annotated[
+        str, typer.Option(help="json (one object a line) or console.", case_sensitive=False)
+    ] = "json",
+    poll_interval: WebhooksPollInterval = 1.0,
+    database_url: DatabaseUrl = None,
+    base_url: BaseUrl = None,
+    profile: Profile = None,
+) -> None:
+    """Local mode only. Run the webhook dispatcher alone, until interrupted (for servers
+    started with `--no-webhooks`). One dispatcher delivers per database; others wait."""
+    url = local_url("webhooks run", database_url, base_url, profile)
+    log_level, log_format = serving.logging_options(log_level, log_format)
+    Ledger.open(url).close()  # migrate first
+    serving.run_dispatcher(
+        url, log_level=log_level, log_format=log_format, poll_interval_s=poll_interval
     )
 
 

@@ -61,11 +61,6 @@ alerts_app = typer.Typer(
 alerts_app.command("show")(events.alerts_show)
 alerts_app.command("set")(events.alerts_set)
 app.add_typer(alerts_app, name="alerts")
-webhooks_app = typer.Typer(
-    help="Webhooks: watch events locally.", no_args_is_help=True, rich_markup_mode="markdown"
-)
-webhooks_app.command("listen")(events.webhooks_listen)
-app.add_typer(webhooks_app, name="webhooks")
 app.command()(reports.balance)
 app.command()(reports.transactions)
 app.command()(reports.export)
@@ -75,3 +70,11 @@ app.command()(admin.tick)
 app.command()(admin.migrate)
 app.command()(admin.demo)
 app.command()(admin.serve)
+webhooks_app = typer.Typer(
+    help="Deliver webhooks (run), or watch events locally (listen).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+webhooks_app.command("run")(admin.webhooks_run)
+webhooks_app.command("listen")(events.webhooks_listen)
+app.add_typer(webhooks_app, name="webhooks")

@@ -2,7 +2,9 @@
 
     CreditbookError
     ├── ValidationError          validation_error          (422)
-    │   └── AmountRangeError     amount_out_of_range       (422)
+    │   ├── AmountRangeError     amount_out_of_range       (422)
+    │   ├── WebhookUrlError      webhook_url_not_allowed   (422)
+    │   └── UnknownEventTypeError  unknown_event_type      (422)
     ├── NotFoundError            not_found                 (404)
     ├── InsufficientCreditsError insufficient_credits      (402)
     ├── NoFreeSlotsError         no_free_slots             (409)
@@ -60,6 +62,26 @@ class AmountRangeError(ValidationError):
     grant) would fall outside the range every amount keeps (see `domain.amounts`)."""
 
     code = "amount_out_of_range"
+
+
+class WebhookUrlError(ValidationError):
+    """A webhook URL the dispatcher may not call: not https, or a host that does not
+    resolve to public addresses only (unless private addresses are allowed)."""
+
+    code = "webhook_url_not_allowed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="url")
+
+
+class UnknownEventTypeError(ValidationError):
+    """An event type no event has (an endpoint's `event_types`)."""
+
+    code = "unknown_event_type"
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__(f"unknown event type: {event_type!r}", field="event_types")
+        self.event_type = event_type
 
 
 class NotFoundError(CreditbookError):

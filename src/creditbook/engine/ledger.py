@@ -43,6 +43,7 @@ from creditbook.domain.requests import (
     StartRunRequest,
     UpdateAccountRequest,
 )
+from creditbook.domain.webhooks import CreateEndpointRequest, UpdateEndpointRequest
 from creditbook.engine import keys, reports, sessions
 from creditbook.engine.clock import Clock, SystemClock
 from creditbook.engine.context import Context
@@ -87,6 +88,14 @@ from creditbook.engine.results import (
     TransactionPage,
     VerifyReport,
 )
+from creditbook.engine.webhooks import endpoints as webhook_endpoints
+from creditbook.engine.webhooks.dispatcher import Dispatcher, DispatcherOptions
+from creditbook.engine.webhooks.results import (
+    DeliveryPage,
+    EndpointPage,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from creditbook.store.database import make_engine, migrate
 
 R = TypeVar("R")
@@ -126,6 +135,7 @@ class Ledger:
         group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
         key_cache_s: float = DEFAULT_TTL_S,
         expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
+        webhooks_allow_private: bool = False,
     ) -> None:
         """`group_commit` gathers writes made at once by several threads into one
         transaction (at most `group_max_size` writes, its first waiting at most
@@ -133,9 +143,11 @@ class Ledger:
         `authenticate` remembers a key for `key_cache_s` seconds (0: never), so a
         revocation by another process takes effect here within that time. A grant with
         credits left gets its `credits.expiring` event `expiring_notice_days` before it
-        expires."""
+        expires. `webhooks_allow_private` lets webhook endpoints use http and private
+        addresses (see `creditbook.engine.webhooks.urls`)."""
         self._context = Context(engine, clock or SystemClock())
         self._context.expiring_notice = timedelta(days=expiring_notice_days)
+        self.webhooks_allow_private = webhooks_allow_private
         self._keys = KeyCache(key_cache_s)
         settings = GroupCommitSettings(group_commit, group_max_size, group_max_wait_s)
         if settings.enabled:
@@ -153,6 +165,7 @@ class Ledger:
         group_max_wait_s: float = DEFAULT_MAX_WAIT_S,
         key_cache_s: float = DEFAULT_TTL_S,
         expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
+        webhooks_allow_private: bool = False,
     ) -> Ledger:
         """Connect to `url` and bring its schema up to date (the other options: `Ledger`)."""
         engine = make_engine(url)
@@ -166,6 +179,7 @@ class Ledger:
             group_max_wait_s=group_max_wait_s,
             key_cache_s=key_cache_s,
             expiring_notice_days=expiring_notice_days,
+            webhooks_allow_private=webhooks_allow_private,
         )
 
     @staticmethod
@@ -477,6 +491,60 @@ class Ledger:
 
     def account_of_run(self, run_id: str) -> str:
         return runs.account_of_run(self._context, run_id)
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def create_webhook_endpoint(
+        self, request: CreateEndpointRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
+    ) -> WebhookEndpoint:
+        """Register an endpoint for events; its secret is in the answer (fields:
+        `CreateEndpointRequest`)."""
+        built = _build(CreateEndpointRequest, request, args, fields)
+        allow = self.webhooks_allow_private
+        return webhook_endpoints.create_endpoint(self._context, built, allow_private=allow)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        return webhook_endpoints.get_endpoint(self._context, endpoint_id)
+
+    def webhook_endpoints(self, *, limit: int = 50, cursor: str | None = None) -> EndpointPage:
+        """Endpoints oldest first, `limit` (at most 100) a page."""
+        return webhook_endpoints.list_endpoints(self._context, limit, cursor)
+
+    def update_webhook_endpoint(
+        self, request: UpdateEndpointRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
+    ) -> WebhookEndpoint:
+        """Change an endpoint, or re-enable it (fields: `UpdateEndpointRequest`)."""
+        built = _build(UpdateEndpointRequest, request, args, fields)
+        allow = self.webhooks_allow_private
+        return webhook_endpoints.update_endpoint(self._context, built, allow_private=allow)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        """Delete an endpoint and its deliveries; answers it as it was."""
+        return webhook_endpoints.delete_endpoint(self._context, endpoint_id)
+
+    def rotate_webhook_secret(
+        self, endpoint_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
+        """A new secret; the old one keeps signing beside it for 24 hours."""
+        return webhook_endpoints.rotate_secret(self._context, endpoint_id, idempotency_key)
+
+    def webhook_deliveries(
+        self, endpoint_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> DeliveryPage:
+        """An endpoint's deliveries, newest first, with their attempts."""
+        return webhook_endpoints.deliveries(self._context, endpoint_id, limit, cursor)
+
+    def retry_webhook_delivery(
+        self, delivery_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookDelivery:
+        """Queue a pending or failed delivery for an attempt now."""
+        return webhook_endpoints.retry_delivery(self._context, delivery_id, idempotency_key)
+
+    def webhook_dispatcher(self, **options: Any) -> Dispatcher:
+        """A dispatcher on this ledger's database and clock (options: `DispatcherOptions`;
+        `allow_private` defaults to the ledger's)."""
+        options.setdefault("allow_private", self.webhooks_allow_private)
+        return Dispatcher(self.engine, self.clock, DispatcherOptions(**options))
 
     # -- sweeper and verification ---------------------------------------------------------
 

@@ -389,6 +389,92 @@ events = Table(
 )
 
 
+# Webhooks (engine/webhooks): where events go, and each event's delivery to each endpoint.
+URL = 2048  # length of an endpoint's URL
+SECRET = 128  # length of a signing secret (`whsec_` and base64)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    # Only this account's events; '' for every account's (and the operator's own).
+    Column("account_id", String(ID), nullable=False),
+    Column("endpoint_id", String(ID), nullable=False),
+    Column("url", String(URL), nullable=False),
+    Column("description", Text, nullable=False),
+    # Event type names, or ["*"] for every type.
+    Column("event_types", JSON, nullable=False),
+    # Kept in clear: the dispatcher signs with it (unlike API keys, stored hashed).
+    Column("secret", String(SECRET), nullable=False),
+    # After a rotation the old secret signs beside the new one until it expires.
+    Column("previous_secret", String(SECRET), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("disabled_reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "endpoint_id"),
+    # Endpoints are addressed by their id alone in the API.
+    Index("ix_webhook_endpoints_by_endpoint_id", "endpoint_id", unique=True),
+    Index("ix_webhook_endpoints_created", "created_at", "endpoint_id"),
+    CheckConstraint("status IN ('enabled', 'disabled')", name="status"),
+    CheckConstraint("status = 'disabled' OR disabled_reason = ''", name="disabled_reason"),
+    CheckConstraint(
+        "(previous_secret IS NULL) = (previous_secret_expires_at IS NULL)",
+        name="previous_secret",
+    ),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # The event's account ('' for the operator's own events).
+    Column("account_id", String(ID), nullable=False),
+    Column("delivery_id", String(ID), nullable=False),
+    Column("endpoint_id", String(ID), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_id", String(ID), nullable=False),
+    Column("status", String(16), nullable=False),
+    # Attempts made so far; they number the `webhook_attempts` rows.
+    Column("attempts", Integer, nullable=False),
+    # When a pending delivery is next tried; NULL once it succeeded or failed.
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("first_attempt_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "delivery_id"),
+    # One delivery per endpoint and event: the fan-out may run twice and queue once.
+    UniqueConstraint("endpoint_id", "account_id", "event_seq", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_by_delivery_id", "delivery_id", unique=True),
+    # The head of each (endpoint, account) queue: its lowest pending sequence number.
+    Index("ix_webhook_deliveries_pending", "status", "endpoint_id", "account_id", "event_seq"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    # An endpoint's deliveries, newest first.
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at", "delivery_id"),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    CheckConstraint("event_seq >= 1", name="event_seq"),
+    CheckConstraint("(status = 'pending') = (next_attempt_at IS NOT NULL)", name="next_attempt"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("delivery_id", String(ID), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    # The receiver's HTTP status; NULL when no answer came (timeout, connection error).
+    Column("status_code", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    # The start of the receiver's answer, for the operator to see why it refused.
+    Column("response", String(500), nullable=False),
+    Column("error", Text, nullable=False),
+    PrimaryKeyConstraint("account_id", "delivery_id", "attempt"),
+    CheckConstraint("attempt >= 1", name="attempt"),
+    CheckConstraint("duration_ms >= 0", name="duration_ms"),
+    CheckConstraint("status_code IS NULL OR status_code BETWEEN 100 AND 599", name="status_code"),
+)
+
+
 def _bound_lengths_on_sqlite() -> dict[str, tuple[str, ...]]:
     """SQLite stores any length in a `VARCHAR(n)`: make it refuse what PostgreSQL refuses."""
     added: dict[str, tuple[str, ...]] = {}
