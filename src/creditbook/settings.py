@@ -5,13 +5,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
-from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
-from creditbook.engine.webhooks.dispatcher import (
+from creditbook.domain.webhooks import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT_S,
     MAX_CONCURRENCY,
 )
+from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
+from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
 

@@ -26,6 +26,13 @@ from creditbook.engine.ledger import Ledger
 from creditbook.wire.keys import KeyCreate
 
 DEMO_ACCOUNTS = ("demo_scraper", "demo_leads")
+Webhooks = Annotated[
+    bool,
+    typer.Option(
+        "--webhooks/--no-webhooks",
+        help="Deliver webhooks in this process (one dispatcher per database).",
+    ),
+]
 WebhooksPollInterval = Annotated[
     float,
     typer.Option(min=0.05, help="Seconds between the webhook dispatcher's looks for events."),
@@ -350,13 +357,7 @@ def serve(
     sweep_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between the sweeper's rounds.")
     ] = 60.0,
-    webhooks: Annotated[
-        bool,
-        typer.Option(
-            "--webhooks/--no-webhooks",
-            help="Deliver webhooks in this process (one dispatcher per database).",
-        ),
-    ] = True,
+    webhooks: Webhooks = True,
     webhooks_poll_interval: WebhooksPollInterval = 1.0,
     database_url: DatabaseUrl = None,
     base_url: BaseUrl = None,

@@ -7,12 +7,15 @@ import logging
 import os
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 from creditbook.cli.errors import usage
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.sweeper import Sweeper
-from creditbook.engine.webhooks.dispatcher import Dispatcher
 from creditbook.version import __version__
+
+if TYPE_CHECKING:
+    from creditbook.engine.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger("creditbook.server")
 LOG_FORMATS = ("json", "console")

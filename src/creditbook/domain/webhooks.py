@@ -18,6 +18,10 @@ MAX_URL_CHARS = 2048
 MAX_EVENT_TYPES = 32
 MAX_RESPONSE_CHARS = 500  # of a receiver's answer, kept with each attempt
 MAX_ERROR_CHARS = 500
+# The dispatcher: deliveries in flight at once, and how long one request may take.
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 256
+DEFAULT_TIMEOUT_S = 10.0
 # How long a rotated-out secret keeps signing beside the new one.
 PREVIOUS_SECRET_LIFETIME = timedelta(hours=24)
 

@@ -17,7 +17,7 @@ import enum
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -89,7 +89,6 @@ from creditbook.engine.results import (
     VerifyReport,
 )
 from creditbook.engine.webhooks import endpoints as webhook_endpoints
-from creditbook.engine.webhooks.dispatcher import Dispatcher, DispatcherOptions
 from creditbook.engine.webhooks.results import (
     DeliveryPage,
     EndpointPage,
@@ -97,6 +96,9 @@ from creditbook.engine.webhooks.results import (
     WebhookEndpoint,
 )
 from creditbook.store.database import make_engine, migrate
+
+if TYPE_CHECKING:  # the dispatcher (httpx) is imported when one is made
+    from creditbook.engine.webhooks.dispatcher import Dispatcher
 
 R = TypeVar("R")
 DEFAULT_EXPIRING_NOTICE_DAYS = 7.0
@@ -543,6 +545,8 @@ class Ledger:
     def webhook_dispatcher(self, **options: Any) -> Dispatcher:
         """A dispatcher on this ledger's database and clock (options: `DispatcherOptions`;
         `allow_private` defaults to the ledger's)."""
+        from creditbook.engine.webhooks.dispatcher import Dispatcher, DispatcherOptions
+
         options.setdefault("allow_private", self.webhooks_allow_private)
         return Dispatcher(self.engine, self.clock, DispatcherOptions(**options))
 

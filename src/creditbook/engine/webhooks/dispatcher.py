@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbook.domain.errors import CreditbookError, invariant
+from creditbook.domain.webhooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY
 from creditbook.engine.clock import Clock
 from creditbook.engine.context import Context
 from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
@@ -42,10 +43,7 @@ from creditbook.store.queries import webhooks as queries
 
 log = logging.getLogger("creditbook.webhooks")
 
-DEFAULT_CONCURRENCY = 16
-DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_POLL_INTERVAL_S = 1.0
-MAX_CONCURRENCY = 256
 FAN_OUT_BATCH = 500
 
 Queue = tuple[str, str]  # (endpoint_id, account_id)
