@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from creditbook.domain.events import EventType as EventType
 from creditbook.wire.common import Out
-
-EventType = Literal[
-    "balance.low",
-    "balance.depleted",
-    "balance.recovered",
-    "credits.granted",
-    "credits.expiring",
-    "credits.expired",
-    "period.renewed",
-    "run.paused",
-    "run.finished",
-    "webhook_endpoint.disabled",
-]
 
 
 class EventOut(Out):

@@ -15,21 +15,9 @@ from typing import Any
 import simplejson
 
 from creditbook.domain.amounts import Credits
+from creditbook.domain.events import EVENT_TYPES as EVENT_TYPES
 from creditbook.domain.periods import rfc3339
 
-# The event types, in the order the docs list them.
-EVENT_TYPES = (
-    "balance.low",
-    "balance.depleted",
-    "balance.recovered",
-    "credits.granted",
-    "credits.expiring",
-    "credits.expired",
-    "period.renewed",
-    "run.paused",
-    "run.finished",
-    "webhook_endpoint.disabled",
-)
 # Fields of `data` that are amounts (stored in millicredits, shown in credits).
 AMOUNT_FIELDS = frozenset(
     {
