@@ -147,6 +147,10 @@ async def logout(request: Request, signed_in: SignedIn) -> Response:
 # -- operator -------------------------------------------------------------------------------
 
 
+# Deliveries shown per endpoint on the operator's webhooks page.
+RECENT_DELIVERIES = 10
+
+
 @router.get("/accounts")
 def accounts(
     request: Request,
@@ -158,6 +162,20 @@ def accounts(
     listing = figures.account_list(dashboard_of(request).ledger, after)
     context = {"listing": listing, "after": after, "nav": "accounts"}
     return page(request, "accounts.html", context, viewer=signed_in)
+
+
+@router.get("/webhooks")
+def webhooks(request: Request, signed_in: SignedIn) -> Response:
+    """The operator's webhook endpoints, each with its latest deliveries and their attempts."""
+    if not signed_in.is_operator:
+        raise PermissionDeniedError("Webhook endpoints are for the operator's key.")
+    ledger = dashboard_of(request).ledger
+    endpoints = [
+        (endpoint, ledger.webhook_deliveries(endpoint.endpoint_id, limit=RECENT_DELIVERIES).data)
+        for endpoint in ledger.webhook_endpoints(limit=100).data
+    ]
+    context = {"endpoints": endpoints, "recent": RECENT_DELIVERIES, "nav": "webhooks"}
+    return page(request, "webhooks.html", context, viewer=signed_in)
 
 
 # -- one account ----------------------------------------------------------------------------
