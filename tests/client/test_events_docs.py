@@ -40,6 +40,8 @@ def run_shell(block: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 def test_the_command_line_walk_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith("CREDITBOOK_")]:
         monkeypatch.delenv(name)
+    # `creditbook init` writes a profile: into the test's own config file, not the user's.
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(tmp_path / "config.toml"))
     (pricing,) = blocks("toml")
     (tmp_path / "pricing.toml").write_text(pricing)
     walk, listen = (block for block in blocks("sh") if "curl" not in block)
