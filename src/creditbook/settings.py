@@ -12,6 +12,7 @@ from creditbook.domain.webhooks import (
 )
 from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
 from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
+from creditbook.engine.payments.stripe_api import StripeSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
 
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
         addresses (off: https to public addresses only; see docs/webhooks.md).
     webhooks_concurrency, webhooks_timeout_s: the dispatcher's deliveries in flight at
         once, and how long one request may take.
+    stripe_api_key: Stripe's secret key (`sk_test_…`, `sk_live_…`): Checkout and
+        auto-recharge (unset: they answer 503 `payments_not_configured`).
+    stripe_webhook_secret: the signing secret of the Stripe webhook endpoint (`whsec_…`)
+        that `POST /v1/integrations/stripe/webhook` verifies notifications with.
+    stripe_api_base: another address for Stripe's API (a local stand-in for tests).
     """
 
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
@@ -68,3 +74,18 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     webhooks_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
     webhooks_timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, le=60)
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+
+    def stripe(self) -> StripeSettings:
+        """How the ledger reaches Stripe."""
+        return StripeSettings(
+            api_key=_secret(self.stripe_api_key),
+            webhook_secret=_secret(self.stripe_webhook_secret),
+            api_base=self.stripe_api_base or None,
+        )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return (value.get_secret_value() or None) if value is not None else None

@@ -207,6 +207,54 @@ BASE: dict[str, dict[str, Any]] = {
         "response": "",
         "error": "",
     },
+    "credit_packs": {
+        "pack_id": "p",
+        "version": 1,
+        "body": {},
+        "updated_at": START,
+    },
+    "billing_profiles": {
+        "account_id": "a",
+        "customer_id": None,
+        "payment_method_id": None,
+        "auto_recharge": None,
+        "paused_at": None,
+        "paused_reason": None,
+        "updated_at": START,
+    },
+    "payments": {
+        "account_id": "a",
+        "payment_id": "pay",
+        "kind": "checkout",
+        "stripe_object_id": "cs",
+        "payment_intent_id": "pi",
+        "customer_id": "cus",
+        "pack_id": "p",
+        "quantity": 1,
+        "pool": "credits",
+        "credits": 1000,
+        "grant_id": "g",
+        "transfer_id": "t",
+        "currency": "usd",
+        "amount_paid": 900,
+        "amount_refunded": 0,
+        "credits_refunded": 0,
+        "credits_taken_back": 0,
+        "dispute_id": None,
+        "created_at": START,
+        "updated_at": START,
+    },
+    "recharges": {
+        "account_id": "a",
+        "recharge_id": "r",
+        "event_id": "e",
+        "pack_id": "p",
+        "status": "due",
+        "payment_intent_id": None,
+        "reason": "",
+        "created_at": START,
+        "updated_at": START,
+    },
 }
 
 # The column that makes each row new (rows of one test share every other key column).
@@ -229,6 +277,10 @@ UNIQUE = {
     "webhook_endpoints": "endpoint_id",
     "webhook_deliveries": "delivery_id",
     "webhook_attempts": "attempt",
+    "credit_packs": "pack_id",
+    "billing_profiles": "account_id",
+    "payments": "payment_id",
+    "recharges": "recharge_id",
 }
 # Key columns that are numbers.
 NUMBERED = {"seq", "attempt"}
@@ -351,6 +403,32 @@ CASES: dict[str, tuple[str, list[Overrides], Overrides]] = {
         [{"status_code": 99}, {"status_code": 600}],
         {"status_code": None},
     ),
+    "ck_credit_packs_version": ("credit_packs", [{"version": 0}], {"version": 1}),
+    "ck_billing_profiles_paused": (
+        "billing_profiles",
+        [{"paused_at": START}, {"paused_reason": "card declined"}],
+        {"paused_at": START, "paused_reason": "card declined"},
+    ),
+    "ck_payments_kind": ("payments", [{"kind": "gift"}], {"kind": "auto_recharge"}),
+    "ck_payments_quantity": ("payments", [{"quantity": 0}], {"quantity": 1}),
+    "ck_payments_credits": ("payments", [{"credits": 0}], {"credits": 1}),
+    "ck_payments_amount_paid": ("payments", [{"amount_paid": -1}], {"amount_paid": 0}),
+    "ck_payments_amount_refunded": (
+        "payments",
+        [{"amount_refunded": 901}, {"amount_refunded": -1}],
+        {"amount_refunded": 900},
+    ),
+    "ck_payments_credits_refunded": (
+        "payments",
+        [{"credits_refunded": 1001}, {"credits_refunded": -1}],
+        {"credits_refunded": 1000},
+    ),
+    "ck_payments_credits_taken_back": (
+        "payments",
+        [{"credits_refunded": 10, "credits_taken_back": 11}, {"credits_taken_back": -1}],
+        {"credits_refunded": 10, "credits_taken_back": 10},
+    ),
+    "ck_recharges_status": ("recharges", [{"status": "lost"}], {"status": "skipped"}),
 }
 
 
@@ -363,6 +441,10 @@ def row(table: str, **overrides: Any) -> dict[str, Any]:
     if table == "transfers":
         fresh["transfer_id"] = f"t{number}"
     if table == "events":
+        fresh["event_id"] = f"e{number}"
+    if table == "payments":
+        fresh["stripe_object_id"] = f"cs{number}"
+    if table == "recharges":
         fresh["event_id"] = f"e{number}"
     return {**BASE[table], **fresh, **overrides}
 
@@ -407,11 +489,12 @@ def test_bounded_text_columns_refuse_longer_values(engine: Engine, table: str) -
     for column in bounded:
         length = column.type.length
         assert length is not None
-        # A source, book or webhook status is also checked against its known values, which
-        # refuse both.
+        # A source, a book, a webhook or recharge status and a payment's kind are also checked
+        # against their known values, which refuse both.
         enumerated = column.name in ("source", "book") or (
-            table.startswith("webhook_") and column.name == "status"
+            (table.startswith("webhook_") or table == "recharges") and column.name == "status"
         )
+        enumerated = enumerated or (table, column.name) == ("payments", "kind")
         if not enumerated:
             insert(engine, table, row(table, **{column.name: "y" * length}))
         too_long = row(table, **{column.name: "z" * (length + 1)})

@@ -14,6 +14,7 @@ from creditbook.api import (
     routes_admin,
     routes_compat,
     routes_events,
+    routes_payments,
     routes_reports,
     routes_usage,
     routes_webhooks,
@@ -37,6 +38,18 @@ balances, history and stats. Authenticate with `Authorization: Bearer <key>`,
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
+# The API's routes, in the order the OpenAPI document lists them.
+ROUTES = (
+    routes_admin,
+    routes_usage,
+    routes_reports,
+    routes_events,
+    routes_compat,
+    routes_webhooks,
+    routes_payments,
+)
+
+
 def create_app(
     ledger: Ledger | None = None,
     settings: Settings | None = None,
@@ -52,6 +65,7 @@ def create_app(
         group_max_wait_s=settings.group_max_wait_ms / 1000,
         key_cache_s=settings.key_cache_s,
         webhooks_allow_private=settings.webhooks_allow_private,
+        stripe=settings.stripe(),
     )
     if limiter is None:
         limiter = _limiter(settings)
@@ -74,12 +88,8 @@ def create_app(
     app.state.plan_limits = PlanLimits(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = metrics
     errors.install(app)
-    app.include_router(routes_admin.router)
-    app.include_router(routes_usage.router)
-    app.include_router(routes_reports.router)
-    app.include_router(routes_events.router)
-    app.include_router(routes_compat.router)
-    app.include_router(routes_webhooks.router)
+    for routes in ROUTES:
+        app.include_router(routes.router)
     # The web dashboard: HTML pages with session sign-in, outside the API's OpenAPI schema.
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     dashboard = create_dashboard(

@@ -97,7 +97,12 @@ def open_dispatcher(url: str, poll_interval_s: float) -> tuple[Dispatcher, Ledge
     from creditbook.settings import Settings
 
     settings = Settings()
-    ledger = Ledger.open(url, upgrade=False, webhooks_allow_private=settings.webhooks_allow_private)
+    ledger = Ledger.open(
+        url,
+        upgrade=False,
+        webhooks_allow_private=settings.webhooks_allow_private,
+        stripe=settings.stripe(),
+    )
     dispatcher = ledger.webhook_dispatcher(
         poll_interval_s=poll_interval_s,
         concurrency=settings.webhooks_concurrency,

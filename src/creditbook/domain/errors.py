@@ -172,3 +172,24 @@ class DependencyUnavailableError(CreditbookError):
 
     code = "rate_limiter_unavailable"
     status = 503
+
+
+class PaymentsNotConfiguredError(CreditbookError):
+    """Payments need Stripe settings this server was not given."""
+
+    code = "payments_not_configured"
+    status = 503
+
+
+class PaymentProviderError(CreditbookError):
+    """Stripe refused a request or did not answer; nothing was recorded."""
+
+    code = "payment_provider_error"
+    status = 502
+
+
+class SignatureError(CreditbookError):
+    """An inbound notification whose signature does not verify (or is too old)."""
+
+    code = "invalid_signature"
+    status = 400

@@ -14,6 +14,10 @@ EventType = Literal[
     "period.renewed",
     "run.paused",
     "run.finished",
+    "payment.succeeded",
+    "payment.refunded",
+    "payment.disputed",
+    "auto_recharge.failed",
     "webhook_endpoint.disabled",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)

@@ -70,6 +70,8 @@ from creditbook.engine.operations import (
 )
 from creditbook.engine.operations import keys as key_operations
 from creditbook.engine.operations.alerts import Alerts
+from creditbook.engine.payments.service import Payments
+from creditbook.engine.payments.stripe_api import StripeSettings
 from creditbook.engine.reports import events as event_reports
 from creditbook.engine.reports.events import EventPage
 from creditbook.engine.results import (
@@ -138,6 +140,7 @@ class Ledger:
         key_cache_s: float = DEFAULT_TTL_S,
         expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
         webhooks_allow_private: bool = False,
+        stripe: StripeSettings | None = None,
     ) -> None:
         """`group_commit` gathers writes made at once by several threads into one
         transaction (at most `group_max_size` writes, its first waiting at most
@@ -146,10 +149,12 @@ class Ledger:
         revocation by another process takes effect here within that time. A grant with
         credits left gets its `credits.expiring` event `expiring_notice_days` before it
         expires. `webhooks_allow_private` lets webhook endpoints use http and private
-        addresses (see `creditbook.engine.webhooks.urls`)."""
+        addresses (see `creditbook.engine.webhooks.urls`). `stripe` says how to reach Stripe
+        for `payments` (credit packs, Checkout, auto-recharge)."""
         self._context = Context(engine, clock or SystemClock())
         self._context.expiring_notice = timedelta(days=expiring_notice_days)
         self.webhooks_allow_private = webhooks_allow_private
+        self.payments = Payments(self._context, stripe)
         self._keys = KeyCache(key_cache_s)
         settings = GroupCommitSettings(group_commit, group_max_size, group_max_wait_s)
         if settings.enabled:
@@ -168,6 +173,7 @@ class Ledger:
         key_cache_s: float = DEFAULT_TTL_S,
         expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
         webhooks_allow_private: bool = False,
+        stripe: StripeSettings | None = None,
     ) -> Ledger:
         """Connect to `url` and bring its schema up to date (the other options: `Ledger`)."""
         engine = make_engine(url)
@@ -182,6 +188,7 @@ class Ledger:
             key_cache_s=key_cache_s,
             expiring_notice_days=expiring_notice_days,
             webhooks_allow_private=webhooks_allow_private,
+            stripe=stripe,
         )
 
     @staticmethod
@@ -548,7 +555,8 @@ class Ledger:
         from creditbook.engine.webhooks.dispatcher import Dispatcher, DispatcherOptions
 
         options.setdefault("allow_private", self.webhooks_allow_private)
-        return Dispatcher(self.engine, self.clock, DispatcherOptions(**options))
+        recharges = self.payments.process_recharges if self.payments.gateway.can_charge else None
+        return Dispatcher(self.engine, self.clock, DispatcherOptions(**options), recharges)
 
     # -- sweeper and verification ---------------------------------------------------------
 

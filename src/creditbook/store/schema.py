@@ -1,5 +1,6 @@
 """The schema. Every account-owned table leads its key with `account_id` so the schema can be
-distributed by account; `plans` and `rate_cards` are small operator-wide reference tables.
+distributed by account; `plans`, `rate_cards` and `credit_packs` are small operator-wide
+reference tables.
 
 Amounts are BIGINT millicredits. Timestamps are stored as naive UTC and read back aware.
 Entries are append-only: the engine only ever inserts them.
@@ -77,25 +78,21 @@ def millicredits(name: str, **kwargs: Any) -> Column[int]:
     return Column(name, BigInteger, nullable=False, **kwargs)
 
 
-plans = Table(
-    "plans",
-    metadata,
-    Column("plan_id", String(ID), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    CheckConstraint("version >= 1", name="version"),
-)
+def _pricing(name: str, key: str) -> Table:
+    """Operator-wide pricing: one body per id, replaced whole; `version` counts the bodies."""
+    return Table(
+        name,
+        metadata,
+        Column(key, String(ID), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("body", JSON, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        CheckConstraint("version >= 1", name="version"),
+    )
 
-rate_cards = Table(
-    "rate_cards",
-    metadata,
-    Column("rate_card_id", String(ID), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("body", JSON, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    CheckConstraint("version >= 1", name="version"),
-)
+
+plans = _pricing("plans", "plan_id")
+rate_cards = _pricing("rate_cards", "rate_card_id")
 
 accounts = Table(
     "accounts",
@@ -472,6 +469,91 @@ webhook_attempts = Table(
     CheckConstraint("attempt >= 1", name="attempt"),
     CheckConstraint("duration_ms >= 0", name="duration_ms"),
     CheckConstraint("status_code IS NULL OR status_code BETWEEN 100 AND 599", name="status_code"),
+)
+
+
+# Payments (engine/payments): credit packs, each account's Stripe customer and auto-recharge,
+# every purchase fulfilled, and every recharge started.
+STRIPE_ID = 255  # Stripe object ids (`cs_test_…` run to 66 characters; Stripe allows 255)
+
+credit_packs = _pricing("credit_packs", "pack_id")
+
+billing_profiles = Table(
+    "billing_profiles",
+    metadata,
+    Column("account_id", String(ID), primary_key=True),
+    Column("customer_id", String(STRIPE_ID), nullable=True),
+    # The card auto-recharge pays with (NULL: the customer's newest card, asked of Stripe);
+    # the auto-recharge settings (NULL: none), and why it is paused (NULL: it is not).
+    Column("payment_method_id", String(STRIPE_ID), nullable=True),
+    Column("auto_recharge", JSON, nullable=True),
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_reason", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_billing_profiles_by_customer_id", "customer_id", unique=True),
+    CheckConstraint("(paused_at IS NULL) = (paused_reason IS NULL)", name="paused"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("payment_id", String(ID), nullable=False),
+    Column("kind", String(16), nullable=False),
+    # Fulfilled once per Checkout Session, or per PaymentIntent of an auto-recharge.
+    Column("stripe_object_id", String(STRIPE_ID), nullable=False),
+    Column("payment_intent_id", String(STRIPE_ID), nullable=True),
+    Column("customer_id", String(STRIPE_ID), nullable=True),
+    Column("pack_id", String(ID), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("pool", String(ID), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("grant_id", String(ID), nullable=False),
+    Column("transfer_id", String(ID), nullable=False),
+    Column("currency", String(3), nullable=False),
+    # Paid and refunded in minor units; millicredits the refunds cover, and of those the
+    # ones still unspent and taken back.
+    Column("amount_paid", BigInteger, nullable=False),
+    Column("amount_refunded", BigInteger, nullable=False),
+    Column("credits_refunded", BigInteger, nullable=False),
+    Column("credits_taken_back", BigInteger, nullable=False),
+    Column("dispute_id", String(STRIPE_ID), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "payment_id"),
+    Index("ix_payments_by_stripe_object_id", "stripe_object_id", unique=True),
+    Index("ix_payments_by_payment_intent_id", "payment_intent_id"),
+    Index("ix_payments_by_payment_id", "payment_id", unique=True),
+    Index("ix_payments_created", "account_id", "created_at"),
+    CheckConstraint("kind IN ('checkout', 'auto_recharge')", name="kind"),
+    CheckConstraint("quantity >= 1", name="quantity"),
+    CheckConstraint("credits > 0", name="credits"),
+    CheckConstraint("amount_paid >= 0", name="amount_paid"),
+    CheckConstraint("amount_refunded BETWEEN 0 AND amount_paid", name="amount_refunded"),
+    CheckConstraint("credits_refunded BETWEEN 0 AND credits", name="credits_refunded"),
+    CheckConstraint("credits_taken_back BETWEEN 0 AND credits_refunded", name="credits_taken_back"),
+)
+
+recharges = Table(
+    "recharges",
+    metadata,
+    Column("account_id", String(ID), nullable=False),
+    Column("recharge_id", String(ID), nullable=False),
+    Column("event_id", String(ID), nullable=False),
+    Column("pack_id", String(ID), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payment_intent_id", String(STRIPE_ID), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("account_id", "recharge_id"),
+    # The `balance.low` event of the crossing: one recharge per crossing.
+    Index("ix_recharges_by_event_id", "event_id", unique=True),
+    Index("ix_recharges_status", "status", "created_at"),
+    Index("ix_recharges_account", "account_id", "created_at"),
+    CheckConstraint(
+        "status IN ('due', 'requested', 'succeeded', 'failed', 'skipped')", name="status"
+    ),
 )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ConfigDict, Field
 
 from creditbook.domain.events import EventType as EventType
+from creditbook.domain.payments import ZERO_DECIMAL_CURRENCIES
 from creditbook.wire.common import Out
 
 
@@ -53,6 +55,17 @@ class EventList(Out):
     next_cursor: str | None
 
 
+def money(minor: Any, currency: Any) -> str:
+    """An amount in a currency's minor unit, written in its major unit: `9.00 USD`
+    (two decimal places; currencies without a minor unit show their amount as is)."""
+    if not isinstance(minor, int) or not isinstance(currency, str):
+        return f"{minor} {currency}"
+    code = currency.upper()
+    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
+        return f"{minor:,} {code}"
+    return f"{Decimal(minor) / 100:,.2f} {code}"
+
+
 def summary(event_type: str, data: dict[str, Any]) -> str:
     """One short line saying what an event means (its amounts as the API writes them)."""
     get = data.get
@@ -79,5 +92,12 @@ def summary(event_type: str, data: dict[str, Any]) -> str:
         "run.finished": f"run {get('run_id')} {get('status')}: {get('charged')} charged, "
         f"{get('released')} released",
         "webhook_endpoint.disabled": f"endpoint {get('endpoint_id')} disabled: {get('reason')}",
+        "payment.succeeded": f"{get('credits')} bought ({get('pack_id')} x {get('quantity')}) "
+        f"for {money(get('amount_paid'), get('currency'))}",
+        "payment.refunded": f"{money(get('amount_refunded'), get('currency'))} refunded: "
+        f"{get('credits_taken_back')} taken back, {get('credits_not_recovered')} already spent",
+        "payment.disputed": f"payment {get('payment_id')} disputed "
+        f"({money(get('disputed_amount'), get('currency'))}, {get('reason')})",
+        "auto_recharge.failed": f"auto-recharge {get('status')}: {get('reason')}",
     }
     return lines.get(event_type, event_type)

@@ -17,6 +17,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from creditbook.domain.alerts import AlertRule, PoolState, evaluate
+from creditbook.domain.amounts import Credits
 from creditbook.engine.account import spending
 from creditbook.store.queries import events as queries
 
@@ -27,10 +28,23 @@ if TYPE_CHECKING:
 def rules_of(tx: AccountTx) -> tuple[tuple[AlertRule, ...], str]:
     """The rules in force on the account, and where they come from (`account` or `plan`)."""
     own = tx.alerts.get("rules")
+    recharge = tx.alerts.get("recharge")
     if own is None:
-        return tx.plan.alerts, "plan"
-    key = tuple((rule["pool"], rule.get("credits"), rule.get("percent")) for rule in own)
-    return _parsed(key), "account"
+        rules, source = tx.plan.alerts, "plan"
+    else:
+        key = tuple((rule["pool"], rule.get("credits"), rule.get("percent")) for rule in own)
+        rules, source = _parsed(key), "account"
+    if recharge is not None:
+        rules = _with_recharge(rules, recharge["pool"], recharge["credits"])
+    return rules, source
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_recharge(rules: tuple[AlertRule, ...], pool: str, credits: int) -> tuple[AlertRule, ...]:
+    """The rules and the auto-recharge threshold (a rule of its own, unless one of the
+    rules is the same threshold already)."""
+    rule = AlertRule(pool, credits=Credits(credits))
+    return rules if any(other.key == rule.key for other in rules) else (*rules, rule)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -119,6 +133,23 @@ def set_rules(tx: AccountTx, rules: tuple[AlertRule, ...] | None) -> None:
         alerts.pop("rules", None)
     else:
         alerts["rules"] = [rule.to_body() for rule in rules]
+    _restate(tx, alerts)
+
+
+def set_recharge_trigger(tx: AccountTx, trigger: tuple[str, int] | None) -> None:
+    """Watch `trigger` (pool, threshold in millicredits) for auto-recharge, or stop (None).
+    A pool already below a new threshold gets its `balance.low` now."""
+    alerts: dict[str, Any] = {**tx.alerts}
+    if trigger is None:
+        alerts.pop("recharge", None)
+    else:
+        alerts["recharge"] = {"pool": trigger[0], "credits": trigger[1]}
+    _restate(tx, alerts)
+
+
+def _restate(tx: AccountTx, alerts: dict[str, Any]) -> None:
+    """Take new rules: rules kept as they were keep their state; the others start over and
+    are evaluated at once."""
     tx.alerts = alerts
     tx.alerts_dirty = True
     in_force, _ = rules_of(tx)

@@ -31,6 +31,10 @@ AMOUNT_FIELDS = frozenset(
         "charged",
         "released",
         "expired",
+        "credits",
+        "credits_refunded",
+        "credits_taken_back",
+        "credits_not_recovered",
     }
 )
 

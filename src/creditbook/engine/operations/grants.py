@@ -17,7 +17,7 @@ from creditbook.domain.periods import rfc3339
 from creditbook.domain.requests import GrantRequest
 from creditbook.engine import idempotency
 from creditbook.engine.account import catch_up
-from creditbook.engine.account.lines import Line, draws_total
+from creditbook.engine.account.lines import Line, Posted, draws_total
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.results import Grant
@@ -54,17 +54,16 @@ def grant(context: Context, request: GrantRequest) -> Grant:
         text = request.description or kind.value.replace("_", " ").capitalize()
         if amount.is_negative():
             return _debit_adjustment(tx, target, -amount, text)
-        _check_granted_total(tx, amount)
-        grant_id = tx.create_grant(
+        grant_id, posted = add_grant(
+            tx,
             target,
             source,
+            amount,
             priority=priority,
             effective_at=effective_at,
             expires_at=expires_at,
             description=text,
         )
-        posted = tx.fund_grant(kind, target, grant_id, amount, description=text)
-        _granted(tx, target, grant_id, source, amount, posted.transfer_id, expires_at)
         return Grant(
             grant_id,
             request.account_id,
@@ -82,6 +81,35 @@ def grant(context: Context, request: GrantRequest) -> Grant:
     return idempotency.write(
         context, request.account_id, "grant", fields, request.idempotency_key, Grant, body
     )
+
+
+def add_grant(
+    tx: AccountTx,
+    pool: str,
+    source: GrantSource,
+    amount: Credits,
+    *,
+    priority: int | None,
+    expires_at: datetime | None,
+    description: str,
+    effective_at: datetime | None = None,
+) -> tuple[str, Posted]:
+    """Create and fund a grant of a positive `amount` (refused when the account's granted
+    credits would leave the amount range), with its `credits.granted` event."""
+    _check_granted_total(tx, amount)
+    grant_id = tx.create_grant(
+        pool,
+        source,
+        priority=priority,
+        effective_at=effective_at,
+        expires_at=expires_at,
+        description=description,
+    )
+    posted = tx.fund_grant(
+        GRANT_TRANSACTION_TYPE[source], pool, grant_id, amount, description=description
+    )
+    _granted(tx, pool, grant_id, source, amount, posted.transfer_id, expires_at)
+    return grant_id, posted
 
 
 def _granted(

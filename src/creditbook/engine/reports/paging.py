@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 
 from creditbook.domain.errors import ValidationError
 
@@ -34,3 +35,20 @@ def cursor_body(cursor: str, kind: str) -> str:
 
 def malformed_cursor() -> ValidationError:
     return ValidationError("malformed cursor", field="cursor")
+
+
+def encode_instant_cursor(kind: str, at: datetime, identifier: str) -> str:
+    """A cursor of `kind` after the row at (`at`, `identifier`)."""
+    return encode_cursor_body(kind, f"{at.isoformat()}|{identifier}")
+
+
+def decode_instant_cursor(cursor: str, kind: str) -> tuple[datetime, str]:
+    """The (instant, identifier) an `encode_instant_cursor` cursor carries."""
+    at, _, identifier = cursor_body(cursor, kind).partition("|")
+    try:
+        instant = datetime.fromisoformat(at)
+    except ValueError:
+        raise malformed_cursor() from None
+    if not identifier or instant.tzinfo is None:
+        raise malformed_cursor()
+    return instant, identifier

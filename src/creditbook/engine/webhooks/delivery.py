@@ -26,6 +26,7 @@ from creditbook.domain.webhooks import (
 from creditbook.engine.account.lines import new_id
 from creditbook.engine.context import Context
 from creditbook.engine.events.records import Event, encode
+from creditbook.engine.payments import recharge
 from creditbook.engine.webhooks.urls import check_url
 from creditbook.store.queries import events as event_queries
 from creditbook.store.queries import webhooks as queries
@@ -45,7 +46,8 @@ def _matches(endpoint: Any, event: Any) -> bool:
 
 def fan_out(context: Context, limit: int) -> int:
     """Queue up to `limit` undelivered events, oldest first: one delivery per matching
-    enabled endpoint, and the events marked dispatched, in one transaction (a delivery
+    enabled endpoint, one recharge per crossed auto-recharge threshold (`recharge.queue`),
+    and the events marked dispatched, in one transaction (a delivery
     queued already stays as it is). How many events it took."""
     # A read first: most rounds find nothing, and a write would wait for the write lock.
     if not context.run(lambda c: bool(event_queries.undispatched(c, 1)), read_only=True):
@@ -75,6 +77,7 @@ def fan_out(context: Context, limit: int) -> int:
             if _matches(endpoint, event)
         ]
         queries.insert_deliveries(connection, rows)
+        recharge.queue(connection, events, now)
         queries.mark_events_dispatched(connection, [(e.account_id, e.seq) for e in events])
         return len(events)
 

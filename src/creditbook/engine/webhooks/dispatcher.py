@@ -1,11 +1,13 @@
 """The webhook dispatcher: turns events into deliveries and delivers them.
 
 Every round it (a) fans out the events not yet dispatched, oldest first, into one delivery
-per matching enabled endpoint (see `delivery.fan_out`), then (b) starts the deliveries that
-are due. Deliveries queue per (endpoint, account): only the lowest-sequence pending delivery
-of a queue is ever in flight, so an endpoint receives an account's events in sequence
-order. Different queues go concurrently, at most `concurrency` at once, each request within
-`timeout_s`. A worker that delivered one event goes on with the next of the same queue.
+per matching enabled endpoint (see `delivery.fan_out`) and one auto-recharge per crossing of
+a recharge threshold, (b) asks Stripe for the due recharges' payments (when the ledger has a
+Stripe key), then (c) starts the deliveries that are due. Deliveries queue per (endpoint,
+account): only the lowest-sequence pending delivery of a queue is ever in flight, so an
+endpoint receives an account's events in sequence order. Different queues go concurrently,
+at most `concurrency` at once, each request within `timeout_s`. A worker that delivered one
+event goes on with the next of the same queue.
 
 Delivery is at least once: an attempt is recorded after the receiver answered, so a
 dispatcher killed in between sends that event again (with the same `webhook-id`).
@@ -23,6 +25,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -70,10 +73,18 @@ class Dispatcher:
     """Delivers webhooks of one database: `start()` in a daemon thread (as a server runs
     it), `run()` in the calling thread until `stop()`, or `drain()` until nothing is due."""
 
-    def __init__(self, engine: Engine, clock: Clock, options: DispatcherOptions) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        options: DispatcherOptions,
+        recharges: Callable[[], int] | None = None,
+    ) -> None:
+        """`recharges` asks Stripe for the payments of due auto-recharges, every round."""
         invariant(1 <= options.concurrency <= MAX_CONCURRENCY, "concurrency out of range")
         invariant(options.timeout_s > 0 and options.poll_interval_s > 0, "bad dispatcher timing")
         self.options = options
+        self._recharges = recharges
         # Its own context: its writes never join the ledger's group commits, but the
         # attempts its workers record at once share one commit (one fsync, not one each).
         self._context = Context(engine, clock)
@@ -162,6 +173,8 @@ class Dispatcher:
         while delivery.fan_out(self._context, FAN_OUT_BATCH) == FAN_OUT_BATCH:
             if self._stop.is_set():
                 return 0
+        if self._recharges is not None:
+            self._recharges()
         with self._guard:
             free = self.options.concurrency - len(self._in_flight)
             busy = len(self._in_flight)

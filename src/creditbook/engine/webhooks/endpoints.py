@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -36,9 +35,8 @@ from creditbook.engine.events.records import EVENT_TYPES
 from creditbook.engine.reports.paging import (
     MAX_PAGE_SIZE,
     check_limit,
-    cursor_body,
-    encode_cursor_body,
-    malformed_cursor,
+    decode_instant_cursor,
+    encode_instant_cursor,
 )
 from creditbook.engine.validation import check_key, check_text
 from creditbook.engine.webhooks.results import (
@@ -177,7 +175,7 @@ def get_endpoint(context: Context, endpoint_id: str) -> WebhookEndpoint:
 def list_endpoints(context: Context, limit: int, cursor: str | None) -> EndpointPage:
     """Endpoints oldest first, paged by a keyset cursor."""
     check_limit("limit", limit, MAX_PAGE_SIZE)
-    after = _decode_cursor(cursor, "webhook_endpoint") if cursor else None
+    after = decode_instant_cursor(cursor, "webhook_endpoint") if cursor else None
 
     def read(connection: Connection) -> EndpointPage:
         rows = queries.endpoint_page(connection, after, limit + 1)
@@ -187,7 +185,7 @@ def list_endpoints(context: Context, limit: int, cursor: str | None) -> Endpoint
         next_cursor = (
             None
             if last is None
-            else _encode_cursor("webhook_endpoint", last.created_at, last.endpoint_id)
+            else encode_instant_cursor("webhook_endpoint", last.created_at, last.endpoint_id)
         )
         return EndpointPage(data, has_more, next_cursor)
 
@@ -268,7 +266,7 @@ def rotate_secret(context: Context, endpoint_id: str, key: str | None) -> Webhoo
 def deliveries(context: Context, endpoint_id: str, limit: int, cursor: str | None) -> DeliveryPage:
     """An endpoint's deliveries, newest first, each with its attempts."""
     check_limit("limit", limit, MAX_PAGE_SIZE)
-    before = _decode_cursor(cursor, "webhook_delivery") if cursor else None
+    before = decode_instant_cursor(cursor, "webhook_delivery") if cursor else None
 
     def read(connection: Connection) -> DeliveryPage:
         endpoint_row(connection, endpoint_id)
@@ -279,7 +277,7 @@ def deliveries(context: Context, endpoint_id: str, limit: int, cursor: str | Non
         next_cursor = (
             None
             if last is None
-            else _encode_cursor("webhook_delivery", last.created_at, last.delivery_id)
+            else encode_instant_cursor("webhook_delivery", last.created_at, last.delivery_id)
         )
         return DeliveryPage(data, has_more, next_cursor)
 
@@ -323,18 +321,3 @@ def retry_delivery(context: Context, delivery_id: str, key: str | None) -> Webho
 
     fields = {"delivery_id": delivery_id}
     return _operator_write(context, "retry_webhook_delivery", fields, key, WebhookDelivery, body)
-
-
-def _encode_cursor(kind: str, at: datetime, identifier: str) -> str:
-    return encode_cursor_body(kind, f"{at.isoformat()}|{identifier}")
-
-
-def _decode_cursor(cursor: str, kind: str) -> tuple[datetime, str]:
-    at, _, identifier = cursor_body(cursor, kind).partition("|")
-    try:
-        instant = datetime.fromisoformat(at)
-    except ValueError:
-        raise malformed_cursor() from None
-    if not identifier or instant.tzinfo is None:
-        raise malformed_cursor()
-    return instant, identifier
