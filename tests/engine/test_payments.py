@@ -40,6 +40,7 @@ from creditbook.engine.payments.checkout import CheckoutRequest
 from creditbook.engine.payments.stripe_api import StripeSettings
 from creditbook.store import schema
 from creditbook.store.database import make_engine
+from creditbook.store.queries import payments as recharge_queries
 
 PACK = CreditPack(
     "credits-1000",
@@ -549,3 +550,32 @@ def test_revenue_reports_what_purchases_paid_net_of_refunds(
     assert usd.credits_bought == Credits.of(2000) and usd.credits_refunded == Credits.of(1000)
     assert usd.cost_per_credit == Decimal("0.9000")
     assert json.dumps(str(usd.cost_per_credit))
+
+
+def test_a_dispatcher_stopped_after_stripe_answered_asks_again_for_the_same_payment(
+    shop: Ledger, stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recharge is recorded after Stripe answered: a dispatcher that dies in between
+    leaves it due, and the next one asks again with the same idempotency key (Stripe answers
+    the same PaymentIntent), so the account is charged and credited once."""
+    bought(shop, stripe)
+    recharge_settings(shop)
+    shop.charge(account_id="acme", amount=Credits.of(950))
+    stripe.intent_status = "processing"
+    real = recharge_queries.update_recharge
+
+    def dies_once(*args: Any, **values: Any) -> None:
+        monkeypatch.setattr(recharge_queries, "update_recharge", real)
+        raise RuntimeError("the dispatcher died here")
+
+    monkeypatch.setattr(recharge_queries, "update_recharge", dies_once)
+    run_dispatcher(shop)  # dies after Stripe answered: the recharge stays due
+    run_dispatcher(shop)  # the next dispatcher asks again
+    intents = stripe.calls_to("POST", "/v1/payment_intents")
+    assert len(intents) == 2 and len({c.idempotency_key for c in intents}) == 1
+    [recharge] = shop.payments.get_auto_recharge("acme").recent
+    assert recharge.status == "requested"
+    intent = {**stripe.objects[recharge.payment_intent_id], "status": "succeeded"}
+    assert deliver(shop, "payment_intent.succeeded", intent).action == "fulfilled"
+    assert deliver(shop, "payment_intent.succeeded", intent).action == "duplicate"
+    assert available(shop) == 1050

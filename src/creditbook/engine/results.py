@@ -10,6 +10,7 @@ from typing import Any
 from creditbook.domain.amounts import Credits
 from creditbook.domain.grants import GrantSource, TransactionType
 from creditbook.domain.periods import Interval
+from creditbook.engine.payments.results import Revenue
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +373,8 @@ class Stats:
     by_run: list[RunTotal] = field(default_factory=list)
     forecast: list[Forecast] = field(default_factory=list)
     plan: StatsPlan | None = None
+    # What purchases in the range paid, per currency (see `Revenue`).
+    purchases: list[Revenue] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

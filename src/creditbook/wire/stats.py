@@ -6,7 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from creditbook.wire.common import Amount, Out, SpentCredits
+from creditbook.wire.payments import RevenueOut
 
 
 class TotalOut(Out):
@@ -83,6 +86,11 @@ class StatsOut(Out):
     by_run: list[RunTotalOut]
     forecast: list[ForecastOut]
     plan: StatsPlanOut | None = None
+    purchases: list[RevenueOut] = Field(
+        default_factory=list,
+        description="What purchases made in the range paid, per currency (real revenue, "
+        "beside the plan's price per credit in `plan`).",
+    )
 
     @classmethod
     def of(cls, stats: Any, group_by: str = "day") -> StatsOut:

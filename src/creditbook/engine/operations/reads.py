@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
 from creditbook.domain.grants import TransactionType
-from creditbook.domain.periods import check_instant
+from creditbook.domain.periods import check_instant, local_midnight
 from creditbook.engine import reports
 from creditbook.engine.context import Context
+from creditbook.engine.payments.purchases import revenue_between
 from creditbook.engine.results import Balance, Entry, Stats, TransactionPage
 
 
@@ -50,10 +51,17 @@ def stats(context: Context, account_id: str, start: date, end: date, group_by: s
     def transaction(connection: Connection) -> Stats:
         result = reports.stats(connection, account_id, start, end, group_by)
         current = reports.balance(connection, account_id, now, context.plan)
+        timezone = reports.account_row(connection, account_id).timezone
         return replace(
             result,
             forecast=reports.forecast(connection, account_id, current, now),
             plan=reports.stats_plan(context.plan(connection, current.plan_id), current),
+            purchases=revenue_between(
+                connection,
+                account_id,
+                local_midnight(start, timezone),
+                local_midnight(end + timedelta(days=1), timezone),
+            ),
         )
 
     return context.run(transaction, read_only=True)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import Connection
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError
 from creditbook.engine.context import Context
-from creditbook.engine.payments.results import Payment, PaymentPage
+from creditbook.engine.payments.results import Payment, PaymentPage, Revenue
 from creditbook.engine.reports.paging import (
     MAX_PAGE_SIZE,
     check_limit,
@@ -21,33 +19,6 @@ from creditbook.engine.reports.paging import (
 from creditbook.store.queries import payments as queries
 
 CURSOR_KIND = "payment"
-
-
-@dataclass(frozen=True, slots=True)
-class Revenue:
-    """What purchases in one currency paid, net of refunds, and the credits they bought.
-
-    `cost_per_credit` is the net amount paid per credit still bought (credits less what the
-    refunds cover), in the currency's minor unit; None when no credit is left bought.
-    """
-
-    currency: str
-    purchases: int
-    amount_paid: int
-    amount_refunded: int
-    credits_bought: Credits
-    credits_refunded: Credits
-
-    @property
-    def net_amount(self) -> int:
-        return self.amount_paid - self.amount_refunded
-
-    @property
-    def cost_per_credit(self) -> Decimal | None:
-        kept = self.credits_bought.millicredits - self.credits_refunded.millicredits
-        if kept <= 0:
-            return None
-        return (Decimal(self.net_amount) * 1000 / Decimal(kept)).quantize(Decimal("0.0001"))
 
 
 def purchases(context: Context, account_id: str, limit: int, cursor: str | None) -> PaymentPage:
@@ -73,9 +44,16 @@ def purchases(context: Context, account_id: str, limit: int, cursor: str | None)
 
 
 def revenue(context: Context, account_id: str, start: datetime, end: datetime) -> list[Revenue]:
-    rows = context.run(
-        lambda connection: queries.revenue(connection, account_id, start, end), read_only=True
+    return context.run(
+        lambda connection: revenue_between(connection, account_id, start, end), read_only=True
     )
+
+
+def revenue_between(
+    connection: Connection, account_id: str, start: datetime, end: datetime
+) -> list[Revenue]:
+    """Per currency, what purchases made within [start, end) paid, net of refunds."""
+    rows = queries.revenue(connection, account_id, start, end)
     return [
         Revenue(
             row.currency,

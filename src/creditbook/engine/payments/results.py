@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from creditbook.domain.amounts import Credits
@@ -136,3 +137,30 @@ class StripeOutcome:
     detail: str = ""
     payment_id: str | None = None
     account_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    """What purchases in one currency paid, net of refunds, and the credits they bought.
+
+    `cost_per_credit` is the net amount paid per credit still bought (credits less what the
+    refunds cover), in the currency's minor unit; None when no credit is left bought.
+    """
+
+    currency: str
+    purchases: int
+    amount_paid: int
+    amount_refunded: int
+    credits_bought: Credits
+    credits_refunded: Credits
+
+    @property
+    def net_amount(self) -> int:
+        return self.amount_paid - self.amount_refunded
+
+    @property
+    def cost_per_credit(self) -> Decimal | None:
+        kept = self.credits_bought.millicredits - self.credits_refunded.millicredits
+        if kept <= 0:
+            return None
+        return (Decimal(self.net_amount) * 1000 / Decimal(kept)).quantize(Decimal("0.0001"))

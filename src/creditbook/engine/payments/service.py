@@ -13,11 +13,11 @@ from creditbook.domain.payments import AutoRecharge, CreditPack
 from creditbook.engine.context import Context
 from creditbook.engine.payments import checkout, fulfilment, packs, purchases, recharge
 from creditbook.engine.payments.checkout import CheckoutRequest
-from creditbook.engine.payments.purchases import Revenue
 from creditbook.engine.payments.results import (
     AutoRechargeState,
     CheckoutSession,
     PaymentPage,
+    Revenue,
     StripeOutcome,
 )
 from creditbook.engine.payments.stripe_api import StripeGateway, StripeSettings

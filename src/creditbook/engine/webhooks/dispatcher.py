@@ -174,7 +174,10 @@ class Dispatcher:
             if self._stop.is_set():
                 return 0
         if self._recharges is not None:
-            self._recharges()
+            try:
+                self._recharges()
+            except Exception:  # a recharge that fails unexpectedly stays due: next round
+                log.exception("auto-recharge round failed; its recharges stay due")
         with self._guard:
             free = self.options.concurrency - len(self._in_flight)
             busy = len(self._in_flight)
