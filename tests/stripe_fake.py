@@ -45,6 +45,8 @@ class FakeStripe:
     calls: list[Call] = field(default_factory=list)
     port: int = 0
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Stripe's clock (unix seconds), for the times it answers with.
+    now: Any = time.time
     _answers: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _numbers: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,7 +60,8 @@ class FakeStripe:
             return [c for c in self.calls if c.method == method and c.path == path]
 
     def _id(self, prefix: str) -> str:
-        return f"{prefix}_test_{next(self._numbers):04d}{secrets.token_hex(4)}"
+        """Ids numbered in creation order, so documented answers can show them as they are."""
+        return f"{prefix}_test_{next(self._numbers):04d}"
 
     def answer(self, call: Call) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -93,7 +96,7 @@ class FakeStripe:
                 "metadata": metadata,
                 "payment_status": "unpaid",
                 "status": "open",
-                "expires_at": int(time.time()) + 86400,
+                "expires_at": int(self.now()) + 86400,
             }
         if call.path == "/v1/payment_intents":
             intent = {

@@ -7,9 +7,12 @@ import creditbook
 
 def test_public_surface() -> None:
     assert sorted(creditbook.__all__) == [
+        "AutoRecharge",
         "ChargeRequest",
+        "CheckoutRequest",
         "Clock",
         "Colors",
+        "CreditPack",
         "CreditbookError",
         "Credits",
         "FilterRate",
@@ -26,6 +29,7 @@ def test_public_surface() -> None:
         "RateCard",
         "RolloverPolicy",
         "StateError",
+        "StripeSettings",
         "SystemClock",
         "TransactionType",
         "ValidationError",

@@ -23,17 +23,24 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from creditbook.domain.grants import GrantSource, TransactionType
+    from creditbook.domain.payments import AutoRecharge, CreditPack
     from creditbook.domain.periods import Interval
     from creditbook.domain.plans import Plan, RolloverPolicy
     from creditbook.domain.rates import Colors, FilterRate, FunctionRate, RateCard
     from creditbook.domain.requests import ChargeRequest
     from creditbook.engine.clock import Clock, ManualClock, SystemClock
     from creditbook.engine.ledger import Ledger
+    from creditbook.engine.payments.checkout import CheckoutRequest
+    from creditbook.engine.payments.stripe_api import StripeSettings
 
 from creditbook.version import __version__
 
 # Each public name and the module it lives in.
 _SOURCES = {
+    "AutoRecharge": "creditbook.domain.payments",
+    "CheckoutRequest": "creditbook.engine.payments.checkout",
+    "CreditPack": "creditbook.domain.payments",
+    "StripeSettings": "creditbook.engine.payments.stripe_api",
     "ChargeRequest": "creditbook.domain.requests",
     "Clock": "creditbook.engine.clock",
     "Colors": "creditbook.domain.rates",
@@ -59,9 +66,12 @@ _SOURCES = {
 }
 
 __all__ = [
+    "AutoRecharge",
     "ChargeRequest",
+    "CheckoutRequest",
     "Clock",
     "Colors",
+    "CreditPack",
     "CreditbookError",
     "Credits",
     "FilterRate",
@@ -78,6 +88,7 @@ __all__ = [
     "RateCard",
     "RolloverPolicy",
     "StateError",
+    "StripeSettings",
     "SystemClock",
     "TransactionType",
     "ValidationError",

@@ -7,6 +7,7 @@ Prices are integers in the currency's minor unit (cents for `usd`), as Stripe ta
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -90,7 +91,7 @@ class CreditPack:
 
     pack_id: str
     credits: Credits
-    prices: MappingProxyType[str, int]
+    prices: Mapping[str, int]
     name: str = ""
     pool: str | None = None
     expires_after_months: int | None = None
