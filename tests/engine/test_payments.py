@@ -579,3 +579,14 @@ def test_a_dispatcher_stopped_after_stripe_answered_asks_again_for_the_same_paym
     assert deliver(shop, "payment_intent.succeeded", intent).action == "fulfilled"
     assert deliver(shop, "payment_intent.succeeded", intent).action == "duplicate"
     assert available(shop) == 1050
+
+
+def test_verify_reports_a_purchase_whose_grant_does_not_match(
+    shop: Ledger, stripe: FakeStripe
+) -> None:
+    bought(shop, stripe)
+    assert shop.verify().ok
+    with shop.engine.begin() as connection:
+        connection.execute(schema.payments.update().values(credits=999_000))
+    [difference] = shop.verify().differences
+    assert "bought 999000 millicredits, granted 1000000" in difference

@@ -40,6 +40,11 @@ def verify(connection: Connection, account_id: str | None) -> VerifyReport:
         f"the account's last event number is {row.last_event_seq}"
         for row in connection.execute(queries.event_numbering(account_id))
     ]
+    differences += [
+        f"{row.account_id} purchase {row.payment_id}: bought {row.credits} millicredits, "
+        + ("no top-up grant" if row.granted is None else f"granted {row.granted}")
+        for row in connection.execute(queries.unmatched_purchases(account_id))
+    ]
 
     counts = [connection.execute(count).scalar_one() for count in queries.row_counts(account_id)]
     if account_id is not None and counts[0] == 0:

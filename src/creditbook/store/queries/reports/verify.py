@@ -257,3 +257,32 @@ def event_numbering(account_id: str | None) -> Select[Any]:
             (count != accounts.last_event_seq) | (highest != accounts.last_event_seq),
         )
     )
+
+
+def unmatched_purchases(account_id: str | None) -> Select[Any]:
+    """Purchases whose grant is missing, not a top-up, or not funded with what was bought
+    (`granted` is NULL for a missing grant)."""
+    payments, grants = schema.payments.c, schema.grants.c
+    return (
+        select(
+            payments.account_id,
+            payments.payment_id,
+            payments.credits,
+            grants.amount.label("granted"),
+        )
+        .select_from(
+            schema.payments.outerjoin(
+                schema.grants,
+                and_(
+                    grants.account_id == payments.account_id,
+                    grants.grant_id == payments.grant_id,
+                ),
+            )
+        )
+        .where(
+            *_scope(payments, account_id),
+            (grants.grant_id.is_(None))
+            | (grants.source != "top_up")
+            | (grants.amount != payments.credits),
+        )
+    )
