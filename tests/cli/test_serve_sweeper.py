@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 from tests.cli.test_serve_logs import serve, stop
-from tests.conftest import truncate_all
 
 from creditbook import Credits, Interval, Ledger, ManualClock, Plan
-from creditbook.store.database import make_engine
 from creditbook.store.queries import accounts as account_queries
 
 pytestmark = pytest.mark.slow
@@ -32,21 +30,19 @@ def due(ledger: Ledger, account_id: str) -> bool:
 
 
 @pytest.fixture
-def overdue(postgres_database_url: str) -> Iterator[tuple[str, Ledger]]:
-    """Accounts whose month ended weeks ago, never touched since."""
-    engine = make_engine(postgres_database_url)
-    truncate_all(engine)
-    engine.dispose()
+def overdue(database_url: str) -> Iterator[tuple[str, Ledger]]:
+    """Accounts whose month ended weeks ago, never touched since (on each database: on
+    SQLite the servers share the file, and a lock file beside it)."""
     clock = ManualClock(datetime.now(UTC) - timedelta(days=70))
-    past = Ledger.open(postgres_database_url, clock=clock)
+    past = Ledger.open(database_url, clock=clock)
     past.put_plan(
         Plan("monthly", interval=Interval.MONTHLY, allowances={"credits": Credits.of(10)})
     )
     for index in range(DUE_ACCOUNTS):
         past.open_account("monthly", account_id=f"acct{index}")
     past.close()
-    ledger = Ledger.open(postgres_database_url, upgrade=False)
-    yield postgres_database_url, ledger
+    ledger = Ledger.open(database_url, upgrade=False)
+    yield database_url, ledger
     ledger.close()
 
 
@@ -91,7 +87,7 @@ def test_one_of_two_servers_sweeps_and_none_with_no_sweeper(
             stop(process)
 
 
-WAITING = "another process holds the sweeper lock: this one sweeps if it stops"
+WAITING = "another process holds the sweeper lock: this one takes over when it stops"
 
 
 def sweeper_messages(log: Path) -> list[str]:

@@ -1,9 +1,9 @@
 """The sweeper a server runs: every `interval_s` seconds it applies what is due (resets,
 rollovers, expiries) on every account, as `Ledger.tick()` does, in one process at a time.
 
-On PostgreSQL the process that holds an advisory lock sweeps; the others try to take the
-lock at each interval, so one of them takes over when the holder stops. On SQLite the
-database has one server, which sweeps.
+The process that holds the sweeper's lock sweeps (a PostgreSQL advisory lock, or on SQLite
+a lock file beside the database; see `creditbook.engine.locking`); the others try to take
+it at each interval, so one of them takes over when the holder stops.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbook.domain.errors import CreditbookError
+from creditbook.engine.locking import ProcessLock
 from creditbook.store.queries import sweeper_lock
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("creditbook.sweeper")
 BATCH = 1000
+LOCK_SUFFIX = ".sweeper.lock"  # beside a SQLite database
 
 
 class Sweeper:
@@ -33,8 +34,9 @@ class Sweeper:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="creditbook-sweeper", daemon=True)
-        self._lock_connection: Connection | None = None
-        self._waiting_logged = False
+        self._lock = ProcessLock(
+            ledger.engine, "sweeper", sweeper_lock.SWEEPER_LOCK_KEY, LOCK_SUFFIX, log
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -70,28 +72,7 @@ class Sweeper:
         return touched
 
     def _holds_lock(self) -> bool:
-        if self.ledger.engine.dialect.name != "postgresql":
-            return True
-        if self._lock_connection is not None:
-            if sweeper_lock.still_held(self._lock_connection):
-                return True
-            self._release()
-        connection = self.ledger.engine.connect()
-        if sweeper_lock.try_lock(connection):
-            self._lock_connection = connection
-            self._waiting_logged = False
-            log.info("this process holds the sweeper lock and sweeps every %s s", self.interval_s)
-            return True
-        connection.close()
-        if not self._waiting_logged:
-            log.info("another process holds the sweeper lock: this one sweeps if it stops")
-            self._waiting_logged = True
-        return False
+        return self._lock.held()
 
     def _release(self) -> None:
-        if self._lock_connection is not None:
-            try:
-                self._lock_connection.invalidate()  # ends the session, and the lock with it
-                self._lock_connection.close()
-            finally:
-                self._lock_connection = None
+        self._lock.release()

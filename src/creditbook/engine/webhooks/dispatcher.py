@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbook.domain.errors import CreditbookError, invariant
@@ -39,8 +39,8 @@ from creditbook.domain.webhooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, M
 from creditbook.engine.clock import Clock
 from creditbook.engine.context import Context
 from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
+from creditbook.engine.locking import ProcessLock
 from creditbook.engine.webhooks import delivery
-from creditbook.engine.webhooks.locking import FileLock, lock_path
 from creditbook.store.queries import sweeper_lock
 from creditbook.store.queries import webhooks as queries
 
@@ -48,6 +48,7 @@ log = logging.getLogger("creditbook.webhooks")
 
 DEFAULT_POLL_INTERVAL_S = 1.0
 FAN_OUT_BATCH = 500
+LOCK_SUFFIX = ".webhooks.lock"  # beside a SQLite database
 
 Queue = tuple[str, str]  # (endpoint_id, account_id)
 
@@ -103,9 +104,9 @@ class Dispatcher:
         self._stop = threading.Event()
         self._rng = random.Random()
         self._thread: threading.Thread | None = None
-        self._lock_connection: Connection | None = None
-        self._file_lock: FileLock | None = None
-        self._waiting_logged = False
+        self._lock = ProcessLock(
+            engine, "webhook dispatcher", sweeper_lock.DISPATCHER_LOCK_KEY, LOCK_SUFFIX, log
+        )
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -243,56 +244,8 @@ class Dispatcher:
             )
         return recorded.next_due
 
-    # -- the lock -----------------------------------------------------------------------------
-
     def _holds_lock(self) -> bool:
-        engine = self._context.engine
-        if engine.dialect.name != "postgresql":
-            return self._holds_file_lock(engine)
-        key = sweeper_lock.DISPATCHER_LOCK_KEY
-        if self._lock_connection is not None:
-            if sweeper_lock.still_held(self._lock_connection, key):
-                return True
-            self._release()
-        connection = engine.connect()
-        if sweeper_lock.try_lock(connection, key):
-            self._lock_connection = connection
-            self._took_lock()
-            return True
-        connection.close()
-        self._lost_lock()
-        return False
-
-    def _holds_file_lock(self, engine: Engine) -> bool:
-        if self._file_lock is not None:
-            return True
-        path = lock_path(engine)
-        if path is None:  # an in-memory database: one process by definition
-            return True
-        found = FileLock.try_take(path)
-        if found is None:
-            self._lost_lock()
-            return False
-        self._file_lock = found
-        self._took_lock()
-        return True
-
-    def _took_lock(self) -> None:
-        self._waiting_logged = False
-        log.info("this process holds the webhook dispatcher lock and delivers")
-
-    def _lost_lock(self) -> None:
-        if not self._waiting_logged:
-            log.info("another process holds the webhook dispatcher lock: this one waits")
-            self._waiting_logged = True
+        return self._lock.held()
 
     def _release(self) -> None:
-        if self._file_lock is not None:
-            self._file_lock.release()
-            self._file_lock = None
-        if self._lock_connection is not None:
-            try:
-                self._lock_connection.invalidate()  # ends the session, and the lock with it
-                self._lock_connection.close()
-            finally:
-                self._lock_connection = None
+        self._lock.release()
