@@ -14,21 +14,25 @@ without a row fails `test_every_endpoint_has_a_row`. Rules:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 from tests.api.conftest import AccountKeys, Api
 from tests.conftest import START
+from tests.stripe_fake import API_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.stripe_fake import serve as serve_stripe
 from tests.webhook_events import add_events
 
-from creditbook import Credits
+from creditbook import CreditPack, Credits, StripeSettings
 from creditbook.dashboard import MOUNT_PATH as DASHBOARD
 from creditbook.engine.keys import new_token
+from creditbook.engine.payments.stripe_api import StripeGateway
 
 A = "acct-a"
 B = "acct-b"
@@ -37,6 +41,18 @@ MISSING_ACCOUNT = "acct-missing"
 RUN_CREDITS = "/v1/runs/{run_id}/credits"  # lobstr's path: its 404 is lobstr's shape
 ENDPOINT = "/v1/webhook_endpoints/{endpoint_id}"
 HOOK_URL = "http://127.0.0.1:9/hooks"  # nothing listens: deliveries stay pending
+PACK = CreditPack("matrix-pack", Credits.of(10), {"usd": 100})
+
+
+@pytest.fixture(autouse=True)
+def stripe(api: Api) -> Iterator[FakeStripe]:
+    """Payments reach a local Stripe stand-in, so that authorised calls succeed."""
+    for fake in serve_stripe(FakeStripe()):
+        api.ledger.payments.gateway = StripeGateway(
+            StripeSettings(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
+        )
+        yield fake
+
 
 CALLERS = ("operator", "write", "read", "other", "revoked", "unknown", "none")
 OPEN = (200, 200, 200, 200, 200, 200, 200)
@@ -47,6 +63,7 @@ WRITE = (200, 200, 403, 404, 403, 401, 401)
 WRITE_CREATE = (201, 201, 403, 404, 403, 401, 401)
 ANY_KEY = (200, 200, 200, 200, 403, 401, 401)
 ACCOUNT_KEY = (403, 200, 200, 200, 403, 401, 401)  # compat: B's key reads B's own account
+SIGNED = (400, 400, 400, 400, 400, 400, 400)  # Stripe's signature, not a key: none here
 
 # Callers: operator key; A's write key; A's read key; B's write key ("other"); A's revoked
 # write key; a well-formed key that was never issued ("unknown"); no key at all ("none").
@@ -102,6 +119,15 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST",   f"{ENDPOINT}/rotate_secret"):             OPERATOR_ONLY,
     ("GET",    f"{ENDPOINT}/deliveries"):                OPERATOR_ONLY,
     ("POST",   "/v1/webhook_deliveries/{delivery_id}/retry"): OPERATOR_ONLY,
+    ("PUT",    "/v1/credit_packs/{pack_id}"):            OPERATOR_ONLY,
+    ("GET",    "/v1/credit_packs"):                      ANY_KEY,
+    ("GET",    "/v1/credit_packs/{pack_id}"):            ANY_KEY,
+    ("POST",   "/v1/accounts/{account_id}/checkout_sessions"): WRITE_CREATE,
+    ("PUT",    "/v1/accounts/{account_id}/auto_recharge"): WRITE,
+    ("DELETE", "/v1/accounts/{account_id}/auto_recharge"): WRITE,
+    ("GET",    "/v1/accounts/{account_id}/auto_recharge"): READ,
+    ("GET",    "/v1/accounts/{account_id}/payments"):    READ,
+    ("POST",   "/v1/integrations/stripe/webhook"):       SIGNED,
 }
 # fmt: on
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
@@ -151,6 +177,7 @@ class World:
         api.ledger.report_results(A, run_id, rows_kept=3, functions={"get_phone_numbers": (2, 1)})
         world = cls(api, a, b, revoked.secret, new_token()[1], run_id)
         world.endpoint_id, world.delivery_id = _webhook_delivery(api)
+        api.ledger.payments.put_pack(PACK)
         return world
 
     def key(self, caller: str) -> str | None:
@@ -342,6 +369,28 @@ BUILDERS: dict[tuple[str, str], Callable[[World, bool], Call]] = {
     ("POST", f"{ENDPOINT}/rotate_secret"): _endpoint_call("/rotate_secret"),
     ("GET", f"{ENDPOINT}/deliveries"): _endpoint_call("/deliveries"),
     ("POST", "/v1/webhook_deliveries/{delivery_id}/retry"): _retry_delivery,
+    ("PUT", "/v1/credit_packs/{pack_id}"): _fixed(
+        "/v1/credit_packs/spare", {"credits": 5, "prices": {"usd": 100}}
+    ),
+    ("GET", "/v1/credit_packs"): _fixed("/v1/credit_packs"),
+    ("GET", "/v1/credit_packs/{pack_id}"): _fixed(f"/v1/credit_packs/{PACK.pack_id}"),
+    ("POST", "/v1/accounts/{account_id}/checkout_sessions"): _account_call(
+        "/checkout_sessions",
+        {
+            "pack_id": PACK.pack_id,
+            "success_url": "https://e.com/ok",
+            "cancel_url": "https://e.com/no",
+        },
+    ),
+    ("PUT", "/v1/accounts/{account_id}/auto_recharge"): _account_call(
+        "/auto_recharge", {"pack_id": PACK.pack_id, "threshold": 1}
+    ),
+    ("DELETE", "/v1/accounts/{account_id}/auto_recharge"): _account_call("/auto_recharge"),
+    ("GET", "/v1/accounts/{account_id}/auto_recharge"): _account_call("/auto_recharge"),
+    ("GET", "/v1/accounts/{account_id}/payments"): _account_call("/payments"),
+    ("POST", "/v1/integrations/stripe/webhook"): _fixed(
+        "/v1/integrations/stripe/webhook", {"id": "evt_1"}
+    ),
 }
 COMPAT = [route for route, row in MATRIX.items() if row == ACCOUNT_KEY]
 
@@ -374,7 +423,7 @@ def expected_code(route: tuple[str, str], caller: str, status: int) -> str | Non
         return None  # lobstr's shape, checked apart
     if status == 403:
         return "key_revoked" if caller == "revoked" else "forbidden"
-    return {401: "unauthenticated", 404: "not_found"}[status]
+    return {400: "invalid_signature", 401: "unauthenticated", 404: "not_found"}[status]
 
 
 def _swap(value: Any, old: str, new: str) -> Any:
@@ -473,6 +522,8 @@ def test_every_header_style_on_every_endpoint(api: Api) -> None:
     problems: list[str] = []
     for route in endpoints(app):
         row = EXPECTED[route]
+        if MATRIX[route] == SIGNED:
+            continue  # no key: Stripe's signature (tests/api/test_payments.py)
         allowed = next(c for c in ("none", "read", "write", "operator") if row[c] < 300)
         for style in HEADER_STYLES:
             problems += check_cell(world, route, allowed, style)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId
+from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.domain.errors import NotFoundError
@@ -105,7 +105,7 @@ def create_checkout_session(
             idempotency_key=idempotency_key,
         )
     )
-    return respond(CheckoutOut.model_validate(session), 201)
+    return respond(CheckoutOut.model_validate(session), 201, hit_headers(session.replayed))
 
 
 @router.put(

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError, StateError
 from creditbook.domain.payments import CreditPack, check_quantity
+from creditbook.engine import idempotency
 from creditbook.engine.account.lines import new_id
 from creditbook.engine.context import Context
 from creditbook.engine.payments.packs import pack_of
@@ -87,6 +88,50 @@ def create_checkout(
     check_key(request.idempotency_key)
     quantity = check_quantity(request.quantity)
     gateway.client()  # refuse at once when Stripe is not configured
+    key = request.idempotency_key
+    fields = {
+        "pack_id": request.pack_id,
+        "quantity": quantity,
+        "currency": request.currency,
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+    }
+    request_hash = "" if key is None else idempotency.hash_request("checkout", fields)
+    if key is not None:
+        replayed = context.run(
+            lambda c: idempotency.replay(c, request.account_id, key, request_hash, CheckoutSession),
+            read_only=True,
+        )
+        if replayed is not None:
+            return replayed  # type: ignore[no-any-return]
+    session = _create(context, gateway, request, quantity)
+    if key is not None:
+        return context.run(
+            lambda c: _remember(context, c, request.account_id, key, request_hash, session)
+        )
+    return session
+
+
+def _remember(
+    context: Context,
+    connection: Connection,
+    account_id: str,
+    key: str,
+    request_hash: str,
+    session: CheckoutSession,
+) -> CheckoutSession:
+    """Keep the answer for replays (two requests racing with one key: the first kept)."""
+    kept = idempotency.replay(connection, account_id, key, request_hash, CheckoutSession)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    idempotency.remember(context, connection, account_id, key, "checkout", request_hash, session)
+    return session
+
+
+def _create(
+    context: Context, gateway: StripeGateway, request: CheckoutRequest, quantity: int
+) -> CheckoutSession:
+    """Ask Stripe for the Session (its idempotency key derived from ours, when given)."""
 
     def read(connection: Connection) -> tuple[CreditPack, Buyer]:
         pack = pack_of(connection, request.pack_id)

@@ -25,6 +25,7 @@ class CheckoutSession:
     amount_total: int
     customer_id: str
     expires_at: datetime | None
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

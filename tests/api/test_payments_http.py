@@ -143,6 +143,11 @@ def test_a_replayed_checkout_answers_the_same_session(shop: Api, stripe: FakeStr
     first = shop.client.post(path, json={"pack_id": "credits-1000", **URLS}, headers=headers)
     again = shop.client.post(path, json={"pack_id": "credits-1000", **URLS}, headers=headers)
     assert first.json()["id"] == again.json()["id"]
+    assert again.headers["Idempotency-Hit"] == "true" and "Idempotency-Hit" not in first.headers
+    other = {"pack_id": "credits-1000", "quantity": 3, **URLS}
+    conflict = shop.client.post(path, json=other, headers=headers)
+    assert conflict.status_code == 409 and conflict.json()["code"] == "idempotency_key_conflict"
+    assert len(stripe.calls_to("POST", "/v1/checkout/sessions")) == 1
 
 
 def test_a_paid_session_grants_once_and_shows_in_purchases(shop: Api, stripe: FakeStripe) -> None:
