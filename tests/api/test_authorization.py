@@ -523,7 +523,7 @@ def test_every_header_style_on_every_endpoint(api: Api) -> None:
     for route in endpoints(app):
         row = EXPECTED[route]
         if MATRIX[route] == SIGNED:
-            continue  # no key: Stripe's signature (tests/api/test_payments.py)
+            continue  # no key: Stripe's signature (tests/api/test_payments_http.py)
         allowed = next(c for c in ("none", "read", "write", "operator") if row[c] < 300)
         for style in HEADER_STYLES:
             problems += check_cell(world, route, allowed, style)
