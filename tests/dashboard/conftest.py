@@ -101,7 +101,8 @@ class Server:
     world: World
 
 
-def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(database_url: str, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The server on `database_url`; `options` are more arguments of serve_fixed_clock.py."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -113,6 +114,7 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
             str(port),
             "--now",
             NOW.isoformat(),
+            *options,
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

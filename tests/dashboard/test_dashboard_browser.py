@@ -15,14 +15,18 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
-from tests.dashboard.conftest import Server
+from tests.dashboard.conftest import Seeded, Server, start_server, stop_server
 from tests.dashboard.seed import ACME, BETA, GAMMA, NOW
+from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, event, serve, signed
 
-from creditbook import Ledger, ManualClock
+from creditbook import Credits, Ledger, ManualClock
 from creditbook.dashboard import figures, formatting
+from creditbook.domain.payments import CreditPack
+from creditbook.engine.payments.stripe_api import StripeSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -494,5 +498,90 @@ def test_amounts_show_whole_on_a_phone(browser: Browser, server: Server) -> None
             assert page.locator(selector).count() > 0, path
             cut = page.evaluate(CUT_AMOUNTS, selector)
             assert cut == [], (path, cut)
+    finally:
+        context.close()
+
+
+BULK = CreditPack(
+    "credits-100000", Credits.of(100_000), MappingProxyType({"usd": 411_500}), name="Bulk 100k"
+)
+
+
+def record_purchase(database_url: str) -> None:
+    """The bulk pack on sale, and acme's purchase of three, half refunded and disputed, as
+    Stripe reports them."""
+    settings = StripeSettings(webhook_secret=WEBHOOK_SECRET)
+    ledger = Ledger.open(database_url, clock=ManualClock(NOW), stripe=settings)
+    ledger.payments.put_pack(BULK)
+    session = {
+        "id": "cs_test_a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ0123456789",
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "payment_intent": "pi_3PqRsTuVwXyZ0123456789aB",
+        "customer": "cus_test_0001",
+        "amount_total": 1_234_500,
+        "currency": "usd",
+        "metadata": {
+            "creditbook_account_id": ACME,
+            "creditbook_pack_id": BULK.pack_id,
+            "creditbook_quantity": "3",
+            "creditbook_credits": str(3 * BULK.credits.millicredits),
+            "creditbook_pool": "credits",
+            "creditbook_kind": "checkout",
+        },
+    }
+    refund = {"id": "ch_1", "payment_intent": session["payment_intent"], "amount_refunded": 617_250}
+    dispute = {"id": "dp_1", "payment_intent": session["payment_intent"], "amount": 617_250}
+    try:
+        for kind, obj in (
+            ("checkout.session.completed", session),
+            ("charge.refunded", refund),
+            ("charge.dispute.created", dispute),
+        ):
+            ledger.payments.handle_stripe(*signed(event(kind, obj)))
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def shop(seeded: Seeded, tmp_path: Path) -> Iterator[Server]:
+    """A server that sells credits through the Stripe stand-in, over a copy of the seeded
+    database with one purchase (the shared server's database stays as seeded)."""
+    target = tmp_path / "shop.db"
+    target.write_bytes(Path(seeded.url.removeprefix("sqlite:///")).read_bytes())
+    record_purchase(f"sqlite:///{target}")
+    for stripe in serve(FakeStripe()):
+        process, base_url = start_server(f"sqlite:///{target}", "--stripe-api-base", stripe.url)
+        try:
+            yield Server(base_url, f"sqlite:///{target}", seeded.world)
+        finally:
+            stop_server(process)
+
+
+def test_buying_a_pack_goes_to_stripe_checkout(page: Page, shop: Server) -> None:
+    # Stripe's page itself is not reachable from the tests: answer for it.
+    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(body="Checkout"))
+    sign_in(page, shop, shop.world.acme_revocable_key)  # a write key
+    card = page.locator(f'#buy-credits [data-pack="{BULK.pack_id}"]')
+    expect(card).to_contain_text("4,115.00 USD per pack")
+    card.locator("input[name=quantity]").fill("2")
+    card.locator("button[type=submit]").click()
+    # The form's answer redirects to Stripe: the page's CSP lets the form go there.
+    page.wait_for_url("https://checkout.stripe.com/c/pay/cs_test_*")
+
+
+def test_purchase_amounts_show_whole_on_a_phone(browser: Browser, shop: Server) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        sign_in(page, shop, shop.world.acme_key)
+        page.click("nav >> text=Purchases")
+        row = page.locator("#purchases tbody tr").first
+        expect(row).to_contain_text("12,345.00 USD")
+        expect(row).to_contain_text("6,172.50 USD")
+        assert row.evaluate("row => getComputedStyle(row).display") == "grid"
+        assert page.evaluate(CUT_AMOUNTS, "#purchases td.num") == []
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
     finally:
         context.close()

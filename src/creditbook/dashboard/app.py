@@ -37,11 +37,14 @@ from creditbook.domain.errors import (
 from creditbook.engine.ledger import Ledger
 
 MOUNT_PATH = "/dashboard"
+# Where the "Buy credits" form's answer sends the browser: browsers apply `form-action` to
+# the redirects that follow a form too, so Stripe's hosted Checkout page is named here.
+STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 # Scripts load only from this origin; styles may be inline (chart sizes, percentage bars).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-    "form-action 'self'"
+    f"form-action 'self' {STRIPE_CHECKOUT_ORIGIN}"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

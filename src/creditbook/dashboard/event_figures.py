@@ -23,6 +23,7 @@ from creditbook.engine.events.records import EVENT_TYPES, Event
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.operations.alerts import PoolAlerts
 from creditbook.engine.results import Account
+from creditbook.wire.events import money
 
 EVENTS_PAGE_SIZE = 25
 
@@ -38,6 +39,10 @@ EVENT_LABELS = {
     "period.renewed": "Period renewed",
     "run.paused": "Run paused",
     "run.finished": "Run finished",
+    "payment.succeeded": "Credits bought",
+    "payment.refunded": "Payment refunded",
+    "payment.disputed": "Payment disputed",
+    "auto_recharge.failed": "Auto-recharge failed",
 }
 ACCOUNT_EVENT_TYPES = tuple(kind for kind in EVENT_TYPES if kind in EVENT_LABELS)
 
@@ -207,6 +212,41 @@ def _finished(data: dict[str, Any], timezone: str) -> str:
     return text
 
 
+def paid(data: dict[str, Any], name: str) -> str:
+    """Money of the data (an integer in the currency's minor unit): `9.00 USD`."""
+    return money(int(data.get(name) or 0), str(data.get("currency") or ""))
+
+
+def _bought(data: dict[str, Any], timezone: str) -> str:
+    packs = f"{data.get('pack_id', '')} × {data.get('quantity', 1)}"
+    who = "Auto-recharge bought" if data.get("kind") == "auto_recharge" else "Bought"
+    return f"{who} {credits_of(data, 'credits')} ({packs}) for {paid(data, 'amount_paid')}"
+
+
+def _refunded(data: dict[str, Any], timezone: str) -> str:
+    text = f"Payment refunded, {paid(data, 'amount_refunded')} in all"
+    parts = []
+    if int(data.get("credits_taken_back") or 0) > 0:
+        parts.append(f"{credits_of(data, 'credits_taken_back')} taken back")
+    if int(data.get("credits_not_recovered") or 0) > 0:
+        parts.append(f"{amount(data, 'credits_not_recovered')} already spent")
+    return f"{text}: {', '.join(parts)}" if parts else text
+
+
+def _disputed(data: dict[str, Any], timezone: str) -> str:
+    reason = str(data.get("reason") or "").replace("_", " ")
+    text = f"Payment disputed: {paid(data, 'disputed_amount')}"
+    return f"{text} ({reason})" if reason else text
+
+
+def _recharge_failed(data: dict[str, Any], timezone: str) -> str:
+    reason = str(data.get("reason") or "").rstrip(".")
+    pack = data.get("pack_id", "")
+    if data.get("status") == "skipped":
+        return f"Auto-recharge of {pack} skipped: {reason}"
+    return f"Auto-recharge of {pack} failed: {reason}. Paused until a new card is saved"
+
+
 DESCRIPTIONS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "balance.low": _low,
     "balance.depleted": _depleted,
@@ -217,6 +257,10 @@ DESCRIPTIONS: dict[str, Callable[[dict[str, Any], str], str]] = {
     "period.renewed": _renewed,
     "run.paused": _paused,
     "run.finished": _finished,
+    "payment.succeeded": _bought,
+    "payment.refunded": _refunded,
+    "payment.disputed": _disputed,
+    "auto_recharge.failed": _recharge_failed,
 }
 
 

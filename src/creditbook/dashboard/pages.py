@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from creditbook.dashboard import formatting
+from creditbook.dashboard import formatting, payment_figures
 from creditbook.dashboard.session import Session, Sessions
 from creditbook.domain.errors import NotFoundError
+from creditbook.domain.requests import Scope
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.principal import Principal
 from creditbook.engine.results import Account
@@ -93,6 +94,11 @@ class Viewer:
     def is_operator(self) -> bool:
         return self.principal.is_operator
 
+    @property
+    def can_write(self) -> bool:
+        """An account's write key (what buying credits needs, as in the API)."""
+        return self.principal.key.scope is Scope.WRITE
+
     def account(self, ledger: Ledger, account_id: str) -> Account:
         """The account, if this viewer may see it; NotFoundError otherwise, exactly as for
         a missing account."""
@@ -147,13 +153,14 @@ def page(
     status: int = 200,
 ) -> Response:
     """Render `template` with what the layout needs: the mount path, the viewer, its CSRF
-    token, which browser assets are missing."""
+    token, which browser assets are missing, whether this server sells credits."""
     state = dashboard_of(request)
     full = {
         "base": state.mount_path,
         "viewer": viewer,
         "csrf_token": viewer.session.csrf_token if viewer else "",
         "missing_assets": state.missing_assets(),
+        "sells_credits": payment_figures.sells_credits(state.ledger),
         **context,
     }
     return state.templates.TemplateResponse(request, template, full, status_code=status)

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from creditbook.dashboard import event_figures, figures, history_figures
+from creditbook.dashboard import event_figures, figures, history_figures, payment_figures
 from creditbook.dashboard.pages import (
     SIGN_IN_REASONS,
     Viewer,
@@ -24,10 +25,15 @@ from creditbook.dashboard.session import CSRF_FIELD, SESSION_MAX_AGE_S, tokens_m
 from creditbook.domain.errors import (
     AuthenticationError,
     KeyRevokedError,
+    NotFoundError,
+    PaymentProviderError,
     PermissionDeniedError,
+    StateError,
     ValidationError,
 )
 from creditbook.domain.periods import SUPPORTED_YEARS, is_supported_day, local_date
+from creditbook.engine.ledger import Ledger
+from creditbook.engine.payments.checkout import CheckoutRequest
 from creditbook.export import TRANSACTION_COLUMNS, csv_lines, transaction_record
 
 router = APIRouter(include_in_schema=False)
@@ -182,11 +188,41 @@ def webhooks(request: Request, signed_in: SignedIn) -> Response:
 
 
 @router.get("/accounts/{account_id}")
-def overview(request: Request, signed_in: SignedIn, account_id: str) -> Response:
+def overview(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    purchase: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    notice = payment_figures.PURCHASE_NOTICES.get(purchase or "", "")
+    return overview_page(request, signed_in, account_id, notice=notice)
+
+
+def overview_page(
+    request: Request,
+    signed_in: Viewer,
+    account_id: str,
+    *,
+    notice: str = "",
+    buy_error: str = "",
+    status: int = 200,
+) -> Response:
+    """The overview, with the "Buy credits" section for the account's own people when this
+    server sells credits (an operator looking at the account does not buy for it)."""
     ledger = dashboard_of(request).ledger
     account = signed_in.account(ledger, account_id)
-    context = {"account": account, "view": figures.overview(ledger, account_id), "nav": "overview"}
-    return page(request, "overview.html", context, viewer=signed_in)
+    buy = None
+    if not signed_in.is_operator and payment_figures.sells_credits(ledger):
+        buy = payment_figures.buy_view(ledger, account, can_buy=signed_in.can_write)
+    context = {
+        "account": account,
+        "view": figures.overview(ledger, account_id),
+        "nav": "overview",
+        "buy": buy,
+        "purchase_notice": notice,
+        "buy_error": buy_error,
+    }
+    return page(request, "overview.html", context, viewer=signed_in, status=status)
 
 
 def parse_day(value: str | None) -> date | None:
@@ -369,3 +405,91 @@ def events(
         context["error"] = str(error)
         status = 400
     return page(request, "events.html", context, viewer=signed_in, status=status)
+
+
+# -- buying credits -------------------------------------------------------------------------
+
+
+def checkout_urls(request: Request, account_id: str) -> tuple[str, str]:
+    """Where Stripe sends the buyer back: the overview, saying how it went (absolute, as
+    Stripe needs them; the host is the one the browser used)."""
+    path = f"{dashboard_of(request).mount_path}/accounts/{account_id}"
+    done = request.url.replace(path=path, query="purchase=done", fragment="")
+    cancelled = request.url.replace(path=path, query="purchase=cancelled", fragment="")
+    return str(done), str(cancelled)
+
+
+def check_buyer(signed_in: Viewer, ledger: Ledger) -> None:
+    """Only the account's own write key buys, and only where Stripe is configured."""
+    if signed_in.is_operator:
+        raise PermissionDeniedError(
+            "Buying credits is for the account's own people: they sign in with one of "
+            "the account's write keys."
+        )
+    if not signed_in.can_write:
+        raise PermissionDeniedError(
+            "Buying credits needs a write key: this session signed in with a read key."
+        )
+    if not payment_figures.sells_credits(ledger):
+        raise PermissionDeniedError("This server does not sell credits (Stripe is not set up).")
+
+
+@router.post("/accounts/{account_id}/checkout")
+async def checkout(request: Request, signed_in: SignedIn, account_id: str) -> Response:
+    """Start a Stripe Checkout for a pack and send the browser to Stripe's payment page."""
+    state = dashboard_of(request)
+    form = await form_of(request)
+    if not same_origin(request) or not tokens_match(
+        signed_in.session.csrf_token, form.get(CSRF_FIELD)
+    ):
+        raise PermissionDeniedError("The form had expired. Reload the page and try again.")
+    signed_in.account(state.ledger, account_id)
+    check_buyer(signed_in, state.ledger)
+    success_url, cancel_url = checkout_urls(request, account_id)
+    try:
+        wanted = CheckoutRequest(
+            account_id,
+            form.get("pack_id", ""),
+            success_url,
+            cancel_url,
+            quantity=payment_figures.parse_quantity(form.get("quantity")),
+            currency=form.get("currency") or None,
+        )
+        session = await run_in_threadpool(state.ledger.payments.checkout, wanted)
+    except CheckoutRefused as error:
+        status, message = refusal(error)
+        return await run_in_threadpool(
+            overview_page, request, signed_in, account_id, buy_error=message, status=status
+        )
+    return RedirectResponse(session.url, 303)
+
+
+CheckoutRefused = (ValidationError, NotFoundError, StateError, PaymentProviderError)
+
+
+def refusal(error: Exception) -> tuple[int, str]:
+    """The status and the sentence for a checkout that could not start."""
+    reason = str(error).rstrip(".")
+    if isinstance(error, PaymentProviderError):
+        return 502, f"{reason}. Nothing was charged; please try again in a moment."
+    if isinstance(error, NotFoundError | StateError):
+        return 409, "That pack is no longer sold. Reload the page to see the packs on sale."
+    return 400, f"The checkout could not start: {reason}."
+
+
+@router.get("/accounts/{account_id}/purchases")
+def purchases(
+    request: Request,
+    signed_in: SignedIn,
+    account_id: str,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    ledger = dashboard_of(request).ledger
+    account = signed_in.account(ledger, account_id)
+    context = {
+        "account": account,
+        "nav": "purchases",
+        "log": payment_figures.purchase_log(ledger, account_id, cursor or None),
+        "page_size": payment_figures.PURCHASES_PAGE_SIZE,
+    }
+    return page(request, "purchases.html", context, viewer=signed_in)
