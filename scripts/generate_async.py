@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Write the async client's resources from the sync ones; `--check` only compares.
 
-    python scripts/generate_async.py           write src/creditbook/client/_async_resources.py
-    python scripts/generate_async.py --check   exit 1 if that file is out of date
+    python scripts/generate_async.py           write the async modules of src/creditbook/client
+    python scripts/generate_async.py --check   exit 1 if one of them is out of date
 
-`_resources.py` is the only source. The rules, applied to its syntax tree and tokens (never
-to strings or comments):
+The sources are the sync modules of `PAIRS` (`_resources.py`, `_payments.py`); each is the
+only source of its async module. The rules, applied to a source's syntax tree and tokens
+(never to strings or comments):
 
 - each call of the client's I/O methods (`_send`, `_request`, `_account`) is awaited;
 - a function whose own body awaits becomes `async def`, and no other: a list method stays
@@ -16,7 +17,7 @@ to strings or comments):
 
 This is unasync's token replacement run the other way. unasync itself only goes from async
 to sync (dropping `await` needs no knowledge; adding it needs to know which calls do I/O),
-so the rules are kept here. `tests/client/test_generated.py` fails when the committed file
+so the rules are kept here. `tests/client/test_generated.py` fails when a committed file
 differs from what this writes; `scripts/check` runs `--check` before the linters.
 """
 
@@ -33,18 +34,28 @@ from typing import TypeGuard
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "creditbook" / "client"
-SOURCE = PACKAGE / "_resources.py"
-TARGET = PACKAGE / "_async_resources.py"
+# (sync source, async module written from it), in the client package.
+PAIRS = (
+    (PACKAGE / "_resources.py", PACKAGE / "_async_resources.py"),
+    (PACKAGE / "_payments.py", PACKAGE / "_async_payments.py"),
+)
 REGENERATE = "python scripts/generate_async.py"
 
 AWAITED = frozenset({"_send", "_request", "_account"})
 RENAMED = {"Client": "AsyncClient", "Pager": "AsyncPager"}
 LINE_LENGTH = 100  # ruff's: the generated file is linted like any other
-HEADER = (
-    f"# Generated from _resources.py by `{REGENERATE}`: do not edit;\n"
-    "# edit _resources.py and run the script.\n"
-    '"""The async client\'s resources: those of `_resources.py`, awaited (see there)."""\n'
-)
+
+
+def header(source_name: str) -> str:
+    """The first lines of the async module written from `source_name`."""
+    return (
+        f"# Generated from {source_name} by `{REGENERATE}`: do not edit;\n"
+        f"# edit {source_name} and run the script.\n"
+        f'"""The async client\'s resources: those of `{source_name}`, awaited (see there)."""\n'
+    )
+
+
+HEADER = header("_resources.py")
 
 # (line, column in characters, characters replaced, replacement), lines counted from 1.
 Edit = tuple[int, int, int, str]
@@ -157,8 +168,9 @@ def _check(text: str) -> None:
             )
 
 
-def generate(source: str) -> str:
-    """The async module for a sync `source`, by the rules of this module's docstring."""
+def generate(source: str, source_name: str = "_resources.py") -> str:
+    """The async module for a sync `source` (the file `source_name`), by the rules of this
+    module's docstring."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     edits = _await_edits(tree, lines) + _rename_edits(source)
@@ -171,29 +183,34 @@ def generate(source: str) -> str:
     )
     if first is None or not has_docstring or first.end_lineno is None:
         raise GenerateError("the source starts with its docstring")
-    text = _sort_imports(HEADER + "".join(body[first.end_lineno :]))
+    text = _sort_imports(header(source_name) + "".join(body[first.end_lineno :]))
     _check(text)
     return text
+
+
+def _generate_one(source: Path, target: Path, check: bool) -> int:
+    try:
+        text = generate(source.read_text(encoding="utf-8"), source.name)
+    except GenerateError as error:
+        print(f"{source.relative_to(ROOT)}: {error}", file=sys.stderr)
+        return 1
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if current == text:
+        return 0
+    if check:
+        print(f"out of date: {target.relative_to(ROOT)}; run `{REGENERATE}`", file=sys.stderr)
+        return 1
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target.relative_to(ROOT)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
-    try:
-        text = generate(SOURCE.read_text(encoding="utf-8"))
-    except GenerateError as error:
-        print(f"{SOURCE.relative_to(ROOT)}: {error}", file=sys.stderr)
-        return 1
-    current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else None
-    if current == text:
-        return 0
-    if args.check:
-        print(f"out of date: {TARGET.relative_to(ROOT)}; run `{REGENERATE}`", file=sys.stderr)
-        return 1
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    failures = [_generate_one(source, target, args.check) for source, target in PAIRS]
+    return 1 if any(failures) else 0
 
 
 if __name__ == "__main__":

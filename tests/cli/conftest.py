@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,9 @@ class Server:
     operator_key: str
 
 
-@pytest.fixture
-def server(database_url: str) -> Iterator[Server]:
-    """The API on a free loopback port over `database_url`, with an operator key."""
-    ledger = Ledger.open(database_url)
-    operator = ledger.create_key(None, scope="operator").secret
-    assert operator is not None
+@contextmanager
+def serving(ledger: Ledger) -> Iterator[str]:
+    """The API over `ledger` on a free loopback port, for as long as the block runs: its URL."""
     settings = Settings(rate_limit_per_s=10_000, rate_limit_burst=10_000)
     port = free_port()
     config = uvicorn.Config(
@@ -106,10 +104,22 @@ def server(database_url: str) -> Iterator[Server]:
         time.sleep(0.02)
     assert running.started, "the test server did not start"
     try:
-        yield Server(f"http://127.0.0.1:{port}", operator)
+        yield f"http://127.0.0.1:{port}"
     finally:
         running.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    """The API on a free loopback port over `database_url`, with an operator key."""
+    ledger = Ledger.open(database_url)
+    operator = ledger.create_key(None, scope="operator").secret
+    assert operator is not None
+    try:
+        with serving(ledger) as url:
+            yield Server(url, operator)
+    finally:
         ledger.close()
 
 

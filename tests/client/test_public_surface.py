@@ -45,6 +45,10 @@ RESOURCES = {
     "runs": ["credits", "finish", "get", "list", "report_results", "start"],
     "credits": ["balance", "stats", "transactions"],
     "ledger": ["verify"],
+    "credit_packs": ["get", "list", "put"],
+    "checkout_sessions": ["create"],
+    "auto_recharge": ["get", "remove", "set"],
+    "payments": ["list"],
 }
 
 
@@ -84,6 +88,7 @@ def test_the_async_pager_has_the_sync_pagers_members() -> None:
 def test_bodies_are_keyword_only() -> None:
     """Only ids (and the stats period mapping) are positional; body fields are keywords."""
     positional = {"account_id", "plan_id", "rate_card_id", "key_id", "charge_id", "run_id"}
+    positional |= {"pack_id"}
     positional |= {"items", "period"}
     with Client(api_key="k") as client:
         for attribute, methods in RESOURCES.items():

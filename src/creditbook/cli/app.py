@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from creditbook.cli import accounts, admin, events, reports
+from creditbook.cli import accounts, admin, events, payments, reports
 
 HELP = """creditbook: the credits ledger of an API business.
 
@@ -61,6 +61,28 @@ alerts_app = typer.Typer(
 alerts_app.command("show")(events.alerts_show)
 alerts_app.command("set")(events.alerts_set)
 app.add_typer(alerts_app, name="alerts")
+packs_app = typer.Typer(
+    help="Credit packs: credits sold through Stripe Checkout (declared with `apply`).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+packs_app.command("list")(payments.packs_list)
+app.add_typer(packs_app, name="packs")
+app.command()(payments.buy)
+auto_recharge_app = typer.Typer(
+    help="Buy a pack on the saved card when an account runs low.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+auto_recharge_app.command("show")(payments.auto_recharge_show)
+auto_recharge_app.command("set")(payments.auto_recharge_set)
+auto_recharge_app.command("off")(payments.auto_recharge_off)
+app.add_typer(auto_recharge_app, name="auto-recharge")
+payments_app = typer.Typer(
+    help="An account's purchases of credits.", no_args_is_help=True, rich_markup_mode="markdown"
+)
+payments_app.command("list")(payments.payments_list)
+app.add_typer(payments_app, name="payments")
 app.command()(reports.balance)
 app.command()(reports.transactions)
 app.command()(reports.export)

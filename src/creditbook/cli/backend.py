@@ -27,6 +27,7 @@ from creditbook.wire.alerts import AlertsBody
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
 from creditbook.wire.keys import KeyCreate
+from creditbook.wire.payments import AutoRechargeBody, CheckoutBody, CreditPackBody
 from creditbook.wire.plans import PlanBody
 from creditbook.wire.rate_cards import RateCardBody
 
@@ -84,6 +85,17 @@ class Backend(Protocol):
     ) -> Json: ...
     def get_alerts(self, account_id: str) -> Json: ...
     def put_alerts(self, account_id: str, body: AlertsBody) -> Json: ...
+    def list_packs(self) -> list[Json]: ...
+    def put_pack(self, pack_id: str, body: CreditPackBody) -> Json: ...
+    def checkout(
+        self, account_id: str, body: CheckoutBody, idempotency_key: str | None
+    ) -> Json: ...
+    def get_auto_recharge(self, account_id: str) -> Json: ...
+    def set_auto_recharge(self, account_id: str, body: AutoRechargeBody | None) -> Json:
+        """Set an account's auto-recharge; None removes it."""
+        ...
+
+    def list_payments(self, account_id: str, limit: int, cursor: str | None) -> Json: ...
 
 
 def walk_pages(fetch: Callable[[str | None], Json], cursor: str | None) -> Iterator[Json]:
@@ -122,6 +134,11 @@ def iter_events(
     )
 
 
+def iter_payments(backend: Backend, account_id: str, cursor: str | None) -> Iterator[Json]:
+    """Every purchase from `cursor` on, newest first."""
+    return walk_pages(lambda after: backend.list_payments(account_id, PAGE_SIZE, after), cursor)
+
+
 def missing_database(database_url: str) -> Path | None:
     """The file of a SQLite URL when that file does not exist (None otherwise)."""
     try:
@@ -138,11 +155,15 @@ def missing_database(database_url: str) -> Path | None:
 
 
 @contextmanager
-def open_backend(target: Target, *, read_only: bool = False) -> Iterator[Backend]:
+def open_backend(
+    target: Target, *, read_only: bool = False, stripe: bool = False
+) -> Iterator[Backend]:
     """The backend of a target, closed (connections released) when the command ends.
 
     A read-only command (`read_only`) refuses a SQLite database that does not exist rather
     than creating an empty one: write commands, `migrate`, `init` and `serve` create it.
+    A command that calls Stripe (`stripe`) reads the `CREDITBOOK_STRIPE_*` settings in local
+    mode, as the server does; the other commands never read them.
     """
     if target.is_remote:
         from creditbook.cli.remote import RemoteBackend
@@ -165,7 +186,7 @@ def open_backend(target: Target, *, read_only: bool = False) -> Iterator[Backend
             "create it with `creditbook init` or `creditbook migrate`, or choose another "
             "with --database-url",
         )
-    local = LocalBackend.open(target.database_url)
+    local = LocalBackend.open(target.database_url, stripe=stripe)
     try:
         yield local
     finally:

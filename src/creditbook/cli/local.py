@@ -9,6 +9,7 @@ from datetime import date, datetime
 from creditbook.cli.backend import PAGE_SIZE, Json, TransactionFilter
 from creditbook.cli.output import as_json, plain
 from creditbook.engine.ledger import Ledger
+from creditbook.engine.payments.checkout import CheckoutRequest
 from creditbook.engine.results import Entry
 from creditbook.wire.accounts import AccountCreate, AccountOut
 from creditbook.wire.alerts import AlertsBody, AlertsOut
@@ -17,6 +18,15 @@ from creditbook.wire.charges import ChargeCreate, ChargeOut
 from creditbook.wire.events import EventOut
 from creditbook.wire.grants import GrantCreate, GrantOut
 from creditbook.wire.keys import KeyCreate, KeyOut
+from creditbook.wire.payments import (
+    AutoRechargeBody,
+    AutoRechargeOut,
+    CheckoutBody,
+    CheckoutOut,
+    CreditPackBody,
+    CreditPackOut,
+    PaymentOut,
+)
 from creditbook.wire.plans import PlanBody, PlanOut
 from creditbook.wire.rate_cards import RateCardBody, RateCardOut
 from creditbook.wire.runs import RunCreditsOut, RunOut
@@ -37,8 +47,14 @@ class LocalBackend:
     mode: str = "local"
 
     @classmethod
-    def open(cls, database_url: str) -> LocalBackend:
-        return cls(Ledger.open(database_url))
+    def open(cls, database_url: str, *, stripe: bool = False) -> LocalBackend:
+        """The ledger at `database_url`; with `stripe`, set up to call Stripe as the server
+        is (`CREDITBOOK_STRIPE_*`)."""
+        if not stripe:
+            return cls(Ledger.open(database_url))
+        from creditbook.settings import Settings
+
+        return cls(Ledger.open(database_url, stripe=Settings().stripe()))
 
     def close(self) -> None:
         self.ledger.close()
@@ -167,6 +183,43 @@ class LocalBackend:
 
     def verify(self, account_id: str | None) -> Json:
         return as_json(VerifyOut.model_validate(self.ledger.verify(account_id)))
+
+    # -- payments ---------------------------------------------------------------------------
+
+    def list_packs(self) -> list[Json]:
+        return [plain(CreditPackOut.model_validate(p)) for p in self.ledger.payments.list_packs()]
+
+    def put_pack(self, pack_id: str, body: CreditPackBody) -> Json:
+        pack = self.ledger.payments.put_pack(body.to_pack(pack_id))
+        return as_json(CreditPackOut.model_validate(pack))
+
+    def checkout(self, account_id: str, body: CheckoutBody, idempotency_key: str | None) -> Json:
+        request = CheckoutRequest(
+            account_id=account_id,
+            pack_id=body.pack_id,
+            success_url=body.success_url,
+            cancel_url=body.cancel_url,
+            quantity=body.quantity,
+            currency=body.currency,
+            idempotency_key=idempotency_key,
+        )
+        return as_json(CheckoutOut.model_validate(self.ledger.payments.checkout(request)))
+
+    def get_auto_recharge(self, account_id: str) -> Json:
+        return as_json(AutoRechargeOut.of(self.ledger.payments.get_auto_recharge(account_id)))
+
+    def set_auto_recharge(self, account_id: str, body: AutoRechargeBody | None) -> Json:
+        settings = None if body is None else body.to_settings()
+        state = self.ledger.payments.set_auto_recharge(account_id, settings)
+        return as_json(AutoRechargeOut.of(state))
+
+    def list_payments(self, account_id: str, limit: int, cursor: str | None) -> Json:
+        page = self.ledger.payments.purchases(account_id, limit=limit, cursor=cursor)
+        return {
+            "data": [plain(PaymentOut.model_validate(payment)) for payment in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }
 
     # -- local only -------------------------------------------------------------------------
 

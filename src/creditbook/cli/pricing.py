@@ -1,4 +1,4 @@
-"""Pricing as code: plans and rate cards declared in a TOML or YAML file.
+"""Pricing as code: plans, rate cards and credit packs declared in a TOML or YAML file.
 
     [plans.starter]                      # plans:
     name = "Starter"                     #   starter:
@@ -7,10 +7,15 @@
     [rate_cards.maps]                    # rate_cards:
     credits_per_row = 4                  #   maps:
                                          #     credits_per_row: 4
+    [packs.credits-1000]                 # packs:
+    credits = 1000                       #   credits-1000:
+    prices = { usd = 900 }               #     credits: 1000
+                                         #     prices: {usd: 900}
 
-Each entry is validated with the API's own request models (`PlanBody`, `RateCardBody`), so a
-file that loads here is one the server accepts. `diff` compares the file with what is live,
-field by field; applying writes only what is added or changed, so a second apply is a no-op.
+Each entry is validated with the API's own request models (`PlanBody`, `RateCardBody`,
+`CreditPackBody`), so a file that loads here is one the server accepts. `diff` compares the
+file with what is live, field by field; applying writes only what is added or changed, so a
+second apply is a no-op.
 """
 
 from __future__ import annotations
@@ -28,23 +33,26 @@ from creditbook.cli.backend import Backend, Json
 from creditbook.cli.errors import CliError
 from creditbook.domain.errors import CreditbookError
 from creditbook.wire.common import Id
+from creditbook.wire.payments import CreditPackBody, CreditPackOut
 from creditbook.wire.plans import PlanBody
 from creditbook.wire.rate_cards import RateCardBody
 
-SECTIONS = ("plans", "rate_cards")
+SECTIONS = ("plans", "rate_cards", "packs")
 MAX_FILE_BYTES = 1_048_576
 MAX_ITEMS = 1000
-Kind = Literal["plan", "rate_card"]
+Kind = Literal["plan", "rate_card", "pack"]
 Status = Literal["added", "changed", "unchanged"]
 _ID = pydantic.TypeAdapter(Id)
 
 
 @dataclass(frozen=True, slots=True)
 class Pricing:
-    """A validated pricing file. Attributes: plans and rate_cards by id, in file order."""
+    """A validated pricing file. Attributes: plans, rate_cards and (credit) packs by id,
+    in file order."""
 
     plans: dict[str, PlanBody]
     rate_cards: dict[str, RateCardBody]
+    packs: dict[str, CreditPackBody] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +66,11 @@ class FieldChange:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What applying does to one plan or rate card.
+    """What applying does to one plan, rate card or credit pack.
 
     Attributes:
-        kind: `plan` or `rate_card`.
-        id: the plan or rate card id.
+        kind: `plan`, `rate_card` or `pack`.
+        id: its id.
         status: `added` (not live yet), `changed` or `unchanged`.
         fields: the differing fields (every declared field when added).
     """
@@ -119,9 +127,8 @@ def parse(data: dict[str, Any], source: str = "pricing") -> Pricing:
     problems: list[str] = []
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        problems.append(f"unknown sections {', '.join(unknown)} (expected plans, rate_cards)")
-    parsed: dict[str, dict[str, Any]] = {"plans": {}, "rate_cards": {}}
-    models: dict[str, type[pydantic.BaseModel]] = {"plans": PlanBody, "rate_cards": RateCardBody}
+        problems.append(f"unknown sections {', '.join(unknown)} (expected {', '.join(SECTIONS)})")
+    parsed: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
     for section in SECTIONS:
         entries = data.get(section) or {}
         if not isinstance(entries, dict):
@@ -136,24 +143,42 @@ def parse(data: dict[str, Any], source: str = "pricing") -> Pricing:
                 _ID.validate_python(identifier)
             except pydantic.ValidationError:
                 problems.append(f"{where}: not a valid id (a-z, 0-9, _.:- ; at most 64)")
-            try:
-                model = models[section].model_validate(body)
-            except pydantic.ValidationError as error:
-                problems.extend(f"{_location(where, e)}: {e['msg']}" for e in error.errors())
-                continue
-            try:
-                # The domain's own checks (currency codes, pools, ...), as the API runs them.
-                if isinstance(model, PlanBody):
-                    model.to_plan(identifier)
-                elif isinstance(model, RateCardBody):
-                    model.to_card(identifier)
-            except (CreditbookError, ValueError) as error:
-                problems.append(f"{where}: {error}")
-                continue
-            parsed[section][identifier] = model
+            model = _entry(section, identifier, body, where, problems)
+            if model is not None:
+                parsed[section][identifier] = model
     if problems:
         raise CliError("validation_error", f"{source}: " + "; ".join(problems))
-    return Pricing(parsed["plans"], parsed["rate_cards"])
+    return Pricing(parsed["plans"], parsed["rate_cards"], parsed["packs"])
+
+
+MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "plans": PlanBody,
+    "rate_cards": RateCardBody,
+    "packs": CreditPackBody,
+}
+
+
+def _entry(
+    section: str, identifier: str, body: Any, where: str, problems: list[str]
+) -> pydantic.BaseModel | None:
+    """One entry validated as the API validates it; None (and its problems noted) if not."""
+    try:
+        model = MODELS[section].model_validate(body)
+    except pydantic.ValidationError as error:
+        problems.extend(f"{_location(where, e)}: {e['msg']}" for e in error.errors())
+        return None
+    try:
+        # The domain's own checks (currency codes, pools, ...), as the API runs them.
+        if isinstance(model, PlanBody):
+            model.to_plan(identifier)
+        elif isinstance(model, RateCardBody):
+            model.to_card(identifier)
+        elif isinstance(model, CreditPackBody):
+            model.to_pack(identifier)
+    except (CreditbookError, ValueError) as error:
+        problems.append(f"{where}: {error}")
+        return None
+    return model
 
 
 def load(path: Path) -> Pricing:
@@ -191,8 +216,15 @@ def _normal(model: type[pydantic.BaseModel], live: Json, id_field: str) -> Json:
     return dumped
 
 
+def _declared_pack(pack_id: str, body: CreditPackBody) -> Json:
+    """A declared pack as the ledger stores it (currencies lowercase, the name defaulting to
+    the id), so that only real differences show."""
+    stored = CreditPackOut.model_validate(body.to_pack(pack_id)).model_dump(mode="python")
+    return _normal(CreditPackBody, stored, "pack_id")
+
+
 def diff(backend: Backend, pricing: Pricing) -> list[Change]:
-    """What applying `pricing` would change, plan by plan and card by card."""
+    """What applying `pricing` would change, entry by entry."""
     live_plans = {p["plan_id"]: _normal(PlanBody, p, "plan_id") for p in backend.list_plans()}
     live_cards = {
         c["rate_card_id"]: _normal(RateCardBody, c, "rate_card_id")
@@ -206,24 +238,35 @@ def diff(backend: Backend, pricing: Pricing) -> list[Change]:
         compare("rate_card", card_id, body.model_dump(mode="python"), live_cards.get(card_id))
         for card_id, body in pricing.rate_cards.items()
     ]
+    if pricing.packs:
+        live_packs = {
+            p["pack_id"]: _normal(CreditPackBody, p, "pack_id") for p in backend.list_packs()
+        }
+        changes += [
+            compare("pack", pack_id, _declared_pack(pack_id, body), live_packs.get(pack_id))
+            for pack_id, body in pricing.packs.items()
+        ]
     return changes
 
 
 def apply(backend: Backend, pricing: Pricing, changes: list[Change]) -> None:
     """Write what `changes` says is added or changed (plans first: nothing depends on
-    rate cards, and accounts opened later need their plan)."""
+    rate cards or packs, and accounts opened later need their plan)."""
     for change in changes:
         if change.status == "unchanged":
             continue
         if change.kind == "plan":
             backend.put_plan(change.id, pricing.plans[change.id])
-        else:
+        elif change.kind == "rate_card":
             backend.put_rate_card(change.id, pricing.rate_cards[change.id])
+        else:
+            backend.put_pack(change.id, pricing.packs[change.id])
 
 
 STARTER = """\
-# creditbook pricing: plans and rate cards, applied with `creditbook apply pricing.toml`.
-# Fields are those of PUT /v1/plans/{plan_id} and PUT /v1/rate_cards/{rate_card_id}.
+# creditbook pricing: plans, rate cards and credit packs, applied with
+# `creditbook apply pricing.toml`. Fields are those of PUT /v1/plans/{plan_id},
+# PUT /v1/rate_cards/{rate_card_id} and PUT /v1/credit_packs/{pack_id}.
 # `creditbook apply --dry-run pricing.toml` shows what would change.
 
 [plans.starter]
@@ -248,4 +291,11 @@ module = "scraper"
 
 [rate_cards.maps.functions.get_phone_numbers]
 credits_per_success = 6
+
+# Credits sold through Stripe Checkout (`creditbook buy`), prices in minor units (cents):
+# [packs.credits-1000]
+# name = "1,000 credits"
+# credits = 1000
+# prices = { usd = 900 }
+# expires_after_months = 12
 """

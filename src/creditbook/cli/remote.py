@@ -23,6 +23,7 @@ from creditbook.wire.alerts import AlertsBody
 from creditbook.wire.charges import ChargeCreate
 from creditbook.wire.grants import GrantCreate
 from creditbook.wire.keys import KeyCreate
+from creditbook.wire.payments import AutoRechargeBody, CheckoutBody, CreditPackBody
 from creditbook.wire.plans import PlanBody
 from creditbook.wire.rate_cards import RateCardBody
 
@@ -240,3 +241,47 @@ class RemoteBackend:
 
     def verify(self, account_id: str | None) -> Json:
         return as_json(call(lambda: self.client.ledger.verify(account_id=account_id)))
+
+    # -- payments ---------------------------------------------------------------------------
+
+    def list_packs(self) -> list[Json]:
+        return call(lambda: [plain(pack) for pack in self.client.credit_packs.list()])
+
+    def put_pack(self, pack_id: str, body: CreditPackBody) -> Json:
+        return as_json(call(lambda: self.client.credit_packs.put(pack_id, **_body(body))))
+
+    def checkout(self, account_id: str, body: CheckoutBody, idempotency_key: str | None) -> Json:
+        fields = _body(body)
+        pack_id = fields.pop("pack_id")
+        try:
+            session = call(
+                lambda: self.client.checkout_sessions.create(
+                    account_id, pack_id, **fields, idempotency_key=idempotency_key
+                )
+            )
+        except CliError as error:
+            if error.code != "payments_not_configured":
+                raise
+            # The setting is missing on the server, not in this shell: say where.
+            raise CliError(
+                error.code,
+                f"the server at {self.client.base_url} does not sell credits: {error.message}",
+            ) from None
+        return as_json(session)
+
+    def get_auto_recharge(self, account_id: str) -> Json:
+        return as_json(call(lambda: self.client.auto_recharge.get(account_id)))
+
+    def set_auto_recharge(self, account_id: str, body: AutoRechargeBody | None) -> Json:
+        if body is None:
+            return as_json(call(lambda: self.client.auto_recharge.remove(account_id)))
+        return as_json(call(lambda: self.client.auto_recharge.set(account_id, **_body(body))))
+
+    def list_payments(self, account_id: str, limit: int, cursor: str | None) -> Json:
+        pager = call(lambda: self.client.payments.list(account_id, limit=limit))
+        page = call(lambda: pager.first_page() if cursor is None else pager._fetch(cursor))
+        return {
+            "data": [plain(item) for item in page.data],
+            "has_more": page.has_more,
+            "next_cursor": page.next_cursor,
+        }

@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from creditbook.client import _calls as calls
-from creditbook.client._base import AmountInput, DayInput, InstantInput, fields, issued_key
+from creditbook.client._base import (
+    DEFAULT_PAGE_LIMIT,
+    AmountInput,
+    DayInput,
+    InstantInput,
+    fields,
+    issued_key,
+)
 from creditbook.client.pagination import AsyncPager, Page
 from creditbook.wire import (
     AccountOut,
@@ -33,8 +40,6 @@ from creditbook.wire import (
 
 if TYPE_CHECKING:
     from creditbook.client._client import AsyncClient
-
-DEFAULT_PAGE_LIMIT = 50
 
 
 class Resource:

@@ -39,7 +39,10 @@ INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
 PAGE_LIMIT_MAX = 100  # the API caps `limit` at 100
+DEFAULT_PAGE_LIMIT = 50  # a list method's page size unless told
 RETRYABLE_STATUSES = frozenset({408, 429})
+# Error codes of retryable statuses that no retry can change: the server lacks a setting.
+PERMANENT_ERROR_CODES = frozenset({"payments_not_configured"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_HIT_HEADER = "Idempotency-Hit"
 
@@ -155,6 +158,16 @@ def is_retryable(status_code: int) -> bool:
     return status_code in RETRYABLE_STATUSES or status_code >= 500
 
 
+def error_code(response: httpx.Response) -> str | None:
+    """The `code` of an error body, if it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
 def retry_delay(retry: int, response: httpx.Response | None) -> float | None:
     """How long to wait before retry number `retry` (0-based), or None not to retry.
 
@@ -163,7 +176,7 @@ def retry_delay(retry: int, response: httpx.Response | None) -> float | None:
     """
     if response is None:
         return backoff_delay(retry)
-    if not is_retryable(response.status_code):
+    if not is_retryable(response.status_code) or error_code(response) in PERMANENT_ERROR_CODES:
         return None
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if retry_after is None:

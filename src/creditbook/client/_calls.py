@@ -36,6 +36,13 @@ from creditbook.wire import (
     TransactionList,
     VerifyOut,
 )
+from creditbook.wire.payments import (
+    AutoRechargeOut,
+    CheckoutOut,
+    CreditPackList,
+    CreditPackOut,
+    PaymentList,
+)
 
 Body = dict[str, Any]
 
@@ -180,6 +187,40 @@ def put_alerts(account_id: str, body: Body) -> Call[AlertsOut]:
 def get_alerts(account_id: str) -> Call[AlertsOut]:
     url = path("/v1/accounts/{account_id}/alerts", account_id=account_id)
     return Call("GET", url, AlertsOut)
+
+
+# -- payments -------------------------------------------------------------------------------
+
+
+def put_credit_pack(pack_id: str, body: Body) -> Call[CreditPackOut]:
+    url = path("/v1/credit_packs/{pack_id}", pack_id=pack_id)
+    return Call("PUT", url, CreditPackOut, body=body)
+
+
+def list_credit_packs() -> Call[CreditPackList]:
+    return Call("GET", "/v1/credit_packs", CreditPackList)
+
+
+def get_credit_pack(pack_id: str) -> Call[CreditPackOut]:
+    return Call("GET", path("/v1/credit_packs/{pack_id}", pack_id=pack_id), CreditPackOut)
+
+
+def create_checkout_session(
+    account_id: str, body: Body, idempotency_key: str | None
+) -> Call[CheckoutOut]:
+    url = path("/v1/accounts/{account_id}/checkout_sessions", account_id=account_id)
+    return Call("POST", url, CheckoutOut, body=body, idempotency_key=idempotency_key)
+
+
+def auto_recharge(method: str, account_id: str, body: Body | None = None) -> Call[AutoRechargeOut]:
+    """`PUT` (with the settings), `GET` or `DELETE` an account's auto-recharge."""
+    url = path("/v1/accounts/{account_id}/auto_recharge", account_id=account_id)
+    return Call(method, url, AutoRechargeOut, body=body)
+
+
+def list_payments(account_id: str, limit: int, cursor: str | None) -> Call[PaymentList]:
+    url = path("/v1/accounts/{account_id}/payments", account_id=account_id)
+    return Call("GET", url, PaymentList, params={"limit": check_limit(limit), "cursor": cursor})
 
 
 # -- reports, ledger, service ---------------------------------------------------------------

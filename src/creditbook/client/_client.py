@@ -11,8 +11,10 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from creditbook.client import _async_payments as async_payments
 from creditbook.client import _async_resources as async_resources
 from creditbook.client import _calls as calls
+from creditbook.client import _payments as payments
 from creditbook.client import _resources as resources
 from creditbook.client._base import Call, ModelT, Outcome, failure_for, next_delay, own_account
 from creditbook.client.config import DEFAULT_MAX_RETRIES, Config
@@ -89,7 +91,8 @@ class Client(BaseClient[httpx.Client]):
         api_key: `CREDITBOOK_API_KEY`; sent as `Authorization: Bearer <key>`.
         base_url: `CREDITBOOK_BASE_URL`, else `http://127.0.0.1:8000`.
         account_id: `CREDITBOOK_ACCOUNT_ID`; the account that account-scoped calls
-            (balance, transactions, stats, charges, estimates, runs) use when they name none.
+            (balance, transactions, stats, charges, estimates, runs, checkout, auto-recharge,
+            payments) use when they name none.
             Unset, an account key's calls use its own account (`keys.current()`, asked once).
         timeout: seconds (or an `httpx.Timeout`) for each try; 30 s by default.
         max_retries: retries after the first try on connection errors, 408, 429 and 5xx
@@ -132,6 +135,10 @@ class Client(BaseClient[httpx.Client]):
         self.events = resources.Events(self)
         self.alerts = resources.Alerts(self)
         self.ledger = resources.LedgerResource(self)
+        self.credit_packs = payments.CreditPacks(self)
+        self.checkout_sessions = payments.CheckoutSessions(self)
+        self.auto_recharge = payments.AutoRecharge(self)
+        self.payments = payments.Payments(self)
 
     def health(self) -> HealthOut:
         """`GET /healthz`: the service and its database answer (no key needed)."""
@@ -220,6 +227,10 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         self.events = async_resources.Events(self)
         self.alerts = async_resources.Alerts(self)
         self.ledger = async_resources.LedgerResource(self)
+        self.credit_packs = async_payments.CreditPacks(self)
+        self.checkout_sessions = async_payments.CheckoutSessions(self)
+        self.auto_recharge = async_payments.AutoRecharge(self)
+        self.payments = async_payments.Payments(self)
 
     async def health(self) -> HealthOut:
         """`GET /healthz`: the service and its database answer (no key needed)."""

@@ -12,7 +12,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from creditbook.domain.payments import (
     DEFAULT_RECHARGES_PER_MONTH,
@@ -122,7 +122,8 @@ class CheckoutOut(Out):
 
     model_config = ConfigDict(from_attributes=True)
 
-    id: str = Field(validation_alias="session_id")
+    # `id` in JSON (the SDK reads it back), `session_id` on the engine's result.
+    id: str = Field(validation_alias=AliasChoices("id", "session_id"))
     url: str
     account_id: str
     pack_id: str
