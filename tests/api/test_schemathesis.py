@@ -25,8 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from tests.api.conftest import PLAN, RATE_CARD, Api, bearer
 from tests.conftest import BACKENDS, START, truncate_all
+from tests.stripe_fake import API_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.stripe_fake import serve as serve_stripe
 
-from creditbook import Ledger, ManualClock
+from creditbook import Ledger, ManualClock, StripeSettings
 from creditbook.api.app import create_app
 from creditbook.settings import Settings
 from creditbook.store.database import make_engine
@@ -43,6 +45,8 @@ OPERATION_IDS = [
     for operation in operations.values()
 ]
 PUBLIC_PATHS = {"/healthz", "/metrics"}
+# Verified by Stripe's signature, not a key: without one it answers 400 `invalid_signature`.
+SIGNED_PATHS = {"/v1/integrations/stripe/webhook"}
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -70,6 +74,7 @@ class Seeded:
 
 def seed(api: Api) -> Seeded:
     keys = api.account("acme")
+    api.ok("PUT", "/v1/credit_packs/credits-1000", json={"credits": 1000, "prices": {"usd": 900}})
     key_id = api.ok("POST", "/v1/accounts/acme/api_keys", json={"scope": "read"})["key_id"]
     charge = api.ok("POST", "/v1/accounts/acme/charges", json={"amount": 5})
     run = api.ok("POST", "/v1/runs", json={"account_id": "acme", "rate_card_id": "maps"})
@@ -81,6 +86,7 @@ def seed(api: Api) -> Seeded:
         "runs": [run["run_id"]],
         "charges": [charge["charge_id"]],
         "keys": [key_id],
+        "packs": ["credits-1000"],
     }
     return Seeded(dictionaries, keys.write)
 
@@ -96,6 +102,8 @@ def bindings(probability: float) -> dict[str, Any]:
         "path.run_id": bound("runs"),
         "path.charge_id": bound("charges"),
         "path.key_id": bound("keys"),
+        "path.pack_id": bound("packs"),
+        "body.pack_id": bound("packs"),
         "body.account_id": bound("accounts"),
         "body.items[*].account_id": bound("accounts"),
         "body.plan_id": bound("plans"),
@@ -128,6 +136,11 @@ def load(api: Api, settings: schemathesis.Config) -> OpenApiSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", api.client.app, config=settings)
 
 
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    yield from serve_stripe(FakeStripe())
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -143,7 +156,10 @@ def service(
         engine = make_engine(url)
         truncate_all(engine)
         engine.dispose()
-    ledger = Ledger(make_engine(url), ManualClock(START))
+    # Payments reach a local Stripe stand-in, so Checkout gets past configuration.
+    fake = request.getfixturevalue("fake_stripe")
+    stripe = StripeSettings(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, api_base=fake.url)
+    ledger = Ledger(make_engine(url), ManualClock(START), stripe=stripe)
     # The fuzzer sends many wrong keys from one address: no failed-authentication limit.
     settings = Settings(rate_limit_per_s=10_000, rate_limit_burst=10_000, auth_failure_limit=10**9)
     app = create_app(ledger, settings)
@@ -213,10 +229,12 @@ def test_operation_conforms_to_the_schema(
 def test_operation_needs_a_key(anonymous_schema: OpenApiSchema, operation_id: str) -> None:
     def test(case: Case) -> None:
         response = case.call()
-        expected = 200 if case.path in PUBLIC_PATHS else 401
+        expected = 200 if case.path in PUBLIC_PATHS else 400 if case.path in SIGNED_PATHS else 401
         assert response.status_code == expected, (case.method, case.formatted_path, response.text)
         if expected == 401:
             assert response.json()["code"] == "unauthenticated"
+        if expected == 400:
+            assert response.json()["code"] == "invalid_signature"
 
     # Refusal comes before any parsing, so a few cases per operation say enough.
     run(anonymous_schema.find_operation_by_id(operation_id), test, max_examples=3)

@@ -105,6 +105,31 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "the rate limiter did not answer within 0.25 s; retry later",
     ),
 }
+# What the payment routes answer besides: Stripe's refusals, and a server without Stripe.
+PAYMENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    502: _documented(
+        "`payment_provider_error`: Stripe refused the request or did not answer; nothing "
+        "was recorded.",
+        "payment_provider_error",
+        "Stripe refused the request: No such customer: 'cus_123'",
+    ),
+    503: _documented(
+        "`payments_not_configured`: the server has no Stripe secret key (or, for Stripe's "
+        "notifications, no signing secret); `rate_limiter_unavailable`: see above.",
+        "payments_not_configured",
+        "payments need a Stripe secret key: set CREDITBOOK_STRIPE_API_KEY",
+    ),
+}
+SIGNATURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented(
+        "`invalid_signature`: the `Stripe-Signature` header is missing, does not verify with "
+        "the endpoint's signing secret, or is older than 5 minutes; nothing changed.",
+        "invalid_signature",
+        "the Stripe signature does not verify: No signatures found matching the expected "
+        "signature for payload",
+    ),
+    503: PAYMENT_RESPONSES[503],
+}
 INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {
     402: _documented(
         "`insufficient_credits`: the account cannot pay.",

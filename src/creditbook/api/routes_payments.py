@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
-from creditbook.api.errors import ERROR_RESPONSES
+from creditbook.api.errors import ERROR_RESPONSES, PAYMENT_RESPONSES, SIGNATURE_RESPONSES
 from creditbook.api.responses import ExactJSONResponse, respond
 from creditbook.domain.errors import NotFoundError
 from creditbook.engine.payments.checkout import CheckoutRequest
@@ -77,6 +77,7 @@ def get_credit_pack(pack_id: PathId, caller: Caller, ledger: LedgerDep) -> Exact
     summary="Buy credits through Stripe Checkout",
     status_code=201,
     response_model=CheckoutOut,
+    responses=PAYMENT_RESPONSES,
 )
 def create_checkout_session(
     account_id: PathId,
@@ -189,6 +190,8 @@ def list_payments(
     operation_id="receive_stripe_webhook",
     summary="Receive a Stripe notification",
     response_model=StripeReceiptOut,
+    responses=SIGNATURE_RESPONSES,
+    openapi_extra={"security": []},
 )
 async def receive_stripe_webhook(
     request: Request,
