@@ -15,7 +15,10 @@
     ├── PermissionDeniedError    forbidden                 (403)
     ├── PayloadTooLargeError     payload_too_large         (413)
     ├── RateLimitedError         rate_limited              (429)
-    └── DependencyUnavailableError  rate_limiter_unavailable  (503)
+    ├── DependencyUnavailableError  rate_limiter_unavailable  (503)
+    ├── SignatureError           invalid_signature         (400)
+    ├── PaymentProviderError     payment_provider_error    (502)
+    └── PaymentsNotConfiguredError  payments_not_configured  (503)
 
 A broken invariant is not one of these: it is an `InvariantError`, a programmer error that
 no caller handles (the API answers 500). `invariant(condition, message)` raises it; unlike
