@@ -22,6 +22,10 @@ from creditbook import Ledger, ManualClock
 from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate, normalise_url
 
+# pytest-xdist workers start with COLUMNS=80, which the CLI's consoles would keep for good
+# when first imported; without it they read the width each test sets (tests/cli/conftest.py).
+os.environ.pop("COLUMNS", None)
+
 POSTGRES_ENV = "CREDITBOOK_TEST_POSTGRES_URL"
 REDIS_ENV = "CREDITBOOK_TEST_REDIS_URL"
 # CI sets this so that a missing server fails the run instead of skipping half of it.

@@ -63,6 +63,8 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender died mid-request (kill -9): nothing arrived to answer
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
