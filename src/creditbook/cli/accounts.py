@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
 
-from creditbook.cli.backend import Json, iter_runs, open_backend
+from creditbook.cli.backend import Backend, Json, iter_runs, open_backend
 from creditbook.cli.errors import handled, usage
 from creditbook.cli.options import (
     Account,
@@ -20,7 +21,7 @@ from creditbook.cli.options import (
     target,
 )
 from creditbook.cli.output import console, print_json, record, stream_json, table
-from creditbook.cli.target import account_of
+from creditbook.cli.target import Target, account_of
 from creditbook.domain.rates import BASE_FUNCTION
 from creditbook.wire.accounts import AccountCreate
 from creditbook.wire.charges import ChargeCreate
@@ -238,23 +239,54 @@ def runs_list(
 ) -> None:
     """An account's runs, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen, read_only=True) as backend:
-        account_id = account_of(chosen, account, backend)
-        if all_pages:
-            items = iter_runs(backend, account_id, cursor)
-            if json_output:
-                stream_json(items)
-                return
-            page: Json = {"data": list(items), "has_more": False, "next_cursor": None}
-        else:
-            page = backend.list_runs(account_id, limit, cursor)
-    if json_output:
-        print_json(page)
+    found = account_pages(
+        chosen,
+        account,
+        (limit, cursor, all_pages),
+        json_output,
+        lambda backend, *page: backend.list_runs(*page),
+        iter_runs,
+    )
+    if found is None:
         return
+    account_id, page = found
     runs = page["data"]
     rows = ([run[c] for c in RUN_COLUMNS] for run in runs)
     title = f"{account_id}: {len(runs)} runs, newest first"
     console.print(table(title, RUN_COLUMNS, rows, numeric=("rows_kept", "credits")))
+    print_more(page)
+
+
+def account_pages(
+    chosen: Target,
+    account: str | None,
+    paging: tuple[int, str | None, bool],
+    json_output: bool,
+    read_page: Callable[[Backend, str, int, str | None], Json],
+    read_all: Callable[[Backend, str, str | None], Iterator[Json]],
+) -> tuple[str, Json] | None:
+    """A page of an account's listing (`paging`: limit, cursor, every page from the cursor
+    on), with the account's id; None when it was printed as JSON already (streamed, for
+    every page)."""
+    limit, cursor, all_pages = paging
+    with open_backend(chosen, read_only=True) as backend:
+        account_id = account_of(chosen, account, backend)
+        if all_pages:
+            items = read_all(backend, account_id, cursor)
+            if json_output:
+                stream_json(items)
+                return None
+            page: Json = {"data": list(items), "has_more": False, "next_cursor": None}
+        else:
+            page = read_page(backend, account_id, limit, cursor)
+    if json_output:
+        print_json(page)
+        return None
+    return account_id, page
+
+
+def print_more(page: Json) -> None:
+    """Where the next page starts, when there is one."""
     if page["has_more"]:
         console.print(f"more: --cursor {page['next_cursor']}", highlight=False, soft_wrap=True)
 

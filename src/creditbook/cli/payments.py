@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from creditbook.cli.accounts import amount
+from creditbook.cli.accounts import account_pages, amount, print_more
 from creditbook.cli.backend import Json, iter_payments, open_backend
 from creditbook.cli.errors import handled
 from creditbook.cli.options import (
@@ -21,7 +21,7 @@ from creditbook.cli.options import (
     Profile,
     target,
 )
-from creditbook.cli.output import console, print_json, record, stream_json, table
+from creditbook.cli.output import console, print_json, record, table
 from creditbook.cli.target import account_of
 from creditbook.domain.payments import (
     DEFAULT_RECHARGES_PER_MONTH,
@@ -276,24 +276,21 @@ def payments_list(
 ) -> None:
     """An account's purchases, newest first, a page at a time (both modes)."""
     chosen = target(database_url, base_url, profile)
-    with open_backend(chosen, read_only=True) as backend:
-        account_id = account_of(chosen, account, backend)
-        if all_pages:
-            items = iter_payments(backend, account_id, cursor)
-            if json_output:
-                stream_json(items)
-                return
-            page: Json = {"data": list(items), "has_more": False, "next_cursor": None}
-        else:
-            page = backend.list_payments(account_id, limit, cursor)
-    if json_output:
-        print_json(page)
+    found = account_pages(
+        chosen,
+        account,
+        (limit, cursor, all_pages),
+        json_output,
+        lambda backend, *page: backend.list_payments(*page),
+        iter_payments,
+    )
+    if found is None:
         return
+    account_id, page = found
     payments = page["data"]
     title = (
         f"{account_id}: {len(payments)} purchase{'' if len(payments) == 1 else 's'}, newest first"
     )
     rows = (_payment_row(payment) for payment in payments)
     console.print(table(title, PAYMENT_COLUMNS, rows, numeric=("credits", "paid", "refunded")))
-    if page["has_more"]:
-        console.print(f"more: --cursor {page['next_cursor']}", highlight=False, soft_wrap=True)
+    print_more(page)
