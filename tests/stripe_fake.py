@@ -121,6 +121,11 @@ class FakeStripe:
                     }
                 }
             return 200, intent
+        if call.path.startswith("/v1/payment_intents/") and call.method == "GET":
+            found = self.objects.get(call.path.rsplit("/", 1)[1])
+            if found is not None:
+                return 200, found
+            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}}
         if call.path.endswith("/payment_methods") and call.method == "GET":
             return 200, {
                 "object": "list",

@@ -32,6 +32,7 @@ from creditbook.domain.errors import (
     NotFoundError,
     PaymentProviderError,
     PaymentsNotConfiguredError,
+    PurchaseNotFulfilledError,
     SignatureError,
     StateError,
 )
@@ -590,3 +591,31 @@ def test_verify_reports_a_purchase_whose_grant_does_not_match(
         connection.execute(schema.payments.update().values(credits=999_000))
     [difference] = shop.verify().differences
     assert "bought 999000 millicredits, granted 1000000" in difference
+
+
+def test_a_refund_before_its_purchase_is_refused_until_the_purchase_is_recorded(
+    shop: Ledger, stripe: FakeStripe
+) -> None:
+    """Stripe does not promise an order: a refund of a creditbook payment that arrives before
+    the payment's own notification answers 409 (Stripe retries it) instead of being lost."""
+    session = paid_session(checkout(shop, stripe, currency="usd"), "pi_test_late")
+    stripe.objects["pi_test_late"] = {
+        "id": "pi_test_late",
+        "object": "payment_intent",
+        "metadata": session["metadata"],
+    }
+    charge = {"id": "ch_9", "payment_intent": "pi_test_late", "amount": 900, "amount_refunded": 900}
+    with pytest.raises(PurchaseNotFulfilledError, match="not fulfilled yet"):
+        deliver(shop, "charge.refunded", charge)
+    dispute = {"id": "dp_9", "payment_intent": "pi_test_late", "amount": 900}
+    with pytest.raises(PurchaseNotFulfilledError):
+        deliver(shop, "charge.dispute.created", dispute)
+    assert shop.payments.purchases("acme").data == []
+    assert deliver(shop, "checkout.session.completed", session).action == "fulfilled"
+    assert deliver(shop, "charge.refunded", charge).action == "refunded"
+    assert available(shop) == 0
+    # Another product's payment: Stripe's PaymentIntent carries no creditbook metadata.
+    stripe.objects["pi_other"] = {"id": "pi_other", "object": "payment_intent", "metadata": {}}
+    other = {**charge, "payment_intent": "pi_other"}
+    assert deliver(shop, "charge.refunded", other).action == "ignored"
+    assert shop.verify().ok

@@ -128,6 +128,13 @@ SIGNATURE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "the Stripe signature does not verify: No signatures found matching the expected "
         "signature for payload",
     ),
+    409: _documented(
+        "`purchase_not_fulfilled`: a refund or dispute of a creditbook payment whose purchase "
+        "is not recorded yet; Stripe sends it again later.",
+        "purchase_not_fulfilled",
+        "payment pi_123 of account acme is not fulfilled yet: send this again after its purchase",
+    ),
+    502: PAYMENT_RESPONSES[502],
     503: PAYMENT_RESPONSES[503],
 }
 INSUFFICIENT_CREDITS: dict[int | str, dict[str, Any]] = {

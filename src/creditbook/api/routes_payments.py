@@ -203,7 +203,9 @@ async def receive_stripe_webhook(
     `invalid_signature` and changes nothing. A paid Checkout Session (or a succeeded
     auto-recharge) grants its credits once whatever Stripe's retries; `charge.refunded`
     takes back what is unspent of what the refund covers; `charge.dispute.created` records
-    `payment.disputed`; other notifications are acknowledged and ignored."""
+    `payment.disputed` (both answer 409 `purchase_not_fulfilled` while the purchase they
+    are about is not recorded yet, so that Stripe sends them again); other notifications are
+    acknowledged and ignored."""
     payload = await request.body()
     outcome = await run_in_threadpool(ledger.payments.handle_stripe, payload, stripe_signature)
     return respond(StripeReceiptOut.model_validate(outcome))

@@ -10,6 +10,7 @@
     ├── NoFreeSlotsError         no_free_slots             (409)
     ├── IdempotencyConflictError idempotency_key_conflict  (409)
     ├── StateError               invalid_state             (409)
+    │   └── PurchaseNotFulfilledError  purchase_not_fulfilled  (409)
     ├── AuthenticationError      unauthenticated           (401)
     ├── KeyRevokedError          key_revoked               (403)
     ├── PermissionDeniedError    forbidden                 (403)
@@ -196,3 +197,10 @@ class SignatureError(CreditbookError):
 
     code = "invalid_signature"
     status = 400
+
+
+class PurchaseNotFulfilledError(StateError):
+    """A refund or dispute of a creditbook purchase whose payment has not been reported yet:
+    refused, so that Stripe sends it again after the purchase's own notification."""
+
+    code = "purchase_not_fulfilled"

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from creditbook.domain.amounts import Credits
-from creditbook.domain.errors import invariant
+from creditbook.domain.errors import PurchaseNotFulfilledError, invariant
 from creditbook.domain.grants import GrantSource, TransactionType
 from creditbook.domain.payments import CreditPack, refunded_credits
 from creditbook.engine.account.lines import Line, new_id
@@ -48,7 +48,27 @@ def handle(
     handler = HANDLERS.get(kind)
     if handler is None or not isinstance(obj, dict):
         return StripeOutcome(event_id, kind, "ignored", "not a notification creditbook acts on")
+    if kind in AFTER_PURCHASE:
+        _wait_for_purchase(context, gateway, obj.get("payment_intent"))
     return handler(context, event_id, kind, obj)
+
+
+def _wait_for_purchase(context: Context, gateway: StripeGateway, intent_id: Any) -> None:
+    """Refuse (409) a refund or dispute of a creditbook payment whose purchase is not
+    recorded yet (its own notification is late): Stripe sends it again later, after the
+    purchase, instead of it being lost. Whose payment it is, Stripe's PaymentIntent says."""
+    if not intent_id or not gateway.can_charge:
+        return
+    known = context.run(lambda c: queries.payment_of_intent(c, str(intent_id)), read_only=True)
+    if known is not None:
+        return
+    intent = gateway.payment_intent(str(intent_id))
+    account_id = (intent.get("metadata") or {}).get(meta.ACCOUNT)
+    if account_id:
+        raise PurchaseNotFulfilledError(
+            f"payment {intent_id} of account {account_id} is not fulfilled yet: "
+            "send this again after its purchase"
+        )
 
 
 def _in_account(
@@ -413,6 +433,8 @@ def _card_changed(context: Context, event_id: str, kind: str, obj: dict[str, Any
     return context.run(transaction)
 
 
+# Notifications about a payment made before: its purchase must be recorded first.
+AFTER_PURCHASE = frozenset({"charge.refunded", "charge.dispute.created"})
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,

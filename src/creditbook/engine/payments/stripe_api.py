@@ -111,6 +111,21 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise PaymentProviderError(f"Stripe refused the payment: {_message(error)}") from error
 
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """A PaymentIntent as a dict (empty when Stripe has none of that id)."""
+        import stripe
+
+        try:
+            intent = self.client().v1.payment_intents.retrieve(payment_intent_id)
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing":
+                return {}
+            raise PaymentProviderError(f"Stripe refused the request: {_message(error)}") from error
+        except stripe.StripeError as error:
+            raise PaymentProviderError(f"Stripe refused the request: {_message(error)}") from error
+        found: dict[str, Any] = intent.to_dict()
+        return found
+
     def newest_card(self, customer_id: str) -> str | None:
         """The customer's most recently saved card (None: no card)."""
         cards = self._call(
