@@ -170,6 +170,18 @@ def test_a_write_key_sees_the_packs_on_sale_and_checks_out_at_stripe(
     assert len(stripe.calls_to("POST", "/v1/customers")) == 1
 
 
+def test_a_double_click_opens_one_checkout_session(
+    client: TestClient, keys: Keys, stripe: FakeStripe
+) -> None:
+    sign_in(client, keys.write)
+    first, second = buy(client, currency="usd"), buy(client, currency="usd")
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert len(stripe.calls_to("POST", SESSIONS)) == 1
+    other = buy(client, currency="eur")  # another purchase: its own session
+    assert other.headers["location"] != first.headers["location"]
+
+
 def test_back_from_stripe_the_overview_says_what_happens_next(
     client: TestClient, keys: Keys
 ) -> None:

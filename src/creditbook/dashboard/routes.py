@@ -1,9 +1,14 @@
 """The dashboard's pages. Each reads its figures from the ledger (see figures.py) and
-renders a template; none writes to the ledger."""
+renders a template; none writes to the ledger. The one form that acts, "Buy credits", starts
+a Stripe Checkout (which remembers the account's Stripe customer); credits arrive when Stripe
+reports the payment."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import time
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -455,6 +460,7 @@ async def checkout(request: Request, signed_in: SignedIn, account_id: str) -> Re
             quantity=payment_figures.parse_quantity(form.get("quantity")),
             currency=form.get("currency") or None,
         )
+        wanted = replace(wanted, idempotency_key=double_click_key(signed_in, wanted))
         session = await run_in_threadpool(state.ledger.payments.checkout, wanted)
     except CheckoutRefused as error:
         status, message = refusal(error)
@@ -462,6 +468,15 @@ async def checkout(request: Request, signed_in: SignedIn, account_id: str) -> Re
             overview_page, request, signed_in, account_id, buy_error=message, status=status
         )
     return RedirectResponse(session.url, 303)
+
+
+def double_click_key(signed_in: Viewer, wanted: CheckoutRequest) -> str:
+    """The same purchase asked twice by one session within a minute (a double click, a
+    resubmitted form) opens one Checkout Session: one idempotency key for both."""
+    minute = int(time.time() // 60)
+    fields = (signed_in.session.csrf_token, wanted.pack_id, wanted.quantity, wanted.currency)
+    digest = hashlib.sha256(repr((*fields, minute)).encode()).hexdigest()[:32]
+    return f"dashboard-{digest}"
 
 
 CheckoutRefused = (ValidationError, NotFoundError, StateError, PaymentProviderError)
