@@ -42,3 +42,15 @@ def respond(
     content: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> ExactJSONResponse:
     return ExactJSONResponse(content, status_code=status_code, headers=headers)
+
+
+def page_of(page: Any, model: Any, item: Any = None) -> dict[str, Any]:
+    """A cursor page of results as the API answers it: `data` (each item read by `model`,
+    after `item` turned it into what the model reads), `has_more`, `next_cursor`."""
+    return {
+        "data": [
+            model.model_validate(found if item is None else item(found)) for found in page.data
+        ],
+        "has_more": page.has_more,
+        "next_cursor": page.next_cursor,
+    }

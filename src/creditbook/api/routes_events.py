@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from creditbook.api.deps import Caller, LedgerDep, PathId
 from creditbook.api.errors import ERROR_RESPONSES
-from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.responses import ExactJSONResponse, page_of, respond
 from creditbook.domain.errors import NotFoundError
 from creditbook.wire.alerts import AlertsBody, AlertsOut
 from creditbook.wire.common import OptionalId
@@ -44,13 +44,7 @@ def list_events(
             raise NotFoundError("account", account_id)
         account_id = own
     page = ledger.events(account_id=account_id, types=type or (), limit=limit, cursor=cursor)
-    return respond(
-        {
-            "data": [EventOut.model_validate(event.body()) for event in page.data],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return respond(page_of(page, EventOut, lambda event: event.body()))
 
 
 @router.get(

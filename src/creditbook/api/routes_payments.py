@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES, PAYMENT_RESPONSES, SIGNATURE_RESPONSES
-from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.responses import ExactJSONResponse, page_of, respond
 from creditbook.domain.errors import NotFoundError
 from creditbook.engine.payments.checkout import CheckoutRequest
 from creditbook.wire.payments import (
@@ -176,13 +176,7 @@ def list_payments(
     own key."""
     caller.require_account(account_id)
     page = ledger.payments.purchases(account_id, limit=limit, cursor=cursor)
-    return respond(
-        {
-            "data": [PaymentOut.model_validate(payment) for payment in page.data],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return respond(page_of(page, PaymentOut))
 
 
 @router.post(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from creditbook.api.deps import Caller, LedgerDep, PathId, is_storable_id, run_account
 from creditbook.api.errors import ERROR_RESPONSES
-from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.responses import ExactJSONResponse, page_of, respond
 from creditbook.domain.errors import NotFoundError
 from creditbook.domain.grants import TransactionType
 from creditbook.wire.balance import BalanceOut
@@ -68,9 +68,7 @@ def list_transactions(
     )
     return respond(
         {
-            "data": [TransactionOut.model_validate(t) for t in page.data],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
+            **page_of(page, TransactionOut),
             "total": page.total,
         }
     )
@@ -121,13 +119,7 @@ def list_runs(
     """
     caller.require_account(account_id)
     page = ledger.runs(account_id, limit=limit, cursor=cursor)
-    return respond(
-        {
-            "data": [RunOut.model_validate(r) for r in page.data],
-            "has_more": page.has_more,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return respond(page_of(page, RunOut))
 
 
 @router.get(

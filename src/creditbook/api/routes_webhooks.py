@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from creditbook.api.deps import Caller, IdempotencyKey, LedgerDep, PathId, hit_headers
 from creditbook.api.errors import ERROR_RESPONSES
-from creditbook.api.responses import ExactJSONResponse, respond
+from creditbook.api.responses import ExactJSONResponse, page_of, respond
 from creditbook.wire.webhooks import (
     DeliveryList,
     DeliveryOut,
@@ -23,14 +23,6 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="The `next_cursor` of the previous page.")
 ]
-
-
-def _page(page: Any, model: Any) -> dict[str, Any]:
-    return {
-        "data": [model.model_validate(item) for item in page.data],
-        "has_more": page.has_more,
-        "next_cursor": page.next_cursor,
-    }
 
 
 @router.post(
@@ -64,7 +56,7 @@ def list_webhook_endpoints(
 ) -> ExactJSONResponse:
     """Endpoints oldest first, paged by cursor (without their secrets). Operator key."""
     caller.require_operator()
-    return respond(_page(ledger.webhook_endpoints(limit=limit, cursor=cursor), EndpointOut))
+    return respond(page_of(ledger.webhook_endpoints(limit=limit, cursor=cursor), EndpointOut))
 
 
 @router.get(
@@ -143,7 +135,7 @@ def list_webhook_deliveries(
     receiver's answer, the error). Operator key."""
     caller.require_operator()
     page = ledger.webhook_deliveries(endpoint_id, limit=limit, cursor=cursor)
-    return respond(_page(page, DeliveryOut))
+    return respond(page_of(page, DeliveryOut))
 
 
 @router.post(
