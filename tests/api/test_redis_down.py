@@ -18,7 +18,9 @@ from creditbook.api.app import create_app
 from creditbook.settings import Settings
 
 TIMEOUT_S = 0.2
-WITHIN_S = 1.5  # the refusal comes soon after the timeout, never after seconds of retries
+# The refusal comes soon after the timeout, never after the seconds an unbounded wait takes
+# (5 s and more); the margin is for a machine busy with other tests.
+WITHIN_S = 3.0
 
 
 @pytest.fixture
