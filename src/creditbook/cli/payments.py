@@ -4,7 +4,6 @@ show|set|off` and `creditbook payments list` (both modes). Packs are declared wi
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -27,8 +26,8 @@ from creditbook.domain.payments import (
     DEFAULT_RECHARGES_PER_MONTH,
     MAX_PACK_QUANTITY,
     MAX_RECHARGES_PER_MONTH,
-    ZERO_DECIMAL_CURRENCIES,
 )
+from creditbook.wire.events import money
 from creditbook.wire.payments import AutoRechargeBody, CheckoutBody
 
 PACK_COLUMNS = ("pack_id", "name", "credits", "prices", "pool", "expires", "on sale")
@@ -42,13 +41,6 @@ Currency = Annotated[
         show_default=False,
     ),
 ]
-
-
-def money(minor_units: int, currency: str) -> str:
-    """An amount in a currency's minor unit for people: `900`, `usd` → `9.00 USD`."""
-    if currency.lower() in ZERO_DECIMAL_CURRENCIES:
-        return f"{minor_units} {currency.upper()}"
-    return f"{Decimal(minor_units).scaleb(-2):.2f} {currency.upper()}"
 
 
 def _prices(pack: Json) -> str:

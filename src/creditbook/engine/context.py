@@ -106,6 +106,19 @@ class Context:
             raise NotFoundError("account", account_id)
         return tx
 
+    def in_account(self, account_id: str, body: Callable[[AccountTx], T]) -> T:
+        """Run `body` on the locked, caught-up account in one transaction, the events it
+        emits settled at its end (writes without an idempotency key of their own)."""
+
+        def transaction(connection: Connection) -> T:
+            tx = self.lock(connection, account_id, self.now())
+            tx.catch_up()
+            result = body(tx)
+            tx.finish()
+            return result
+
+        return self.run(transaction)
+
     def lock_many(
         self, connection: Connection, account_ids: list[str], now: datetime, *, grants: bool
     ) -> dict[str, AccountTx]:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import Connection
 
 from creditbook.domain.grants import TransactionType
-from creditbook.domain.periods import check_instant, local_midnight
+from creditbook.domain.periods import check_instant
 from creditbook.engine import reports
 from creditbook.engine.context import Context
-from creditbook.engine.payments.purchases import revenue_between
+from creditbook.engine.payments.purchases import revenue_on_days
 from creditbook.engine.results import Balance, Entry, Stats, TransactionPage
 
 
@@ -56,12 +56,7 @@ def stats(context: Context, account_id: str, start: date, end: date, group_by: s
             result,
             forecast=reports.forecast(connection, account_id, current, now),
             plan=reports.stats_plan(context.plan(connection, current.plan_id), current),
-            purchases=revenue_between(
-                connection,
-                account_id,
-                local_midnight(start, timezone),
-                local_midnight(end + timedelta(days=1), timezone),
-            ),
+            purchases=revenue_on_days(connection, account_id, timezone, start, end),
         )
 
     return context.run(transaction, read_only=True)

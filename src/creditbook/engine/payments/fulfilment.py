@@ -35,7 +35,7 @@ from creditbook.engine.payments.stripe_api import StripeGateway
 from creditbook.store.queries import grants as grant_queries
 from creditbook.store.queries import payments as queries
 
-Handler = Callable[[Context, str, str, dict[str, Any]], StripeOutcome]
+Handler = Callable[[Context, StripeGateway, str, str, dict[str, Any]], StripeOutcome]
 
 
 def handle(
@@ -48,46 +48,15 @@ def handle(
     handler = HANDLERS.get(kind)
     if handler is None or not isinstance(obj, dict):
         return StripeOutcome(event_id, kind, "ignored", "not a notification creditbook acts on")
-    if kind in AFTER_PURCHASE:
-        _wait_for_purchase(context, gateway, obj.get("payment_intent"))
-    return handler(context, event_id, kind, obj)
-
-
-def _wait_for_purchase(context: Context, gateway: StripeGateway, intent_id: Any) -> None:
-    """Refuse (409) a refund or dispute of a creditbook payment whose purchase is not
-    recorded yet (its own notification is late): Stripe sends it again later, after the
-    purchase, instead of it being lost. Whose payment it is, Stripe's PaymentIntent says."""
-    if not intent_id or not gateway.can_charge:
-        return
-    known = context.run(lambda c: queries.payment_of_intent(c, str(intent_id)), read_only=True)
-    if known is not None:
-        return
-    intent = gateway.payment_intent(str(intent_id))
-    account_id = (intent.get("metadata") or {}).get(meta.ACCOUNT)
-    if account_id:
-        raise PurchaseNotFulfilledError(
-            f"payment {intent_id} of account {account_id} is not fulfilled yet: "
-            "send this again after its purchase"
-        )
-
-
-def _in_account(
-    context: Context, account_id: str, body: Callable[[AccountTx], StripeOutcome]
-) -> StripeOutcome:
-    def transaction(connection: Connection) -> StripeOutcome:
-        tx = context.lock(connection, account_id, context.now())
-        tx.catch_up()
-        outcome = body(tx)
-        tx.finish()
-        return outcome
-
-    return context.run(transaction)
+    return handler(context, gateway, event_id, kind, obj)
 
 
 # -- purchases ------------------------------------------------------------------------------
 
 
-def _session(context: Context, event_id: str, kind: str, session: dict[str, Any]) -> StripeOutcome:
+def _session(
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, session: dict[str, Any]
+) -> StripeOutcome:
     if kind == "checkout.session.completed" and session.get("payment_status") != "paid":
         return StripeOutcome(
             event_id, kind, "ignored", "not paid yet: fulfilled when the payment succeeds"
@@ -96,7 +65,7 @@ def _session(context: Context, event_id: str, kind: str, session: dict[str, Any]
 
 
 def _intent_succeeded(
-    context: Context, event_id: str, kind: str, intent: dict[str, Any]
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, intent: dict[str, Any]
 ) -> StripeOutcome:
     if (intent.get("metadata") or {}).get(meta.KIND) != "auto_recharge":
         return StripeOutcome(event_id, kind, "ignored", "not an auto-recharge")
@@ -164,7 +133,7 @@ def _purchase(
         payment_id, text = _fulfil(tx, sale)
         return StripeOutcome(event_id, kind, "fulfilled", text, payment_id, sale.account_id)
 
-    return _in_account(context, sale.account_id, body)
+    return context.in_account(sale.account_id, body)
 
 
 def _fulfil(tx: AccountTx, sale: Sale) -> tuple[str, str]:
@@ -261,14 +230,26 @@ def _after_purchase(tx: AccountTx, purchase: str, metadata: dict[str, Any], cust
 
 
 def _purchase_of_intent(
-    context: Context, event_id: str, kind: str, intent_id: Any
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, intent_id: Any
 ) -> tuple[str | None, StripeOutcome | None]:
+    """The account of the purchase paid by `intent_id` (None, and why it is ignored: not a
+    creditbook payment). A creditbook payment whose purchase is not recorded yet (its own
+    notification is late) is refused with 409: Stripe sends this again later, after the
+    purchase, instead of it being lost. Whose payment it is, Stripe's PaymentIntent says."""
     if not intent_id:
         return None, StripeOutcome(event_id, kind, "ignored", "no payment intent")
     row = context.run(lambda c: queries.payment_of_intent(c, str(intent_id)), read_only=True)
-    if row is None:
-        return None, StripeOutcome(event_id, kind, "ignored", "not a creditbook purchase")
-    return row.account_id, None
+    if row is not None:
+        return row.account_id, None
+    if gateway.can_charge:
+        intent = gateway.payment_intent(str(intent_id))
+        account_id = (intent.get("metadata") or {}).get(meta.ACCOUNT)
+        if account_id:
+            raise PurchaseNotFulfilledError(
+                f"payment {intent_id} of account {account_id} is not fulfilled yet: "
+                "send this again after its purchase"
+            )
+    return None, StripeOutcome(event_id, kind, "ignored", "not a creditbook purchase")
 
 
 def _payment_of_intent(connection: Connection, intent_id: str) -> Any:
@@ -278,7 +259,9 @@ def _payment_of_intent(connection: Connection, intent_id: str) -> Any:
     return row
 
 
-def _refunded(context: Context, event_id: str, kind: str, charge: dict[str, Any]) -> StripeOutcome:
+def _refunded(
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, charge: dict[str, Any]
+) -> StripeOutcome:
     """Take back what is still unspent of what the refunds cover.
 
     A refund of a share of the payment covers the same share of the credits bought (all of
@@ -288,7 +271,7 @@ def _refunded(context: Context, event_id: str, kind: str, charge: dict[str, Any]
     notification takes nothing more.
     """
     intent_id = charge.get("payment_intent")
-    account_id, ignored = _purchase_of_intent(context, event_id, kind, intent_id)
+    account_id, ignored = _purchase_of_intent(context, gateway, event_id, kind, intent_id)
     if account_id is None:
         return ignored  # type: ignore[return-value]
 
@@ -303,7 +286,7 @@ def _refunded(context: Context, event_id: str, kind: str, charge: dict[str, Any]
         detail = _take_back(tx, row, refunded, covered, str(charge.get("id")))
         return StripeOutcome(event_id, kind, "refunded", detail, row.payment_id, account_id)
 
-    return _in_account(context, account_id, body)
+    return context.in_account(account_id, body)
 
 
 def _take_back(tx: AccountTx, row: Any, refunded: int, covered: int, charge_id: str) -> str:
@@ -348,11 +331,13 @@ def _take_back(tx: AccountTx, row: Any, refunded: int, covered: int, charge_id: 
     return f"{Credits(taken)} credits taken back, {Credits(newly - taken)} already spent"
 
 
-def _disputed(context: Context, event_id: str, kind: str, dispute: dict[str, Any]) -> StripeOutcome:
+def _disputed(
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, dispute: dict[str, Any]
+) -> StripeOutcome:
     """Record `payment.disputed` once per dispute. Credits stay: the operator decides (an
     adjustment takes them away, a lost dispute arrives as a refund or not at all)."""
     intent_id = dispute.get("payment_intent")
-    account_id, ignored = _purchase_of_intent(context, event_id, kind, intent_id)
+    account_id, ignored = _purchase_of_intent(context, gateway, event_id, kind, intent_id)
     if account_id is None:
         return ignored  # type: ignore[return-value]
     dispute_id = str(dispute.get("id"))
@@ -379,14 +364,14 @@ def _disputed(context: Context, event_id: str, kind: str, dispute: dict[str, Any
         )
         return StripeOutcome(event_id, kind, "disputed", dispute_id, row.payment_id, account_id)
 
-    return _in_account(context, account_id, body)
+    return context.in_account(account_id, body)
 
 
 # -- auto-recharge: failures and new cards --------------------------------------------------
 
 
 def _intent_failed(
-    context: Context, event_id: str, kind: str, intent: dict[str, Any]
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, intent: dict[str, Any]
 ) -> StripeOutcome:
     metadata = intent.get("metadata") or {}
     account_id = metadata.get(meta.ACCOUNT)
@@ -400,10 +385,12 @@ def _intent_failed(
         recharge_failed(tx, metadata.get(meta.RECHARGE), str(intent.get("id")), reason)
         return StripeOutcome(event_id, kind, "recharge_failed", reason, None, account_id)
 
-    return _in_account(context, account_id, body)
+    return context.in_account(account_id, body)
 
 
-def _card_changed(context: Context, event_id: str, kind: str, obj: dict[str, Any]) -> StripeOutcome:
+def _card_changed(
+    context: Context, gateway: StripeGateway, event_id: str, kind: str, obj: dict[str, Any]
+) -> StripeOutcome:
     if kind == "payment_method.attached":
         customer, card = obj.get("customer"), obj.get("id")
     else:
@@ -433,8 +420,6 @@ def _card_changed(context: Context, event_id: str, kind: str, obj: dict[str, Any
     return context.run(transaction)
 
 
-# Notifications about a payment made before: its purchase must be recorded first.
-AFTER_PURCHASE = frozenset({"charge.refunded", "charge.dispute.created"})
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": _session,
     "checkout.session.async_payment_succeeded": _session,

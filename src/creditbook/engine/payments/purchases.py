@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, timedelta
 
 from sqlalchemy import Connection
 
 from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import NotFoundError
+from creditbook.domain.periods import local_midnight
 from creditbook.engine.context import Context
 from creditbook.engine.payments.results import Payment, PaymentPage, Revenue
 from creditbook.engine.reports.paging import (
@@ -43,17 +44,24 @@ def purchases(context: Context, account_id: str, limit: int, cursor: str | None)
     return context.run(read, read_only=True)
 
 
-def revenue(context: Context, account_id: str, start: datetime, end: datetime) -> list[Revenue]:
-    return context.run(
-        lambda connection: revenue_between(connection, account_id, start, end), read_only=True
-    )
+def revenue(context: Context, account_id: str, start: date, end: date) -> list[Revenue]:
+    def read(connection: Connection) -> list[Revenue]:
+        timezone = queries.account_timezone(connection, account_id)
+        if timezone is None:
+            raise NotFoundError("account", account_id)
+        return revenue_on_days(connection, account_id, timezone, start, end)
+
+    return context.run(read, read_only=True)
 
 
-def revenue_between(
-    connection: Connection, account_id: str, start: datetime, end: datetime
+def revenue_on_days(
+    connection: Connection, account_id: str, timezone: str, start: date, end: date
 ) -> list[Revenue]:
-    """Per currency, what purchases made within [start, end) paid, net of refunds."""
-    rows = queries.revenue(connection, account_id, start, end)
+    """Per currency, what purchases made on the account's local days [start, end] paid, net
+    of refunds (the days of its stats)."""
+    start_at = local_midnight(start, timezone)
+    end_at = local_midnight(end + timedelta(days=1), timezone)
+    rows = queries.revenue(connection, account_id, start_at, end_at)
     return [
         Revenue(
             row.currency,

@@ -46,9 +46,8 @@ def set_auto_recharge(
     """Set (None: remove) the account's auto-recharge. Its threshold takes effect at once:
     a pool already below it gets its `balance.low`, and so a recharge."""
 
-    def transaction(connection: Connection) -> AutoRechargeState:
-        tx = context.lock(connection, account_id, context.now())
-        tx.catch_up()
+    def body(tx: AccountTx) -> AutoRechargeState:
+        connection = tx.connection
         stored: dict[str, Any] | None = None
         trigger: tuple[str, int] | None = None
         if settings is not None:
@@ -62,10 +61,9 @@ def set_auto_recharge(
                 trigger = (pool, settings.threshold.millicredits)
         queries.update_profile(connection, account_id, tx.now, auto_recharge=stored)
         outbox.set_recharge_trigger(tx, trigger)
-        tx.finish()
         return _state(connection, account_id)
 
-    return context.run(transaction)
+    return context.in_account(account_id, body)
 
 
 def get_auto_recharge(context: Context, account_id: str) -> AutoRechargeState:
@@ -235,16 +233,13 @@ def _record(
     """A recharge skipped or failed: recorded with `auto_recharge.failed` (a failure also
     pauses auto-recharge)."""
 
-    def transaction(connection: Connection) -> None:
-        tx = context.lock(connection, row.account_id, context.now())
-        tx.catch_up()
+    def body(tx: AccountTx) -> None:
         if status == "failed":
             recharge_failed(tx, row.recharge_id, intent_id, reason)
         else:
             _end(tx, row.recharge_id, "skipped", reason, intent_id)
-        tx.finish()
 
-    context.run(transaction)
+    context.in_account(row.account_id, body)
 
 
 def recharge_failed(

@@ -7,7 +7,7 @@ session = ledger.payments.checkout(CheckoutRequest(account_id, "starter", ok_url
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from creditbook.domain.payments import AutoRecharge, CreditPack
 from creditbook.engine.context import Context
@@ -59,13 +59,9 @@ class Payments:
         return purchases.purchases(self._context, account_id, limit, cursor)
 
     def revenue(self, account_id: str, start: date, end: date) -> list[Revenue]:
-        """Per currency, what the account's purchases on days [start, end] (UTC) paid."""
-        return purchases.revenue(
-            self._context,
-            account_id,
-            datetime.combine(start, time(), UTC),
-            datetime.combine(end + timedelta(days=1), time(), UTC),
-        )
+        """Per currency, what the account's purchases on its local days [start, end] paid
+        (the same figures as its stats' `purchases`)."""
+        return purchases.revenue(self._context, account_id, start, end)
 
     # -- auto-recharge ----------------------------------------------------------------------
 

@@ -109,7 +109,7 @@ class StripeGateway:
         except stripe.CardError as error:
             raise CardDeclined(_message(error), _intent_id(error)) from error
         except stripe.StripeError as error:
-            raise PaymentProviderError(f"Stripe refused the payment: {_message(error)}") from error
+            raise _refused(error, "the payment") from error
 
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         """A PaymentIntent as a dict (empty when Stripe has none of that id)."""
@@ -120,9 +120,9 @@ class StripeGateway:
         except stripe.InvalidRequestError as error:
             if error.code == "resource_missing":
                 return {}
-            raise PaymentProviderError(f"Stripe refused the request: {_message(error)}") from error
+            raise _refused(error) from error
         except stripe.StripeError as error:
-            raise PaymentProviderError(f"Stripe refused the request: {_message(error)}") from error
+            raise _refused(error) from error
         found: dict[str, Any] = intent.to_dict()
         return found
 
@@ -141,7 +141,7 @@ class StripeGateway:
         try:
             return call(self.client())
         except stripe.StripeError as error:
-            raise PaymentProviderError(f"Stripe refused the request: {_message(error)}") from error
+            raise _refused(error) from error
 
     # -- inbound --------------------------------------------------------------------------
 
@@ -180,6 +180,10 @@ class CardDeclined(Exception):
         super().__init__(message)
         self.message = message
         self.payment_intent_id = payment_intent_id
+
+
+def _refused(error: Any, what: str = "the request") -> PaymentProviderError:
+    return PaymentProviderError(f"Stripe refused {what}: {_message(error)}")
 
 
 def _message(error: Any) -> str:

@@ -201,3 +201,11 @@ def account_name_and_plan(connection: Connection, account_id: str) -> Row[Any, A
     return connection.execute(
         select(accounts.name, accounts.plan_id).where(accounts.account_id == account_id)
     ).first()
+
+
+def account_timezone(connection: Connection, account_id: str) -> str | None:
+    accounts = schema.accounts.c
+    found: str | None = connection.execute(
+        select(accounts.timezone).where(accounts.account_id == account_id)
+    ).scalar_one_or_none()
+    return found
