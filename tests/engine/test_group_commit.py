@@ -21,6 +21,7 @@ from creditbook import (
 )
 from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
 from creditbook.store.database import make_engine
+from creditbook.store.queries import hot
 
 WRITERS = 8
 GATHER_S = 10.0  # the leader waits (at most this) until the whole group has queued
@@ -98,9 +99,61 @@ def test_each_caller_gets_its_own_refusal(ledger: Ledger, commits: list[int]) ->
     # group emptied the pool, so it is depleted already).
     assert writer_of(busy).stats.commits == 1
     assert [event.type for event in ledger.events().data] == ["balance.depleted"]
-    # Run without savepoints first; a refusal ran the group again with them.
-    assert writer_of(busy).stats.reruns == 1
+    # Merged charges answer their refusals themselves: no savepoints, no second run.
+    assert writer_of(busy).stats.reruns == 0
     assert ledger.balance(account).pools["credits"].available == Credits.of(0)
+    assert ledger.verify().ok
+
+
+def test_a_refusal_among_other_writes_runs_the_group_with_savepoints(
+    ledger: Ledger, commits: list[int]
+) -> None:
+    account = open_account(ledger, "hot", 100)
+    busy = grouped(ledger)
+    commits.clear()
+    calls: list[Callable[[], Any]] = [
+        lambda: busy.grant(account, Credits.of(1), source="bonus")
+    ] * (WRITERS - 1)
+    calls.append(lambda: busy.grant("missing", Credits.of(1), source="bonus"))
+    outcomes = at_once(calls)
+    refused = [error for _, error in outcomes if error is not None]
+    assert [type(error) for error in refused] == [NotFoundError]
+    # Run without savepoints first; the refusal ran the group again with them.
+    assert writer_of(busy).stats.reruns == 1
+    assert writer_of(busy).stats.commits == 1 and len(commits) == 1
+    assert ledger.balance(account).pools["credits"].available == Credits.of(100 + WRITERS - 1)
+    assert ledger.verify().ok
+
+
+def test_merged_charges_lock_each_account_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group of charges locks and reads each account once, whatever the group's size,
+    and each charge still sees the ones before it (the last ones are refused)."""
+    hot_account, other = open_account(ledger, "hot", 6), open_account(ledger, "other", 100)
+    busy = grouped(ledger)
+    locks: list[list[str]] = []
+    lock = hot.lock
+
+    def counting(connection: Connection, account_ids: Any, *args: Any, **kwargs: Any) -> Any:
+        locks.append(sorted(account_ids))
+        return lock(connection, account_ids, *args, **kwargs)
+
+    monkeypatch.setattr(hot, "lock", counting)
+    calls: list[Callable[[], Any]] = [
+        lambda: busy.charge(hot_account, Credits.of(2)),
+        lambda: busy.charge(other, Credits.of(1)),
+    ] * (WRITERS // 2)
+    outcomes = at_once(calls)
+    monkeypatch.undo()
+    group_locks = [ids for ids in locks if len(ids) == 2]
+    assert group_locks == [sorted([hot_account, other])]
+    assert writer_of(busy).stats.commits == 1
+    refused = [error for _, error in outcomes if error is not None]
+    assert len(refused) == WRITERS // 2 - 3
+    assert all(isinstance(error, InsufficientCreditsError) for error in refused)
+    assert ledger.balance(hot_account).pools["credits"].available == Credits.of(0)
+    assert ledger.balance(other).pools["credits"].available == Credits.of(100 - WRITERS // 2)
     assert ledger.verify().ok
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -23,7 +23,7 @@ from creditbook.store.queries import hot
 from creditbook.store.queries import pricing as pricing_queries
 
 if TYPE_CHECKING:
-    from creditbook.engine.group_commit import GroupWriter
+    from creditbook.engine.group_commit import GroupWriter, Merge
 
 T = TypeVar("T")
 MAX_RETRIES = 8
@@ -94,6 +94,21 @@ class Context:
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def run_merged(self, merge: Merge, item: Any) -> Any:
+        """Run one write that the group writer may merge with its neighbours of the same
+        `merge` (see `creditbook.engine.group_commit`); alone, `merge` runs it by itself in
+        its own transaction. Its value, or its refusal raised."""
+
+        def body(connection: Connection) -> Any:
+            [(value, error)] = merge(self, connection, [item])
+            if error is not None:
+                raise error
+            return value
+
+        if self.writer is not None and not self.writer.active():
+            return self.writer.submit(body, merge=merge, item=item)
+        return self.run(body)
 
     def lock(
         self, connection: Connection, account_id: str, now: datetime, *, grants: bool = False

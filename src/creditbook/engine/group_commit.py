@@ -13,6 +13,15 @@ locks); when one of its writes refuses, the whole transaction rolls back and the
 again with each write in a SAVEPOINT, so that a refusal rolls back its own write only
 (and the next group starts that way too, until one passes without a refusal).
 
+Writes of one kind can also be merged: a write submitted with `merge` (a function that
+runs a list of such writes on one connection, each item's value or refusal in order) runs
+together with the writes of the same `merge` that queued next to it, in one call. Charges
+use it: a run of charges locks each account once, reads its grants once and writes every
+table once, instead of once per charge, which is what makes a busy account cheap. A
+merge function answers each item's refusal as its outcome and leaves the transaction as if
+that item had not been asked; when it raises instead, the group runs again with each write
+alone in its savepoint, as any refusal does.
+
 When the database refuses the group (a deadlock with another process, a lock timeout, a
 unique key taken by another process…) the whole transaction rolls back and the group runs
 again; when that keeps failing, or the error is not worth another try, each
@@ -39,6 +48,9 @@ from creditbook.engine.context import Context
 from creditbook.engine.context import _retryable as retryable
 
 T = TypeVar("T")
+
+# Runs several writes of one kind on one connection: each item's (value, refusal), in order.
+Merge = Callable[[Context, Connection, list[Any]], list[tuple[Any, Exception | None]]]
 
 DEFAULT_MAX_SIZE = 64
 DEFAULT_MAX_WAIT_S = 0.0
@@ -83,6 +95,8 @@ class GroupStats:
 @dataclass(eq=False)
 class _Write:
     body: Callable[[Connection], Any]
+    merge: Merge | None = None
+    item: Any = None
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     value: Any = None
@@ -132,9 +146,13 @@ class GroupWriter:
         """Whether this thread is running a group now (its writes then run directly)."""
         return bool(getattr(self._local, "active", False))
 
-    def submit(self, body: Callable[[Connection], T]) -> T:
-        """Run `body` in a group; its result or its exception once the group committed."""
-        write = _Write(body)
+    def submit(
+        self, body: Callable[[Connection], T], *, merge: Merge | None = None, item: Any = None
+    ) -> T:
+        """Run `body` in a group; its result or its exception once the group committed.
+        With `merge`, the write may instead run as `item` of one `merge` call with its
+        neighbours of the same `merge` (`body` must do what `merge` does for one item)."""
+        write = _Write(body, merge, item)
         with self._arrived:
             self._queue.append(write)
             lead = not self._leading
@@ -240,11 +258,13 @@ class GroupWriter:
             raise _GroupFailed(error, at_commit=False) from error
         with connection:
             try:
-                for write in group:
-                    if careful:
-                        outcomes.append(_in_savepoint(connection, write.body))
+                for run in _runs(group):
+                    if len(run) > 1:
+                        outcomes.extend(_merged(self.context, connection, run, careful))
+                    elif careful:
+                        outcomes.append(_in_savepoint(connection, run[0].body))
                     else:
-                        outcomes.append((_refusing(write.body, connection), None))
+                        outcomes.append((_refusing(run[0].body, connection), None))
             except BaseException as error:
                 with contextlib.suppress(DBAPIError):  # a dead connection is discarded
                     transaction.rollback()
@@ -256,6 +276,45 @@ class GroupWriter:
             except DBAPIError as error:
                 raise _GroupFailed(error, at_commit=True) from error
         return outcomes
+
+
+def _runs(group: list[_Write]) -> list[list[_Write]]:
+    """The group in arrival order, cut into runs: neighbours with the same merge function
+    share a run; every other write is a run of its own."""
+    runs: list[list[_Write]] = []
+    for write in group:
+        if runs and write.merge is not None and runs[-1][0].merge is write.merge:
+            runs[-1].append(write)
+        else:
+            runs.append([write])
+    return runs
+
+
+def _merged(
+    context: Context, connection: Connection, run: list[_Write], careful: bool
+) -> list[tuple[Any, Exception | None]]:
+    """Run writes of one merge function in one call. When the call itself raises, careful
+    mode undoes it (a savepoint) and runs each write alone in its own savepoint; otherwise
+    the group is run again carefully."""
+    merge = cast(Merge, run[0].merge)
+    items = [write.item for write in run]
+    if not careful:
+        try:
+            return merge(context, connection, items)
+        except DBAPIError:
+            raise
+        except Exception as error:
+            raise _Refused from error
+    savepoint = connection.begin_nested()
+    try:
+        outcomes = merge(context, connection, items)
+    except DBAPIError:
+        raise
+    except Exception:
+        savepoint.rollback()
+        return [_in_savepoint(connection, write.body) for write in run]
+    savepoint.commit()
+    return outcomes
 
 
 def _refusing(body: Callable[[Connection], Any], connection: Connection) -> Any:

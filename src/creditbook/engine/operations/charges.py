@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -42,29 +42,71 @@ BATCH_RESULTS = list[BatchItemResult]
 
 
 def charge(context: Context, request: ChargeRequest) -> Charge:
-    """Charge an account raw credits or a priced function, in spend order."""
+    """Charge an account raw credits or a priced function, in spend order. Concurrent
+    charges of one process are merged (see `charge_many`)."""
     check_charge(request)
-
-    def body(tx: AccountTx) -> Charge:
-        tx.deferred = True  # the writes go out together (one statement on PostgreSQL)
-        charged = charge_locked(context, tx, request)
-        flush_all([tx])
-        return charged
-
     try:
-        return idempotency.write(
-            context,
-            request.account_id,
-            "charge",
-            {} if request.idempotency_key is None else charge_fields(request),
-            request.idempotency_key,
-            Charge,
-            body,
-            grants=True,
-        )
+        return cast(Charge, context.run_merged(charge_many, request))
     except InsufficientCreditsError as error:
         record_refusal(context, request.account_id, error)
         raise
+
+
+def charge_many(
+    context: Context, connection: Connection, requests: list[ChargeRequest]
+) -> list[tuple[Charge | None, Exception | None]]:
+    """Checked charges in arrival order, as if each ran alone: each one's charge or its
+    refusal, a refused charge writing nothing. Each account is locked, caught up and read
+    once, and every table written once for them all. Each charge's balance alerts are
+    evaluated right after it, so that an alert names the charge that crossed its threshold
+    and the balance just after it. A refusal for lack of credits is answered, not
+    recorded: the caller records it once the transaction is over, as a charge alone would."""
+    locked = _lock_all(context, connection, requests)
+    for tx in locked.values():
+        tx.deferred = True  # the writes go out together (one statement on PostgreSQL)
+    outcomes: list[tuple[Charge | None, Exception | None]] = []
+    for request in requests:
+        try:
+            charged = _charge_item(context, connection, locked, request)
+        except CreditbookError as error:
+            outcomes.append((None, error))
+            continue
+        outcomes.append((charged, None))
+        tx = locked[request.account_id]
+        if tx.pool_changes:
+            outbox.evaluate_pools(tx, sorted(tx.pool_changes))
+            tx.pool_changes = {}
+    _finish_all(context, connection, locked)
+    return outcomes
+
+
+def _finish_all(context: Context, connection: Connection, locked: dict[str, AccountTx]) -> None:
+    """Write what the locked accounts collected, their events, and their rows."""
+    flush_all(list(locked.values()))
+    for tx in locked.values():
+        outbox.settle(tx)
+    changed = [row for tx in locked.values() if (row := tx.changes()) is not None]
+    if changed:
+        hot.update_accounts(connection, changed)  # one statement for them all
+
+
+def _charge_item(
+    context: Context, connection: Connection, locked: dict[str, AccountTx], request: ChargeRequest
+) -> Charge:
+    """One checked charge on its locked account, once per idempotency key."""
+    tx = locked.get(request.account_id)
+    if tx is None:
+        raise NotFoundError("account", request.account_id)
+    key = request.idempotency_key
+    if key is None:
+        return charge_locked(context, tx, request)
+    request_hash = idempotency.hash_request("charge", charge_fields(request))
+    replay: Charge | None = idempotency.replay(connection, tx.account_id, key, request_hash, Charge)
+    if replay is not None:
+        return replay
+    charged = charge_locked(context, tx, request)
+    idempotency.remember(context, connection, tx.account_id, key, "charge", request_hash, charged)
+    return charged
 
 
 def _price(
@@ -172,9 +214,6 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
             _batch_item(context, connection, locked, index, item)
             for index, item in enumerate(charges)
         ]
-        flush_all(list(locked.values()))
-        for tx in locked.values():
-            outbox.settle(tx)
         if batch_key is not None:
             idempotency.remember(
                 context,
@@ -186,9 +225,7 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
                 results,
                 BATCH_RESULTS,
             )
-        changed = [row for tx in locked.values() if (row := tx.changes()) is not None]
-        if changed:
-            hot.update_accounts(connection, changed)  # one statement for the batch
+        _finish_all(context, connection, locked)
         return results
 
     return context.run(transaction)
@@ -223,28 +260,11 @@ def _batch_item(
     index: int,
     request: ChargeRequest,
 ) -> BatchItemResult:
-    tx = locked.get(request.account_id)
     try:
         check_charge(request)
-        if tx is None:
-            raise NotFoundError("account", request.account_id)
-        key = request.idempotency_key
-        request_hash = (
-            "" if key is None else idempotency.hash_request("charge", charge_fields(request))
-        )
-        if key is not None:
-            replay: Charge | None = idempotency.replay(
-                connection, tx.account_id, key, request_hash, Charge
-            )
-            if replay is not None:
-                return BatchItemResult(index, charge=replay)
-        charged = charge_locked(context, tx, request)
-        if key is not None:
-            idempotency.remember(
-                context, connection, tx.account_id, key, "charge", request_hash, charged
-            )
-        return BatchItemResult(index, charge=charged)
+        return BatchItemResult(index, charge=_charge_item(context, connection, locked, request))
     except InsufficientCreditsError as error:
+        tx = locked.get(request.account_id)
         if tx is not None:
             tx.refused.setdefault(error.pool, error.requested_millicredits)
         return BatchItemResult(index, error_code=error.code, error_message=error.message)
