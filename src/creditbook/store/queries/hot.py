@@ -17,8 +17,7 @@ after it (every write bumps it under the lock). Otherwise the caller reads them 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -77,44 +76,54 @@ def _is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
-@contextmanager
-def _cursor(connection: Connection, sql: str, params: Any) -> Iterator[Any]:
-    """A driver cursor; driver errors come out as SQLAlchemy's."""
+def _driver_error(
+    connection: Connection, raw: Any, cursor: Any, sql: str, params: Any, error: Exception
+) -> DBAPIError:
+    """A driver error as SQLAlchemy's (the connection invalidated when it dropped)."""
     dialect = connection.dialect
+    dropped = bool(dialect.is_disconnect(error, raw, cursor))
+    if dropped:
+        connection.invalidate(error)
+    return DBAPIError.instance(
+        sql,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=dialect,
+    )
+
+
+def _execute(
+    connection: Connection, sql: str, params: Any, *, rows: bool = True
+) -> list[tuple[Any, ...]]:
+    """Run one statement and fetch its rows when it returns `rows` (prepared on the server
+    for PostgreSQL). Asking the cursor whether there are rows would build its column
+    descriptions, which costs more than the fetch."""
     raw = _driver(connection)
     cursor = raw.cursor()
     try:
-        yield cursor
-    except dialect.loaded_dbapi.Error as error:
-        dropped = bool(dialect.is_disconnect(error, raw, cursor))
-        if dropped:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            sql,
-            params,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dropped,
-            dialect=dialect,
-        ) from error
-    finally:
-        cursor.close()
-
-
-def _execute(connection: Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
-    """Run one statement and fetch its rows (prepared on the server for PostgreSQL)."""
-    with _cursor(connection, sql, params) as cursor:
         if _is_postgres(connection):
             cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description is not None else []
+        return cursor.fetchall() if rows else []
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(connection, raw, cursor, sql, params, error) from error
+    finally:
+        cursor.close()
 
 
 def _executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
-    with _cursor(connection, sql, rows) as cursor:
+    raw = _driver(connection)
+    cursor = raw.cursor()
+    try:
         cursor.executemany(sql, rows)
         return int(cursor.rowcount)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(connection, raw, cursor, sql, rows, error) from error
+    finally:
+        cursor.close()
 
 
 # -- values as the schema stores them --------------------------------------------------------
@@ -131,10 +140,10 @@ def _aware(value: Any) -> Any:
 
 def _stored(value: Any, sqlite: bool) -> Any:
     """A bound value as the schema stores it: datetimes naive UTC (SQLAlchemy's text form
-    on SQLite), dates ISO text on SQLite."""
+    on SQLite, `YYYY-MM-DD HH:MM:SS.ffffff`), dates ISO text on SQLite."""
     if isinstance(value, datetime):
         naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else naive
+        return naive.isoformat(" ", "microseconds") if sqlite else naive
     if sqlite and isinstance(value, date):
         return value.isoformat()
     return value
@@ -273,7 +282,8 @@ def _tuples(
     for row in rows:
         values = [row[name] for name in names]
         for index in times:
-            values[index] = _stored(values[index], True)
+            if values[index] is not None:
+                values[index] = _stored(values[index], True)
         tuples.append(tuple(values))
     return tuples
 
@@ -386,7 +396,7 @@ _UPDATE_ACCOUNT = {
 def begin(connection: Connection, *, read_only: bool) -> None:
     """Begin a SQLite transaction on the driver: DEFERRED to read, IMMEDIATE to write (so
     writers queue for the database lock instead of failing on upgrade)."""
-    _execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", ())
+    _execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", (), rows=False)
 
 
 def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
