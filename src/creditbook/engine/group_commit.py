@@ -145,6 +145,7 @@ class GroupWriter:
         self._leading = False
         self._careful = False  # the last group had a refusal: use savepoints from the start
         self._local = threading.local()
+        self._last_size = 0  # the size of the last group run
 
     @property
     def engine(self) -> Engine:
@@ -195,6 +196,11 @@ class GroupWriter:
 
     def _take(self) -> list[_Write]:
         size, wait = self.settings.max_size, self.settings.max_wait_s
+        if self._last_size > 1:
+            # Busy: the callers the last group just answered are about to write again.
+            # Letting them run first (a bare yield of the interpreter) joins them to this
+            # group instead of leaving them for the next: fewer, fuller groups, no wait.
+            time.sleep(0)
         with self._arrived:
             if wait > 0:
                 deadline = time.monotonic() + wait
@@ -205,6 +211,7 @@ class GroupWriter:
             return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
 
     def _run(self, group: list[_Write]) -> None:
+        self._last_size = len(group)
         self.stats.groups += 1
         self.stats.writes += len(group)
         if len(group) == 1:
