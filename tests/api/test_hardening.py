@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.api.conftest import AccountKeys, Api, bearer
 from tests.api.test_errors_and_limits import assert_error, refused
+from tests.cli.conftest import ENVIRONMENT as CLI_ENVIRONMENT
 from tests.cli.conftest import invoke
 from tests.dashboard.conftest import sign_in
 
@@ -190,7 +192,7 @@ def test_reads_of_totals_an_older_version_stored_beyond_the_range_are_exact(
 
 
 def test_the_dashboard_and_the_cli_show_totals_an_older_version_stored_exactly(
-    api: Api, older: AccountKeys
+    api: Api, older: AccountKeys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert sign_in(api.client, older.read).status_code == 303
     for page in ("", "/usage", "/transactions", "/runs", "/events"):
@@ -199,6 +201,9 @@ def test_the_dashboard_and_the_cli_show_totals_an_older_version_stored_exactly(
     overview = api.client.get(f"/dashboard/accounts/{A}").text
     assert f"{AVAILABLE:,}" in overview
     assert f"{SPENT:,}" in api.client.get(f"/dashboard/accounts/{A}/usage").text
+    for name in CLI_ENVIRONMENT:  # none of the machine's CLI settings
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(tmp_path / "config.toml"))
     url = api.ledger.engine.url.render_as_string(hide_password=False)
     shown = invoke("balance", A, "--database-url", url, "--json")
     assert shown.exit_code == 0, shown.output
