@@ -1,19 +1,26 @@
 """Inputs that once answered 500: each is now a documented 4xx that writes nothing, and reads
-never fail on what was accepted. Also: a bug answers the documented error body."""
+never fail on what was accepted, even by an older version. Also: a bug answers the documented
+error body."""
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.api.conftest import Api, bearer
+from tests.api.conftest import AccountKeys, Api, bearer
 from tests.api.test_errors_and_limits import assert_error, refused
+from tests.cli.conftest import ENVIRONMENT as CLI_ENVIRONMENT
+from tests.cli.conftest import invoke
 from tests.dashboard.conftest import sign_in
 
 from creditbook import Ledger
 from creditbook.api.app import create_app
+from creditbook.domain.amounts import MAX_ABS_MILLICREDITS, MILLICREDITS_PER_CREDIT
+from creditbook.engine.operations import grants as grant_operations
 from creditbook.settings import Settings
 
 A = "big"
@@ -109,6 +116,112 @@ def test_a_grant_that_takes_a_total_out_of_range_is_refused(api: Api) -> None:
     for page in ("", "/usage", "/transactions", "/runs"):
         response = api.client.get(f"/dashboard/accounts/{A}{page}")
         assert response.status_code == 200, (page, response.text[:300])
+
+
+# Before grants were bounded by the credits granted to the account in all, an account could
+# be granted the largest amount again and again: its totals then pass the amount range, and
+# its spend the signed 64-bit range (10^19 millicredits) that SQLite's sum() stops at.
+LARGEST = MAX_ABS_MILLICREDITS // MILLICREDITS_PER_CREDIT  # credits: 1,000,000,000,000,000
+OLDER_GRANTS, OLDER_CHARGES = 22, 10
+PLAN_CREDITS = 100  # tests/api/conftest.py's plan
+GRANTED = OLDER_GRANTS * LARGEST
+SPENT = OLDER_CHARGES * LARGEST
+AVAILABLE = GRANTED - SPENT + PLAN_CREDITS  # 12,000,000,000,000,100 credits
+
+
+@pytest.fixture
+def older(api: Api, monkeypatch: pytest.MonkeyPatch) -> AccountKeys:
+    """An account as an older version left it: 22 grants of the largest amount (the engine
+    writes them as it writes any grant, without the check on the credits granted in all),
+    then 10 charges of the largest amount by two users (two daily rollups of 5 x 10^18
+    millicredits: within 64 bits each, past them together). An alert below the largest
+    amount records the credits available when the first grant lifts the pool above it."""
+    keys = api.account(A)
+    rules = {"rules": [{"pool": "credits", "credits": str(LARGEST)}]}
+    api.ok("PUT", f"/v1/accounts/{A}/alerts", json=rules)
+    with monkeypatch.context() as older_version:
+        older_version.setattr(grant_operations, "_check_granted_total", lambda tx, amount: None)
+        for _ in range(OLDER_GRANTS):
+            api.ok("POST", f"/v1/accounts/{A}/grants", json={"amount": str(LARGEST)})
+    for number in range(OLDER_CHARGES):
+        charge = {"amount": str(LARGEST), "user_id": f"u{number % 2}"}
+        api.ok("POST", f"/v1/accounts/{A}/charges", json=charge, headers=bearer(keys.write))
+    assert api.ledger.verify(A).differences == []
+    return keys
+
+
+def exact(value: object) -> int:
+    """A JSON amount that parsed as an int: an exact number, never a float's digits."""
+    assert type(value) is int, value
+    return value
+
+
+def test_reads_of_totals_an_older_version_stored_beyond_the_range_are_exact(
+    api: Api, older: AccountKeys
+) -> None:
+    read = bearer(older.read)
+    for path in READS:
+        response = api.client.get(path.format(account=A), headers=read)
+        assert response.status_code == 200, (path, response.text)
+    get = api.ok
+    pool = get("GET", f"/v1/accounts/{A}/balance", headers=read)["pools"]["credits"]
+    assert (exact(pool["available"]), exact(pool["consumed"])) == (AVAILABLE, SPENT)
+    stats = get("GET", f"/v1/accounts/{A}/stats?from=2025-01-01&to=2025-01-31", headers=read)
+    assert exact(stats["total"]) == SPENT
+    assert [exact(user["credits"]) for user in stats["by_user"]] == [SPENT // 2] * 2
+    summary = get("GET", "/credits/stats?from=2025-01-01&to=2025-01-31", headers=read)["summary"]
+    assert exact(summary["total_spent"]) == SPENT
+    assert exact(get("GET", "/api/v1/credits", headers=read)["remainingCredits"]) == AVAILABLE
+    leads = get("GET", "/api/v1/credits/balance", headers=read)["data"]
+    assert [exact(leads[name]) for name in ("availableCredits", "usedCredits")] == [
+        AVAILABLE,
+        SPENT,
+    ]
+    assert exact(leads["bonusCredits"]) == GRANTED
+    lobstr = get("GET", "/v1/user/balance", headers=read)
+    assert (exact(lobstr["available"]), exact(lobstr["consumed"])) == (
+        PLAN_CREDITS + GRANTED,
+        SPENT,
+    )
+    alerts = get("GET", f"/v1/accounts/{A}/alerts", headers=read)
+    assert exact(alerts["pools"][0]["available"]) == AVAILABLE
+    events = get("GET", f"/v1/events?account_id={A}&type=balance.recovered")["data"]
+    assert [exact(event["data"]["available"]) for event in events] == [LARGEST + PLAN_CREDITS]
+    balance = api.ledger.balance(A).pools["credits"]
+    assert balance.available.millicredits == AVAILABLE * MILLICREDITS_PER_CREDIT
+
+
+def test_the_dashboard_and_the_cli_show_totals_an_older_version_stored_exactly(
+    api: Api, older: AccountKeys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert sign_in(api.client, older.read).status_code == 303
+    for page in ("", "/usage", "/transactions", "/runs", "/events"):
+        response = api.client.get(f"/dashboard/accounts/{A}{page}")
+        assert response.status_code == 200, (page, response.text[:300])
+    overview = api.client.get(f"/dashboard/accounts/{A}").text
+    assert f"{AVAILABLE:,}" in overview
+    assert f"{SPENT:,}" in api.client.get(f"/dashboard/accounts/{A}/usage").text
+    for name in CLI_ENVIRONMENT:  # none of the machine's CLI settings
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CREDITBOOK_CONFIG", str(tmp_path / "config.toml"))
+    url = api.ledger.engine.url.render_as_string(hide_password=False)
+    shown = invoke("balance", A, "--database-url", url, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert exact(json.loads(shown.stdout)["pools"]["credits"]["available"]) == AVAILABLE
+
+
+def test_the_bound_still_refuses_new_credits_on_such_an_account(
+    api: Api, older: AccountKeys
+) -> None:
+    body = refused(
+        api,
+        "POST",
+        f"/v1/accounts/{A}/grants",
+        (422, "amount_out_of_range"),
+        json={"amount": "1"},
+        headers=api.operator,
+    )
+    assert "granted" in body["detail"]
 
 
 @pytest.mark.parametrize("price", [1e30, "1e999999999", "1E+13", "0.00001", "NaN", -1])

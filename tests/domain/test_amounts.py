@@ -13,6 +13,7 @@ from creditbook.domain.amounts import (
     MAX_ABS_MILLICREDITS,
     MILLICREDITS_PER_CREDIT,
     AmountError,
+    AmountOutOfRangeError,
     Credits,
     total,
 )
@@ -187,6 +188,50 @@ def test_arithmetic_out_of_range_is_refused() -> None:
         -top - Credits(1)
     with pytest.raises(AmountError, match="out of range"):
         top * 2
+
+
+# --- unbounded: what reads report from stored data -----------------------------------------
+
+BEYOND = 12 * MAX_ABS_MILLICREDITS  # past the bound and past a signed 64-bit integer
+
+
+def test_unbounded_credits_skip_the_range_check_and_stay_exact() -> None:
+    beyond = Credits.unbounded(BEYOND + 1)
+    assert beyond.millicredits == BEYOND + 1
+    assert beyond.to_decimal() == Decimal("12000000000000000.001")
+    assert str(beyond) == "12000000000000000.001"
+    assert Credits.unbounded(BEYOND).to_json() == 12 * MAX_CREDITS
+    # More digits than the default decimal context keeps (28), still exact.
+    assert str(Credits.unbounded(10**40 + 1)) == "1" + "0" * 37 + ".001"
+    with pytest.raises(AmountError, match="must be an int"):
+        Credits.unbounded(1.5)  # type: ignore[arg-type]
+
+
+def test_arithmetic_with_unbounded_credits_stays_unbounded_either_side() -> None:
+    largest = Credits(MAX_ABS_MILLICREDITS)
+    beyond = Credits.unbounded(MAX_ABS_MILLICREDITS)
+    assert (largest + beyond).millicredits == 2 * MAX_ABS_MILLICREDITS
+    assert (beyond + largest).millicredits == 2 * MAX_ABS_MILLICREDITS
+    assert (-largest - beyond).millicredits == -2 * MAX_ABS_MILLICREDITS
+    assert (beyond - -largest).millicredits == 2 * MAX_ABS_MILLICREDITS
+    assert (3 * beyond).millicredits == (beyond * 3).millicredits == 3 * MAX_ABS_MILLICREDITS
+    assert sum([beyond] * 12, Credits(0)).millicredits == BEYOND
+    # Amounts the ledger accepts are still bounded.
+    with pytest.raises(AmountOutOfRangeError):
+        largest + largest
+
+
+def test_unbounded_credits_compare_and_hash_as_credits() -> None:
+    assert Credits.unbounded(5) == Credits(5) and Credits(5) == Credits.unbounded(5)
+    assert hash(Credits.unbounded(5)) == hash(Credits(5))
+    assert Credits(5) < Credits.unbounded(BEYOND) and Credits.unbounded(BEYOND) > Credits(5)
+    assert Credits(5) <= Credits.unbounded(5) <= Credits(5)
+    assert max(Credits(0), Credits.unbounded(-BEYOND)) == Credits(0)
+    assert sorted([Credits.unbounded(BEYOND), Credits(1)]) == [
+        Credits(1),
+        Credits.unbounded(BEYOND),
+    ]
+    assert Credits.unbounded(5) != 5
 
 
 # --- arithmetic ----------------------------------------------------------------------------

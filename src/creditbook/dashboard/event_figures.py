@@ -120,13 +120,14 @@ def event_row(event: Event, timezone: str) -> EventRow:
 
 
 def amount(data: dict[str, Any], name: str) -> str:
-    """An amount of the stored data (millicredits) as the dashboard shows credits."""
-    return formatting.credits(Credits(int(data.get(name) or 0)))
+    """An amount of the stored data (millicredits) as the dashboard shows credits (exactly,
+    even beyond the amount range: see `Credits.unbounded`)."""
+    return formatting.credits(Credits.unbounded(int(data.get(name) or 0)))
 
 
 def credits_of(data: dict[str, Any], name: str, kind: str = "") -> str:
     """`20 credits`, `1 bonus credit`: an amount with its noun."""
-    value = Credits(int(data.get(name) or 0))
+    value = Credits.unbounded(int(data.get(name) or 0))
     noun = "credit" if value == Credits.of(1) else "credits"
     return " ".join(part for part in (formatting.credits(value), kind, noun) if part)
 

@@ -3,6 +3,10 @@
 1 credit = 1000 millicredits. Amounts never pass through binary floats: they are built from
 ints, decimal strings or `Decimal`, and rendered for JSON as an int when whole or an exact
 `Decimal` otherwise.
+
+Every amount the ledger accepts or computes for a write is bounded by `MAX_ABS_MILLICREDITS`.
+What it reports from stored data is not: a database written before the bound can hold totals
+beyond it, and a read shows them exactly (`Credits.unbounded`) instead of failing.
 """
 
 from __future__ import annotations
@@ -83,6 +87,15 @@ class Credits:
     def zero(cls) -> Credits:
         return cls(0)
 
+    @classmethod
+    def unbounded(cls, millicredits: int) -> Credits:
+        """Exact credits that may lie beyond `MAX_ABS_MILLICREDITS`: for what a read reports
+        from stored data (a balance, a sum of spend), never for an amount the ledger accepts.
+
+        Sums, differences and multiples with it stay unbounded, so a report may add it to
+        other amounts freely; it compares and hashes as the `Credits` of the same value."""
+        return UnboundedCredits(millicredits)
+
     def to_decimal(self) -> Decimal:
         """The amount in credits as an exact Decimal (`Decimal("6.5")`)."""
         return (Decimal(self.millicredits) / MILLICREDITS_PER_CREDIT).normalize() + 0
@@ -139,6 +152,74 @@ class Credits:
                 lambda value: value.millicredits
             ),
         )
+
+
+class UnboundedCredits(Credits):
+    """Credits outside the amount range; see `Credits.unbounded`, which builds them."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.millicredits, bool) or not isinstance(self.millicredits, int):
+            raise AmountError(f"millicredits must be an int, got {self.millicredits!r}")
+
+    def to_decimal(self) -> Decimal:
+        # The default context keeps 28 digits: these may have more, and must not round.
+        exact = Context(prec=len(str(abs(self.millicredits))) + 1, traps=[Inexact])
+        shifted = exact.divide(Decimal(self.millicredits), MILLICREDITS_PER_CREDIT)
+        return exact.add(exact.normalize(shifted), Decimal(0))
+
+    # Arithmetic with any Credits, either side, stays unbounded (Python asks a subclass's
+    # reflected method first, so `Credits(0) + unbounded` lands here too).
+    def __add__(self, other: Credits) -> Credits:
+        return UnboundedCredits(self.millicredits + other.millicredits)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Credits) -> Credits:
+        return UnboundedCredits(self.millicredits - other.millicredits)
+
+    def __rsub__(self, other: Credits) -> Credits:
+        return UnboundedCredits(other.millicredits - self.millicredits)
+
+    def __neg__(self) -> Credits:
+        return UnboundedCredits(-self.millicredits)
+
+    def __mul__(self, factor: int) -> Credits:
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            return NotImplemented
+        return UnboundedCredits(self.millicredits * factor)
+
+    __rmul__ = __mul__
+
+    # Compared by value with any Credits (the dataclass methods compare the same class only).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credits):
+            return NotImplemented
+        return self.millicredits == other.millicredits
+
+    def __hash__(self) -> int:
+        return hash((self.millicredits,))
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Credits):
+            return NotImplemented
+        return self.millicredits < other.millicredits
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Credits):
+            return NotImplemented
+        return self.millicredits <= other.millicredits
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Credits):
+            return NotImplemented
+        return self.millicredits > other.millicredits
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Credits):
+            return NotImplemented
+        return self.millicredits >= other.millicredits
 
 
 def total(amounts: Any) -> Credits:

@@ -1,7 +1,8 @@
 """Connections to SQLite (the embedded default) and PostgreSQL, and migrations.
 
-SQLite: WAL, `foreign_keys=ON`, a busy timeout, and `BEGIN IMMEDIATE` for write
-transactions so writers queue for the database lock instead of failing on upgrade.
+SQLite: WAL, `foreign_keys=ON`, a busy timeout, `BEGIN IMMEDIATE` for write transactions
+so writers queue for the database lock instead of failing on upgrade, and the aggregate behind
+`exact_sum` (`creditbook.store.queries.sums`).
 PostgreSQL: READ COMMITTED; writers serialise per account with `SELECT … FOR UPDATE`.
 """
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from creditbook.store.queries import hot
+from creditbook.store.queries import hot, sums
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -81,6 +82,13 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+        # Sums of millicredits that cannot overflow (creditbook.store.queries.sums). typeshed
+        # says an aggregate's result is an int; SQLite takes text (or NULL) as well.
+        dbapi_connection.create_aggregate(
+            sums.SQLITE_FUNCTION,
+            1,
+            sums.SQLiteSum,  # type: ignore[arg-type]
+        )
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -77,7 +77,9 @@ def shown_data(data: dict[str, Any]) -> dict[str, Any]:
 def _credits(value: Any) -> Any:
     if value is None:
         return None
-    shown: Decimal | int = Credits(int(value)).to_json()
+    # Stored, so shown as it is: an `available` may pass the amount range on a database
+    # written before the bound.
+    shown: Decimal | int = Credits.unbounded(int(value)).to_json()
     return shown
 
 

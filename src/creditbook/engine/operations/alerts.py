@@ -48,7 +48,9 @@ def _alerts(tx: AccountTx) -> Alerts:
             for rule in rules
             if rule.key in state.low and (threshold := rule.threshold(allowance)) is not None
         )
-        pools.append(PoolAlerts(pool, Credits(outbox.available(tx, pool)), low, state.depleted))
+        # A stored figure: beyond the amount range on a database written before the bound.
+        available = Credits.unbounded(outbox.available(tx, pool))
+        pools.append(PoolAlerts(pool, available, low, state.depleted))
     return Alerts(tx.account_id, source, list(rules), pools)
 
 

@@ -1,5 +1,8 @@
 """The balance: now from the materialised grants and holds, or at a past instant replayed
-from the entries; spend in the period per pool, and draws per source."""
+from the entries; spend in the period per pool, and draws per source.
+
+Its figures are sums of stored amounts, reported exactly however large
+(`Credits.unbounded`): a database written before the amount bound may hold more."""
 
 from __future__ import annotations
 
@@ -120,7 +123,7 @@ def _grant_sums(
     rollover_expiry: dict[str, datetime] = {}
     for pool, source, remaining, expires_at in grants:
         sources = totals[pool]
-        sources[source] = sources.get(source, Credits(0)) + Credits(remaining)
+        sources[source] = sources.get(source, Credits(0)) + Credits.unbounded(remaining)
         if source == GrantSource.ROLLOVER.value and expires_at is not None:
             current = rollover_expiry.get(pool)
             if current is None or expires_at < current:
@@ -130,12 +133,12 @@ def _grant_sums(
 
 def _open_holds(connection: Connection, account_id: str) -> dict[str, Credits]:
     rows = connection.execute(queries.active_holds(account_id))
-    return {row.pool: Credits(int(row.held)) for row in rows if int(row.held)}
+    return {row.pool: Credits.unbounded(int(row.held)) for row in rows if int(row.held)}
 
 
 def _held(connection: Connection, account_id: str, at: datetime) -> dict[str, Credits]:
     rows = connection.execute(queries.held_replayed(account_id, at))
-    return {row.pool: Credits(int(row.held)) for row in rows if int(row.held)}
+    return {row.pool: Credits.unbounded(int(row.held)) for row in rows if int(row.held)}
 
 
 def _drawn_by_source(
@@ -168,7 +171,7 @@ def _drawn(drawable: dict[str, tuple[str, str]], nets: Iterable[tuple[str, int]]
     for grant_id, net in nets:
         pool, source = drawable[grant_id]
         sources = drawn[pool]
-        sources[source] = sources.get(source, Credits(0)) - Credits(net)
+        sources[source] = sources.get(source, Credits(0)) - Credits.unbounded(net)
     return {pool: {s: a for s, a in sources.items() if a} for pool, sources in drawn.items()}
 
 
@@ -188,7 +191,7 @@ def _consumed(
         _add_spent(totals, connection, account_id, start, local_midnight(first, timezone))
         last_end = local_midnight(last + timedelta(days=1), timezone)
         _add_spent(totals, connection, account_id, last_end, at, inclusive=True)
-    return {pool: Credits(net) for pool, net in totals.items()}
+    return {pool: Credits.unbounded(net) for pool, net in totals.items()}
 
 
 def _whole_days(timezone: str, start: datetime, at: datetime) -> tuple[date, date]:

@@ -1,5 +1,8 @@
 """Stats: spend from the daily rollups, aggregated in the database, with buckets, the
-runs of the range, the plan's figures and forecasts of when the credits run out."""
+runs of the range, the plan's figures and forecasts of when the credits run out.
+
+Spend figures are sums of stored amounts, reported exactly however large
+(`Credits.unbounded`): a database written before the amount bound may hold more."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ MAX_RUNS_IN_STATS = 100
 def spend_between(connection: Connection, account_id: str, start: date, end: date) -> Credits:
     """Net spend on the local days [start, end]."""
     total = connection.execute(queries.rollup_spend(account_id, start, end)).scalar_one()
-    return Credits(int(total))
+    return Credits.unbounded(int(total))
 
 
 def stats(
@@ -60,7 +63,7 @@ def stats(
     by_day_user = _grouped(connection, account_id, start, end, "day", "user_id")
     by_kind = _grouped(connection, account_id, start, end, "pool", "function", "module", "service")
     daily = _daily(by_day_module, by_day_user)
-    total = Credits(sum(day.amount.millicredits for day in daily))
+    total = Credits.unbounded(sum(day.amount.millicredits for day in daily))
     previous = spend_between(connection, account_id, *previous_range(start, end))
     return Stats(
         account_id,
@@ -98,7 +101,7 @@ def _totals(rows: list[Any], index: int) -> list[Total]:
             found = sums[row[index]]
             found[0] += int(row.amount)
             found[1] += int(row.units)
-    items = [Total(key, Credits(amount), units) for key, (amount, units) in sums.items()]
+    items = [Total(key, Credits.unbounded(amount), units) for key, (amount, units) in sums.items()]
     return sorted(items, key=lambda item: (-item.amount.millicredits, item.key))
 
 
@@ -129,7 +132,7 @@ def _daily(by_day_module: list[Any], by_day_user: list[Any]) -> list[Day]:
     return [
         Day(
             day,
-            Credits(sums.amount),
+            Credits.unbounded(sums.amount),
             _credits_of(sums.by_module),
             _credits_of(sums.by_user),
             _credits_of(sums.by_function),
@@ -139,7 +142,7 @@ def _daily(by_day_module: list[Any], by_day_user: list[Any]) -> list[Day]:
 
 
 def _credits_of(sums: dict[str, int]) -> dict[str, Credits]:
-    return {key: Credits(amount) for key, amount in sorted(sums.items())}
+    return {key: Credits.unbounded(amount) for key, amount in sorted(sums.items())}
 
 
 def _by_resource(
@@ -156,7 +159,11 @@ def _by_resource(
     return sorted(
         (
             ResourceTotal(
-                row[0], names.get(row[0], ""), row[1], Credits(int(row.amount)), int(row.units)
+                row[0],
+                names.get(row[0], ""),
+                row[1],
+                Credits.unbounded(int(row.amount)),
+                int(row.units),
             )
             for row in resources
         ),
@@ -184,7 +191,7 @@ def _buckets(daily: list[Day], group_by: str) -> list[Bucket]:
     sums: dict[date, int] = defaultdict(int)
     for day in daily:
         sums[bucket_start(day.date, group_by)] += day.amount.millicredits
-    return [Bucket(start, Credits(amount)) for start, amount in sorted(sums.items())]
+    return [Bucket(start, Credits.unbounded(amount)) for start, amount in sorted(sums.items())]
 
 
 def _runs_in_range(

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, func, select, update
 
 from creditbook.domain.grants import GrantSource
 from creditbook.store import schema
+from creditbook.store.queries.sums import exact_sum
 
 _GRANTS = schema.grants.c
 
@@ -26,7 +27,7 @@ def granted_total(connection: Connection, account_id: str) -> int:
     """Every credit ever granted to the account, in millicredits: a bound on any balance,
     pool or stats total the account can show."""
     granted: int = connection.execute(
-        select(func.coalesce(func.sum(_GRANTS.amount), 0)).where(
+        select(func.coalesce(exact_sum(_GRANTS.amount), 0)).where(
             _GRANTS.account_id == account_id, _GRANTS.amount > 0
         )
     ).scalar_one()

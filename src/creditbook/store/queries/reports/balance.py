@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 
 from creditbook.store import schema
+from creditbook.store.queries.sums import exact_sum
 
 
 def open_grants(account_id: str, at: datetime) -> Select[Any]:
@@ -33,7 +34,7 @@ def grants_replayed(account_id: str, at: datetime) -> Select[Any]:
             grants.source,
             grants.grant_id,
             grants.expires_at,
-            func.sum(entries.amount).label("remaining"),
+            exact_sum(entries.amount).label("remaining"),
         )
         .select_from(schema.entries)
         .join(
@@ -58,7 +59,7 @@ def active_holds(account_id: str) -> Select[Any]:
     """Credits held now per pool, from the active holds' materialised remainders."""
     holds = schema.holds.c
     return (
-        select(holds.pool, func.sum(holds.remaining).label("held"))
+        select(holds.pool, exact_sum(holds.remaining).label("held"))
         .where(holds.account_id == account_id, holds.status == "active")
         .group_by(holds.pool)
     )
@@ -68,7 +69,7 @@ def held_replayed(account_id: str, at: datetime) -> Select[Any]:
     """Credits held per pool at `at`, replayed from the hold book."""
     entries, transfers = schema.entries.c, schema.transfers.c
     return (
-        select(transfers.pool, func.sum(entries.amount).label("held"))
+        select(transfers.pool, exact_sum(entries.amount).label("held"))
         .select_from(schema.entries)
         .join(
             schema.transfers,
@@ -111,7 +112,7 @@ def grant_net_since(
     transfer `first_seq` until `at` (`ix_entries_grant_seq` serves it)."""
     entries, transfers = schema.entries.c, schema.transfers.c
     return (
-        select(entries.grant_id, func.sum(entries.amount).label("net"))
+        select(entries.grant_id, exact_sum(entries.amount).label("net"))
         .select_from(schema.entries)
         .join(
             schema.transfers,
@@ -133,7 +134,7 @@ def rollup_spend_by_pool(account_id: str, first: date, last: date) -> Select[Any
     """Net spend per pool on the local days [first, last], from the daily rollups."""
     rollups = schema.rollups.c
     return (
-        select(rollups.pool, func.sum(rollups.amount).label("net"))
+        select(rollups.pool, exact_sum(rollups.amount).label("net"))
         .where(rollups.account_id == account_id, rollups.day >= first, rollups.day <= last)
         .group_by(rollups.pool)
     )
@@ -152,7 +153,7 @@ def spent_by_pool(
     entries, transfers = schema.entries.c, schema.transfers.c
     upper = transfers.created_at <= end if inclusive else transfers.created_at < end
     return (
-        select(transfers.pool, func.sum(entries.amount).label("net"))
+        select(transfers.pool, exact_sum(entries.amount).label("net"))
         .select_from(schema.transfers)
         .join(
             schema.entries,

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from creditbook.store import schema
+from creditbook.store.queries.sums import exact_sum
 
 
 def rollup_spend(account_id: str, start: date, end: date) -> Select[Any]:
     """Net spend on the local days [start, end] (0 without any)."""
     rollups = schema.rollups.c
-    return select(func.coalesce(func.sum(rollups.amount), 0)).where(
+    return select(func.coalesce(exact_sum(rollups.amount), 0)).where(
         rollups.account_id == account_id, rollups.day >= start, rollups.day <= end
     )
 
@@ -26,8 +27,8 @@ def rollup_groups(account_id: str, start: date, end: date, *names: str) -> Selec
     return (
         select(
             *columns,
-            func.sum(rollups.amount).label("amount"),
-            func.sum(rollups.quantity).label("units"),
+            exact_sum(rollups.amount).label("amount"),
+            exact_sum(rollups.quantity).label("units"),
         )
         .where(rollups.account_id == account_id, rollups.day >= start, rollups.day <= end)
         .group_by(*columns)

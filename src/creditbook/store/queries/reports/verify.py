@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, and_, case, func, select
 
 from creditbook.store import schema
+from creditbook.store.queries.sums import exact_sum
 
 # The dimensions a daily rollup row is keyed by, after the account and the day.
 ROLLUP_DIMENSIONS = ("pool", "function", "module", "service", "user_id", "resource_id")
@@ -37,9 +38,9 @@ def unbalanced_transfers(account_id: str | None) -> Select[Any]:
 
 
 def entries_total(account_id: str | None) -> Select[Any]:
-    """The sum of every entry (0 without any)."""
+    """The sum of every entry (0 without any), exact: on the way to 0 it may pass 64 bits."""
     entries = schema.entries.c
-    return select(func.coalesce(func.sum(entries.amount), 0)).where(*_scope(entries, account_id))
+    return select(func.coalesce(exact_sum(entries.amount), 0)).where(*_scope(entries, account_id))
 
 
 def book_mismatches(book: str, account_id: str | None) -> Select[Any]:
