@@ -427,9 +427,9 @@ class EngineBench:
         driver_calls = (hot._execute, hot._executemany)
 
         def counted(call: Callable[..., Any]) -> Callable[..., Any]:
-            def counting(*args: Any) -> Any:
+            def counting(*args: Any, **kwargs: Any) -> Any:
                 counts["statements"] += 1
-                return call(*args)
+                return call(*args, **kwargs)
 
             return counting
 
