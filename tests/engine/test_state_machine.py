@@ -146,9 +146,10 @@ ROLLOVER_POLICIES = [
 
 
 def assert_credits(*values: Any) -> None:
-    """Amounts are exact: `Credits` over an int of millicredits, never a float."""
+    """Amounts are exact: `Credits` over an int of millicredits, never a float. (What reads
+    report may be the unbounded kind of `Credits`, see `Credits.unbounded`.)"""
     for value in values:
-        assert type(value) is Credits, f"{value!r} is not Credits"
+        assert isinstance(value, Credits), f"{value!r} is not Credits"
         assert type(value.millicredits) is int, f"{value!r} does not hold an int"
 
 

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from creditbook.store import schema
 from creditbook.store.queries.ledger_state import (
@@ -72,19 +72,19 @@ def _driver(connection: Connection) -> Any:
     return connection.connection.driver_connection
 
 
-def _is_postgres(connection: Connection) -> bool:
+def is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
 def _driver_error(
-    connection: Connection, raw: Any, cursor: Any, sql: str, params: Any, error: Exception
-) -> DBAPIError:
+    connection: Connection, raw: Any, cursor: Any, sql: str, params: Any, error: Any
+) -> StatementError:
     """A driver error as SQLAlchemy's (the connection invalidated when it dropped)."""
     dialect = connection.dialect
     dropped = bool(dialect.is_disconnect(error, raw, cursor))
     if dropped:
         connection.invalidate(error)
-    return DBAPIError.instance(
+    mapped: StatementError = DBAPIError.instance(
         sql,
         params,
         error,
@@ -92,9 +92,10 @@ def _driver_error(
         connection_invalidated=dropped,
         dialect=dialect,
     )
+    return mapped
 
 
-def _execute(
+def execute(
     connection: Connection, sql: str, params: Any, *, rows: bool = True
 ) -> list[tuple[Any, ...]]:
     """Run one statement and fetch its rows when it returns `rows` (prepared on the server
@@ -103,7 +104,7 @@ def _execute(
     raw = _driver(connection)
     cursor = raw.cursor()
     try:
-        if _is_postgres(connection):
+        if is_postgres(connection):
             cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
@@ -138,7 +139,7 @@ def _aware(value: Any) -> Any:
     return value.replace(tzinfo=UTC)
 
 
-def _stored(value: Any, sqlite: bool) -> Any:
+def stored_value(value: Any, sqlite: bool) -> Any:
     """A bound value as the schema stores it: datetimes naive UTC (SQLAlchemy's text form
     on SQLite, `YYYY-MM-DD HH:MM:SS.ffffff`), dates ISO text on SQLite."""
     if isinstance(value, datetime):
@@ -205,7 +206,7 @@ def lock(
     """Lock the accounts (in id order), reserve one transfer number on each, and read their
     open grants when `grants` (in effect at `now`, not closed, empty ones included). Accounts
     that do not exist are missing from the answer."""
-    if _is_postgres(connection):
+    if is_postgres(connection):
         return _lock_postgres(connection, account_ids, now, grants)
     return _lock_sqlite(connection, account_ids, now, grants)
 
@@ -213,10 +214,10 @@ def lock(
 def _lock_postgres(
     connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
 ) -> dict[str, Locked]:
-    params = {"accounts": list(account_ids), "now": _stored(now, False), "grants": grants}
+    params = {"accounts": list(account_ids), "now": stored_value(now, False), "grants": grants}
     width = len(ACCOUNT_COLUMNS) + 1
     locked: dict[str, Locked] = {}
-    for values in _execute(connection, POSTGRES_LOCK, params):
+    for values in execute(connection, POSTGRES_LOCK, params):
         account_id = values[0]
         found = locked.get(account_id)
         if found is None:
@@ -235,13 +236,13 @@ def _lock_sqlite(
 ) -> dict[str, Locked]:
     ids = sorted(set(account_ids))
     marks = ", ".join("?" * len(ids))
-    rows = _execute(connection, SQLITE_LOCK.format(marks=marks), ids)
+    rows = execute(connection, SQLITE_LOCK.format(marks=marks), ids)
     locked = {values[0]: Locked(_account(values), {} if grants else None) for values in rows}
     if grants and locked:
         found = sorted(locked)
         marks = ", ".join("?" * len(found))
         sql = SQLITE_GRANTS.format(marks=marks)
-        for values in _execute(connection, sql, [*found, _stored(now, True)]):
+        for values in execute(connection, sql, [*found, stored_value(now, True)]):
             grant = _grant(values[1:])
             by_pool = locked[values[0]].grants
             if by_pool is not None:
@@ -283,7 +284,7 @@ def _tuples(
         values = [row[name] for name in names]
         for index in times:
             if values[index] is not None:
-                values[index] = _stored(values[index], True)
+                values[index] = stored_value(values[index], True)
         tuples.append(tuple(values))
     return tuples
 
@@ -299,12 +300,12 @@ def flush(
     """Write deferred transfers, entries, grant changes and rollups: one statement on
     PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
     number of grants updated (-1: the driver did not count them)."""
-    if _is_postgres(connection):
+    if is_postgres(connection):
         if len(transfers) <= SMALL_FLUSH_TRANSFERS:
             sql, values = _small_flush(transfers, entries, rollups, deltas)
-            rows = _execute(connection, sql, values)
+            rows = execute(connection, sql, values)
         else:
-            rows = _execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
+            rows = execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
         return int(rows[0][0])
     _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
@@ -377,11 +378,11 @@ def _small_flush(
     values: list[Any] = []
     for rows, columns in ((transfers, TRANSFER_TYPES), (entries, ENTRY_TYPES)):
         for row in rows:
-            values.extend(_stored(row[name], False) for name, _ in columns)
+            values.extend(stored_value(row[name], False) for name, _ in columns)
     for delta in deltas:
         values.extend(delta)
     for row in rollups:
-        values.extend(_stored(row[name], False) for name, _ in ROLLUP_TYPES)
+        values.extend(stored_value(row[name], False) for name, _ in ROLLUP_TYPES)
     return sql, values
 
 
@@ -396,12 +397,12 @@ _UPDATE_ACCOUNT = {
 def begin(connection: Connection, *, read_only: bool) -> None:
     """Begin a SQLite transaction on the driver: DEFERRED to read, IMMEDIATE to write (so
     writers queue for the database lock instead of failing on upgrade)."""
-    _execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", (), rows=False)
+    execute(connection, "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE", (), rows=False)
 
 
 def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Write back locked accounts' (last_seq, period_index, next_event_at, anchor_at,
     plan_id, account_id), in one executemany."""
-    sqlite = not _is_postgres(connection)
-    values = [tuple(_stored(value, sqlite) for value in row) for row in rows]
+    sqlite = not is_postgres(connection)
+    values = [tuple(stored_value(value, sqlite) for value in row) for row in rows]
     _executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)

@@ -1,24 +1,44 @@
-"""Idempotency keys: the answer stored under a key, and storing one."""
+"""Idempotency keys: the answer stored under a key, and storing one.
+
+Every keyed write reads its key and stores its answer, so both statements run on the raw
+driver cursor like the charge hot path (`creditbook.store.queries.hot`): building the
+SQLAlchemy statement cost more than the database's work.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection
 
-from creditbook.store import schema
+from creditbook.store.queries import hot
 
-_KEYS = schema.idempotency.c
+_READ = {
+    "postgresql": "SELECT request_hash, response FROM idempotency"
+    " WHERE account_id = %s AND key = %s",
+    "sqlite": "SELECT request_hash, response FROM idempotency WHERE account_id = ? AND key = ?",
+}
+_STORE = {
+    "postgresql": "INSERT INTO idempotency"
+    " (account_id, key, operation, request_hash, response, created_at)"
+    " VALUES (%s, %s, %s, %s, %s::json, %s)",
+    "sqlite": "INSERT INTO idempotency"
+    " (account_id, key, operation, request_hash, response, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+}
 
 
-def stored(connection: Connection, scope: str, key: str) -> Row[Any, Any] | None:
+def stored(connection: Connection, scope: str, key: str) -> hot.Record | None:
     """The request hash and response stored under `key` in `scope` (None: the key is new)."""
-    return connection.execute(
-        select(_KEYS.request_hash, _KEYS.response).where(
-            _KEYS.account_id == scope, _KEYS.key == key
-        )
-    ).first()
+    rows = hot.execute(connection, _READ[connection.dialect.name], (scope, key))
+    if not rows:
+        return None
+    request_hash, response = rows[0]
+    if isinstance(response, str | bytes):  # SQLite keeps JSON as text
+        response = json.loads(response)
+    return hot.Record({"request_hash": request_hash, "response": response})
 
 
 def store(
@@ -31,14 +51,17 @@ def store(
     created_at: datetime,
 ) -> None:
     """Keep `response` under `key`; a concurrent first use of the key fails on the key."""
-    connection.execute(
-        schema.idempotency.insert(),
-        {
-            "account_id": scope,
-            "key": key,
-            "operation": operation,
-            "request_hash": request_hash,
-            "response": response,
-            "created_at": created_at,
-        },
+    sqlite = not hot.is_postgres(connection)
+    hot.execute(
+        connection,
+        _STORE[connection.dialect.name],
+        (
+            scope,
+            key,
+            operation,
+            request_hash,
+            json.dumps(response),
+            hot.stored_value(created_at, sqlite),
+        ),
+        rows=False,
     )
