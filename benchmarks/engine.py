@@ -424,7 +424,7 @@ class EngineBench:
             ),
         }
         # The hot path runs its statements on the driver, past SQLAlchemy's events.
-        driver_calls = (hot.execute, hot.executemany)
+        driver_calls = (hot.execute, hot._executemany)
 
         def counted(call: Callable[..., Any]) -> Callable[..., Any]:
             def counting(*args: Any, **kwargs: Any) -> Any:
@@ -433,7 +433,7 @@ class EngineBench:
 
             return counting
 
-        hot.execute, hot.executemany = (counted(call) for call in driver_calls)
+        hot.execute, hot._executemany = (counted(call) for call in driver_calls)
         event.listen(engine, "before_cursor_execute", on_execute)
         event.listen(engine, "commit", on_commit)
         dialect.do_ping = counting_ping  # type: ignore[method-assign]
@@ -455,7 +455,7 @@ class EngineBench:
                     "pool_pings": counts["pings"] / charges,
                 }
         finally:
-            hot.execute, hot.executemany = driver_calls
+            hot.execute, hot._executemany = driver_calls
             dialect.do_ping = original_ping  # type: ignore[method-assign]
             event.remove(engine, "commit", on_commit)
             event.remove(engine, "before_cursor_execute", on_execute)
