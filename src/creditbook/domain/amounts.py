@@ -107,19 +107,27 @@ class Credits:
             return whole
         return self.to_decimal()
 
+    # Arithmetic: bounded between bounded amounts; unbounded when either side is (a report
+    # adding stored totals). Python asks a subclass's reflected method first, so
+    # `Credits(0) + unbounded` comes to the unbounded side's `__radd__`: this same code.
     def __add__(self, other: Credits) -> Credits:
-        return Credits(self.millicredits + other.millicredits)
+        return _result(self.millicredits + other.millicredits, self, other)
+
+    __radd__ = __add__
 
     def __sub__(self, other: Credits) -> Credits:
-        return Credits(self.millicredits - other.millicredits)
+        return _result(self.millicredits - other.millicredits, self, other)
+
+    def __rsub__(self, other: Credits) -> Credits:
+        return _result(other.millicredits - self.millicredits, self, other)
 
     def __neg__(self) -> Credits:
-        return Credits(-self.millicredits)
+        return _result(-self.millicredits, self)
 
     def __mul__(self, factor: int) -> Credits:
         if isinstance(factor, bool) or not isinstance(factor, int):
             return NotImplemented
-        return Credits(self.millicredits * factor)
+        return _result(self.millicredits * factor, self)
 
     __rmul__ = __mul__
 
@@ -169,29 +177,6 @@ class UnboundedCredits(Credits):
         shifted = exact.divide(Decimal(self.millicredits), MILLICREDITS_PER_CREDIT)
         return exact.add(exact.normalize(shifted), Decimal(0))
 
-    # Arithmetic with any Credits, either side, stays unbounded (Python asks a subclass's
-    # reflected method first, so `Credits(0) + unbounded` lands here too).
-    def __add__(self, other: Credits) -> Credits:
-        return UnboundedCredits(self.millicredits + other.millicredits)
-
-    __radd__ = __add__
-
-    def __sub__(self, other: Credits) -> Credits:
-        return UnboundedCredits(self.millicredits - other.millicredits)
-
-    def __rsub__(self, other: Credits) -> Credits:
-        return UnboundedCredits(other.millicredits - self.millicredits)
-
-    def __neg__(self) -> Credits:
-        return UnboundedCredits(-self.millicredits)
-
-    def __mul__(self, factor: int) -> Credits:
-        if isinstance(factor, bool) or not isinstance(factor, int):
-            return NotImplemented
-        return UnboundedCredits(self.millicredits * factor)
-
-    __rmul__ = __mul__
-
     # Compared by value with any Credits (the dataclass methods compare the same class only).
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Credits):
@@ -220,6 +205,13 @@ class UnboundedCredits(Credits):
         if not isinstance(other, Credits):
             return NotImplemented
         return self.millicredits >= other.millicredits
+
+
+def _result(millicredits: int, first: Credits, second: Credits | None = None) -> Credits:
+    """Credits from arithmetic on `first` (and `second`): unbounded when one of them is."""
+    if isinstance(first, UnboundedCredits) or isinstance(second, UnboundedCredits):
+        return UnboundedCredits(millicredits)
+    return Credits(millicredits)
 
 
 def total(amounts: Any) -> Credits:
