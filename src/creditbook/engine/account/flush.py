@@ -163,8 +163,11 @@ def _postgres_params(
         ("e", ENTRY_TYPES, entries),
         ("r", ROLLUP_TYPES, rollups),
     ):
-        for name, _ in columns:
-            params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+        for name, kind in columns:
+            if kind == "timestamp":
+                params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+            else:
+                params[f"{prefix}_{name}"] = [row[name] for row in rows]
     params["g_account_id"] = [delta[0] for delta in deltas]
     params["g_grant_id"] = [delta[1] for delta in deltas]
     params["g_amount"] = [delta[2] for delta in deltas]
