@@ -76,11 +76,11 @@ def charge_many(
         if tx.pool_changes:
             outbox.evaluate_pools(tx, sorted(tx.pool_changes))
             tx.pool_changes = {}
-    _finish_all(context, connection, locked)
+    _finish_all(connection, locked)
     return outcomes
 
 
-def _finish_all(context: Context, connection: Connection, locked: dict[str, AccountTx]) -> None:
+def _finish_all(connection: Connection, locked: dict[str, AccountTx]) -> None:
     """Write what the locked accounts collected, their events, and their rows."""
     flush_all(list(locked.values()))
     for tx in locked.values():
@@ -225,7 +225,7 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
                 results,
                 BATCH_RESULTS,
             )
-        _finish_all(context, connection, locked)
+        _finish_all(connection, locked)
         return results
 
     return context.run(transaction)
