@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
@@ -32,6 +32,8 @@ from creditbook.store.queries.ledger_state import (
     ROLLUP_TYPES,
     TRANSFER_TYPES,
 )
+
+T = TypeVar("T")
 
 ACCOUNT_COLUMNS = tuple(column.name for column in schema.accounts.c)
 GRANT_COLUMNS = (
@@ -101,6 +103,15 @@ def execute(
     """Run one statement and fetch its rows when it returns `rows` (prepared on the server
     for PostgreSQL). Asking the cursor whether there are rows would build its column
     descriptions, which costs more than the fetch."""
+    return _run(connection, sql, params, lambda cursor: cursor.fetchall() if rows else [])
+
+
+def _execute_count(connection: Connection, sql: str, params: Any) -> int:
+    """Run one statement; the number of rows it changed."""
+    return _run(connection, sql, params, lambda cursor: int(cursor.rowcount))
+
+
+def _run(connection: Connection, sql: str, params: Any, answer: Callable[[Any], T]) -> T:
     raw = _driver(connection)
     cursor = raw.cursor()
     try:
@@ -108,7 +119,7 @@ def execute(
             cursor.execute(sql, params, prepare=True)
         else:
             cursor.execute(sql, params)
-        return cursor.fetchall() if rows else []
+        return answer(cursor)
     except connection.dialect.loaded_dbapi.Error as error:
         raise _driver_error(connection, raw, cursor, sql, params, error) from error
     finally:
@@ -406,3 +417,95 @@ def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None
     sqlite = not is_postgres(connection)
     values = [tuple(stored_value(value, sqlite) for value in row) for row in rows]
     _executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)
+
+
+# -- the writes of a transfer outside deferred mode (grants, holds, runs, refunds) ----------
+
+
+def _mark(connection: Connection) -> str:
+    return "%s" if is_postgres(connection) else "?"
+
+
+_STATEMENTS: dict[tuple[str, str], str] = {}
+
+
+def _statement(connection: Connection, name: str, build: Callable[[str], str]) -> str:
+    """A fixed statement in the dialect's parameter style, built once."""
+    key = (connection.dialect.name, name)
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        sql = _STATEMENTS[key] = build(_mark(connection))
+    return sql
+
+
+def _insert(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> str:
+    names = ", ".join(name for name, _ in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def _row(
+    row: dict[str, Any], columns: tuple[tuple[str, str], ...], sqlite: bool
+) -> tuple[Any, ...]:
+    return tuple(stored_value(row[name], sqlite) for name, _ in columns)
+
+
+def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert transfers or entries (`table`), one statement for one row, else executemany."""
+    columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
+    sql = _statement(connection, table, lambda mark: _insert(table, columns, mark))
+    sqlite = not is_postgres(connection)
+    values = [_row(row, columns, sqlite) for row in rows]
+    if len(values) == 1:
+        execute(connection, sql, values[0], rows=False)
+    elif values:
+        _executemany(connection, sql, values)
+
+
+def add_remaining(
+    connection: Connection, table: str, account_id: str, object_id: str, amount: int
+) -> int:
+    """Add `amount` to a grant's or a hold's (`table`) remaining credits; rows changed."""
+    id_column = "grant_id" if table == "grants" else "hold_id"
+    sql = _statement(
+        connection,
+        f"apply:{table}",
+        lambda mark: (
+            f"UPDATE {table} SET remaining = remaining + {mark}"
+            f" WHERE account_id = {mark} AND {id_column} = {mark}"
+        ),
+    )
+    return _execute_count(connection, sql, (amount, account_id, object_id))
+
+
+def _upsert_rollup(mark: str) -> str:
+    return (
+        _insert("rollups", ROLLUP_TYPES, mark)
+        + f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
+        " quantity = rollups.quantity + excluded.quantity,"
+        " charges = rollups.charges + excluded.charges"
+    )
+
+
+def add_rollup(connection: Connection, row: dict[str, Any]) -> None:
+    """Add a rollup row's sums to its day's row (inserting it if new)."""
+    sql = _statement(connection, "rollup", _upsert_rollup)
+    execute(connection, sql, _row(row, ROLLUP_TYPES, not is_postgres(connection)), rows=False)
+
+
+def open_grants(
+    connection: Connection, account_id: str, pool: str, now: datetime, *, spendable: bool
+) -> list[Record]:
+    """A pool's grants in effect at `now` and not closed; `spendable`: only those that can
+    be drawn from (credits left, or the overdraft grant)."""
+    name = "open_grants:spendable" if spendable else "open_grants"
+    condition = " AND (g.remaining > 0 OR g.source = 'overdraft')" if spendable else ""
+    sql = _statement(
+        connection,
+        name,
+        lambda mark: (
+            f"SELECT {_G_COLUMNS} FROM grants g WHERE g.account_id = {mark}"
+            f" AND g.pool = {mark} AND " + _GRANTS_WHERE.format(now=mark) + condition
+        ),
+    )
+    params = (account_id, pool, stored_value(now, not is_postgres(connection)))
+    return [_grant(values) for values in execute(connection, sql, params)]

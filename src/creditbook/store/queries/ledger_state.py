@@ -15,7 +15,6 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Row,
     and_,
     bindparam,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 
 from creditbook.store import schema
-from creditbook.store.queries import upsert_add, upsert_add_many
+from creditbook.store.queries import upsert_add_many
 
 # Grant sources as stored (the values of the domain's GrantSource).
 OVERDRAFT_SOURCE = "overdraft"
@@ -41,52 +40,32 @@ _E = schema.entries.c
 
 # -- transfers and entries -----------------------------------------------------------------
 
-_INSERT_TRANSFER = schema.transfers.insert()
-_INSERT_ENTRIES = schema.entries.insert()
-_APPLY = {
-    table.name: update(table)
-    .where(table.c.account_id == bindparam("p_account"), id_column == bindparam("p_id"))
-    .values(remaining=table.c.remaining + bindparam("p_amount"))
-    for table, id_column in (
-        (schema.grants, schema.grants.c.grant_id),
-        (schema.holds, schema.holds.c.hold_id),
-    )
-}
-
 
 def insert_transfers(connection: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
-    """Insert one transfer row (a dict) or many (a list, in one executemany)."""
-    connection.execute(_INSERT_TRANSFER, rows)
+    """Insert one transfer row (a dict) or many (a list, in one executemany), on the driver."""
+    from creditbook.store.queries import hot  # hot takes this module's column lists
+
+    hot.insert_rows(connection, "transfers", [rows] if isinstance(rows, dict) else rows)
 
 
 def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    connection.execute(_INSERT_ENTRIES, rows)
+    from creditbook.store.queries import hot
+
+    hot.insert_rows(connection, "entries", rows)
 
 
 def apply_to_grant(connection: Connection, account_id: str, grant_id: str, amount: int) -> int:
     """Add `amount` to a grant's remaining credits; the number of rows changed."""
-    result: CursorResult[Any] = connection.execute(
-        _APPLY["grants"], {"p_account": account_id, "p_id": grant_id, "p_amount": amount}
-    )
-    return result.rowcount
+    from creditbook.store.queries import hot
+
+    return hot.add_remaining(connection, "grants", account_id, grant_id, amount)
 
 
 def apply_to_hold(connection: Connection, account_id: str, hold_id: str, amount: int) -> int:
     """Add `amount` to a hold's remaining credits; the number of rows changed."""
-    result: CursorResult[Any] = connection.execute(
-        _APPLY["holds"], {"p_account": account_id, "p_id": hold_id, "p_amount": amount}
-    )
-    return result.rowcount
+    from creditbook.store.queries import hot
 
-
-def apply_to_grants(connection: Connection, deltas: list[tuple[str, str, int]]) -> int:
-    """Add each (account, grant, amount) in one executemany; rows changed, or -1 when the
-    driver does not count them."""
-    result: CursorResult[Any] = connection.execute(
-        _APPLY["grants"],
-        [{"p_account": a, "p_id": g, "p_amount": amount} for a, g, amount in deltas],
-    )
-    return result.rowcount
+    return hot.add_remaining(connection, "holds", account_id, hold_id, amount)
 
 
 # -- the account row ---------------------------------------------------------------------
@@ -130,14 +109,6 @@ def update_account(
 
 # -- grants --------------------------------------------------------------------------------
 
-_GRANT_COLUMNS = (_G.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq, _G.remaining)
-_ALL_OPEN_GRANTS = select(*_GRANT_COLUMNS).where(
-    _G.account_id == bindparam("p_account"),
-    _G.pool == bindparam("p_pool"),
-    _G.closed_at.is_(None),
-    _G.effective_at <= bindparam("p_now"),
-)
-_OPEN_GRANTS = _ALL_OPEN_GRANTS.where((_G.remaining > 0) | (_G.source == OVERDRAFT_SOURCE))
 _INSERT_GRANT = schema.grants.insert()
 _SET_GRANT_AMOUNT = (
     update(schema.grants)
@@ -214,15 +185,17 @@ _FIRST_GRANT_EXPIRY = select(func.min(_G.expires_at)).where(
 
 def open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
     """A pool's grants in effect at `now` that can be drawn from (credits left, or the
-    overdraft grant)."""
-    return connection.execute(_OPEN_GRANTS, {"p_account": account_id, "p_pool": pool, "p_now": now})
+    overdraft grant), read on the driver."""
+    from creditbook.store.queries import hot
+
+    return hot.open_grants(connection, account_id, pool, now, spendable=True)
 
 
 def all_open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
     """A pool's grants in effect at `now` and not closed, empty ones included."""
-    return connection.execute(
-        _ALL_OPEN_GRANTS, {"p_account": account_id, "p_pool": pool, "p_now": now}
-    )
+    from creditbook.store.queries import hot
+
+    return hot.open_grants(connection, account_id, pool, now, spendable=False)
 
 
 def insert_grant(connection: Connection, row: Mapping[str, Any]) -> None:
@@ -410,8 +383,10 @@ ROLLUP_KEYS = ("day", "pool", "function", "module", "service", "user_id", "resou
 
 
 def add_rollup(connection: Connection, keys: dict[str, Any], sums: dict[str, int]) -> None:
-    """Add `sums` to one day's rollup row (inserting it if new)."""
-    upsert_add(connection, schema.rollups, keys, sums)
+    """Add `sums` to one day's rollup row (inserting it if new), on the driver."""
+    from creditbook.store.queries import hot
+
+    hot.add_rollup(connection, {**keys, **sums})
 
 
 def add_rollups(connection: Connection, rows: list[dict[str, Any]]) -> None:
