@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -46,6 +47,7 @@ GRANT_COLUMNS = (
     "remaining",
 )
 _ACCOUNT_TIMES = {"anchor_at", "next_event_at", "created_at"}
+_JSON_COLUMNS = ("metadata", "alerts")
 _PLAN_VERSION = "(SELECT plans.version FROM plans WHERE plans.plan_id = accounts.plan_id)"
 
 
@@ -57,6 +59,15 @@ class Record:
 
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(name)
+
+
+class AccountRecord(Record):
+    """A locked account row. Its metadata (free-form, possibly large, and seldom needed by
+    a write) is decoded when first read."""
+
+    @cached_property
+    def metadata(self) -> Any:
+        return _decoded(self.stored_metadata)
 
 
 @dataclass
@@ -166,10 +177,14 @@ def _account(values: Sequence[Any]) -> Record:
     for name in _ACCOUNT_TIMES:
         row[name] = _aware(row[name])
     row["has_unpaid_bill"] = bool(row["has_unpaid_bill"])
-    for name in ("metadata", "alerts"):
-        if isinstance(row[name], str):
-            row[name] = json.loads(row[name])
-    return Record(row)
+    row["alerts"] = _decoded(row["alerts"])
+    row["stored_metadata"] = row.pop("metadata")
+    return AccountRecord(row)
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column as read: text on SQLite and from the lock's `::text`."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _grant(values: Sequence[Any]) -> Record:
@@ -181,25 +196,38 @@ def _grant(values: Sequence[Any]) -> Record:
 # -- the lock --------------------------------------------------------------------------------
 
 _RETURNING = ", ".join((*ACCOUNT_COLUMNS, f"{_PLAN_VERSION} AS plan_version"))
+# JSON columns come back as text, decoded once per account (a row per grant repeats them).
 _PG_RETURNING = ", ".join(
-    (*(f"accounts.{name}" for name in ACCOUNT_COLUMNS), f"{_PLAN_VERSION} AS plan_version")
+    (
+        *(
+            f"accounts.{name}::text AS {name}" if name in _JSON_COLUMNS else f"accounts.{name}"
+            for name in ACCOUNT_COLUMNS
+        ),
+        f"{_PLAN_VERSION} AS plan_version",
+    )
 )
 _GRANTS_WHERE = "g.closed_at IS NULL AND g.effective_at <= {now}"
 _G_COLUMNS = ", ".join(f"g.{name}" for name in GRANT_COLUMNS)
 _L_COLUMNS = ", ".join(f"l.{name}" for name in (*ACCOUNT_COLUMNS, "plan_version"))
 
-# Locks in account-id order (the FOR UPDATE subquery), so two batches never deadlock.
+# Locks in account-id order (the FOR UPDATE subquery), so two batches never deadlock. Every
+# table is reached through its key, whatever the plan: the statement is prepared, and the
+# generic plan PostgreSQL settles on assumes nothing of the arrays' sizes (a join on `o`
+# alone, or a hash join with the grants, scanned whole tables on every charge).
 POSTGRES_LOCK = (
-    "WITH seen AS (SELECT account_id, last_seq FROM accounts"
-    " WHERE account_id = ANY(%(accounts)s::varchar[])),"
-    " o AS (SELECT account_id FROM accounts WHERE account_id = ANY(%(accounts)s::varchar[])"
+    "WITH o AS (SELECT account_id FROM accounts WHERE account_id = ANY(%(accounts)s::varchar[])"
     " ORDER BY account_id FOR UPDATE),"
     " l AS (UPDATE accounts SET last_seq = accounts.last_seq + 1 FROM o"
-    f" WHERE accounts.account_id = o.account_id RETURNING {_PG_RETURNING})"
-    f" SELECT {_L_COLUMNS}, seen.last_seq, {_G_COLUMNS}"
-    " FROM l JOIN seen ON seen.account_id = l.account_id"
-    " LEFT JOIN grants g ON %(grants)s AND g.account_id = l.account_id AND "
+    " WHERE accounts.account_id = o.account_id"
+    " AND accounts.account_id = ANY(%(accounts)s::varchar[])"
+    f" RETURNING {_PG_RETURNING})"
+    f" SELECT {_L_COLUMNS},"
+    " (SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id),"
+    f" {_G_COLUMNS} FROM l"
+    f" LEFT JOIN LATERAL (SELECT {_G_COLUMNS} FROM grants g"
+    " WHERE %(grants)s AND g.account_id = l.account_id AND "
     + _GRANTS_WHERE.format(now="%(now)s")
+    + ") g ON true"
 )
 SQLITE_LOCK = (
     "UPDATE accounts SET last_seq = last_seq + 1 WHERE account_id IN ({marks})"

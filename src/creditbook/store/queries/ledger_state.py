@@ -465,6 +465,8 @@ def _postgres_flush_sql() -> str:
         " FROM unnest(%(g_account_id)s::varchar[], %(g_grant_id)s::varchar[],"
         " %(g_amount)s::bigint[]) AS d(account_id, grant_id, amount)"
         " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
+        # Through the key in the generic plan too (not a hash join over every grant).
+        " AND grants.account_id = ANY(%(g_account_id)s::varchar[])"
         " RETURNING 1),"
         f" r AS (INSERT INTO rollups ({r_names}) {r_select}"
         f" ON CONFLICT ({r_keys}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
@@ -475,9 +477,3 @@ def _postgres_flush_sql() -> str:
 
 
 POSTGRES_FLUSH = _postgres_flush_sql()
-
-
-def postgres_flush(connection: Connection, params: dict[str, list[Any]]) -> int:
-    """Run POSTGRES_FLUSH on the driver; the number of grants it updated."""
-    updated: int = connection.exec_driver_sql(POSTGRES_FLUSH, params).scalar_one()
-    return updated
