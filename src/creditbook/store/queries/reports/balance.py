@@ -121,6 +121,7 @@ def grant_net_since(
         .where(
             entries.account_id == account_id,
             entries.grant_id.in_(grant_ids),
+            schema.not_empty(entries.grant_id),  # the condition of ix_entries_grant_seq
             entries.seq >= first_seq,
             entries.book == "grant",
             transfers.type.in_(types),

@@ -54,7 +54,12 @@ def book_mismatches(book: str, account_id: str | None) -> Select[Any]:
             getattr(entries, id_name),
             func.sum(entries.amount).label("total"),
         )
-        .where(entries.book == book, *_scope(entries, account_id))
+        # Lines of either book always name it; the condition lets the partial index serve.
+        .where(
+            entries.book == book,
+            schema.not_empty(getattr(entries, id_name)),
+            *_scope(entries, account_id),
+        )
         .group_by(entries.account_id, getattr(entries, id_name))
         .subquery()
     )
@@ -202,7 +207,7 @@ def billed_by_run_function(account_id: str | None, charge_type: str) -> Select[A
         )
         .where(
             transfers.type == charge_type,
-            transfers.run_id != "",
+            schema.not_empty(transfers.run_id),
             *_scope(transfers, account_id),
         )
         .group_by(transfers.account_id, transfers.run_id, transfers.function)
