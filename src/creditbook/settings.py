@@ -13,6 +13,7 @@ from creditbook.domain.webhooks import (
 from creditbook.engine.group_commit import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT_S
 from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
 from creditbook.engine.payments.stripe_api import StripeSettings
+from creditbook.store.database import DEFAULT_POOL_SIZE
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbook.db"
 
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
     """Attributes:
     database_url: SQLAlchemy URL; a SQLite file in the working directory by default,
         `postgresql://…` in production.
+    database_pool_size: the database connections each process keeps (opened as needed,
+        never more); a request that finds all of them busy waits for one.
     redis_url: when set, rate limits are shared by every process through this Redis.
     redis_timeout_s: how long a request waits for Redis (to connect, then to answer).
     rate_limit_fail_open: when Redis does not answer, let requests through unlimited
@@ -56,6 +59,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CREDITBOOK_")
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=DEFAULT_POOL_SIZE, ge=1, le=1000)
     redis_url: str | None = None
     redis_timeout_s: float = Field(default=0.25, gt=0, le=30)
     rate_limit_fail_open: bool = False

@@ -66,6 +66,7 @@ def create_app(
         key_cache_s=settings.key_cache_s,
         webhooks_allow_private=settings.webhooks_allow_private,
         stripe=settings.stripe(),
+        pool_size=settings.database_pool_size,
     )
     if limiter is None:
         limiter = _limiter(settings)

@@ -97,7 +97,7 @@ from creditbook.engine.webhooks.results import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from creditbook.store.database import make_engine, migrate
+from creditbook.store.database import DEFAULT_POOL_SIZE, make_engine, migrate
 
 if TYPE_CHECKING:  # the dispatcher (httpx) is imported when one is made
     from creditbook.engine.webhooks.dispatcher import Dispatcher
@@ -174,9 +174,11 @@ class Ledger:
         expiring_notice_days: float = DEFAULT_EXPIRING_NOTICE_DAYS,
         webhooks_allow_private: bool = False,
         stripe: StripeSettings | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> Ledger:
-        """Connect to `url` and bring its schema up to date (the other options: `Ledger`)."""
-        engine = make_engine(url)
+        """Connect to `url` and bring its schema up to date, keeping up to `pool_size`
+        connections (the other options: `Ledger`)."""
+        engine = make_engine(url, pool_size=pool_size)
         if upgrade:
             migrate(engine)
         return cls(

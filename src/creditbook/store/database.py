@@ -27,6 +27,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = "creditbook_read_only"
 
 
+# Connections a process keeps. The server's blocking endpoints run on up to 40 threads
+# (anyio's default), and charges queued for a group commit wait without one.
+DEFAULT_POOL_SIZE = 30
+
+
 def normalise_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use psycopg 3 for them."""
     for prefix in ("postgresql://", "postgres://"):
@@ -46,6 +51,8 @@ class DatabaseUrlError(ValueError):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine for `url` (`kwargs` go to `create_engine`), with a fixed pool of
+    `DEFAULT_POOL_SIZE` connections unless told otherwise."""
     url = normalise_url(url)
     try:
         shown = make_url(url).render_as_string(hide_password=True)
@@ -56,10 +63,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             "postgresql://user@host/database)"
         ) from None
     try:
+        kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
+        # A fixed pool: connections opened under load are kept for the next burst. (With
+        # overflow, every connection beyond `pool_size` closed when handed back while the
+        # pool was full: a server answering 32 clients opened a new one per request.)
+        kwargs.setdefault("max_overflow", 0)
         if url.startswith("sqlite"):
             return _sqlite_engine(url, **kwargs)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
         return create_engine(url, **kwargs)
     except NoSuchModuleError:
         raise DatabaseUrlError(f"{shown}: not a database creditbook knows") from None
