@@ -36,13 +36,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    literal_column,
-    text,
 )
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from creditbook.domain.errors import invariant
+from creditbook.store.partial import where_not_empty
 
 ID = 64  # length of identifier columns
 NAME = 200  # length of display names and descriptions' short forms
@@ -79,18 +77,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def millicredits(name: str, **kwargs: Any) -> Column[int]:
     return Column(name, BigInteger, nullable=False, **kwargs)
-
-
-def _only(condition: str) -> dict[str, Any]:
-    """A partial index's rows, on both databases: an index whose key is mostly empty is
-    written only where it is not (queries that use it repeat the condition)."""
-    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
-
-
-def not_empty(column: ColumnElement[str]) -> ColumnElement[bool]:
-    """`column <> ''` with the empty string written inline: the condition a query repeats
-    to use a partial index (`_only`), which a bound parameter would not match."""
-    return column != literal_column("''")
 
 
 def _pricing(name: str, key: str) -> Table:
@@ -204,7 +190,7 @@ transfers = Table(
     UniqueConstraint("account_id", "transfer_id", name="uq_transfers_transfer_id"),
     Index("ix_transfers_type", "account_id", "type", "seq"),
     # Only transfers of a run: a plain charge adds nothing to it.
-    Index("ix_transfers_run", "account_id", "run_id", **_only("run_id <> ''")),
+    Index("ix_transfers_run", "account_id", "run_id", **where_not_empty("run_id")),
     Index("ix_transfers_created_at", "account_id", "created_at"),
     # The operator refunds a charge by its id alone.
     Index("ix_transfers_by_transfer_id", "transfer_id"),
@@ -228,8 +214,8 @@ entries = Table(
     PrimaryKeyConstraint("account_id", "seq", "line"),
     # Only lines that name a grant or a hold: a charge's operator line (`spent`) adds
     # nothing to either, its grant line nothing to the holds'.
-    Index("ix_entries_grant_seq", "account_id", "grant_id", "seq", **_only("grant_id <> ''")),
-    Index("ix_entries_hold", "account_id", "hold_id", **_only("hold_id <> ''")),
+    Index("ix_entries_grant_seq", "account_id", "grant_id", "seq", **where_not_empty("grant_id")),
+    Index("ix_entries_hold", "account_id", "hold_id", **where_not_empty("hold_id")),
     CheckConstraint("book IN ('grant', 'hold', 'issued', 'spent', 'expired')", name="book"),
     CheckConstraint("amount <> 0", name="amount"),
     CheckConstraint("book <> 'grant' OR grant_id <> ''", name="grant_line"),

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 
 from creditbook.store import schema
+from creditbook.store.partial import not_empty
 from creditbook.store.queries import upsert_add_many
 
 # Grant sources as stored (the values of the domain's GrantSource).
@@ -318,7 +319,7 @@ _HOLD_ALLOCATIONS = (
         _E.account_id == bindparam("p_account"),
         _E.book == "hold",
         _E.hold_id == bindparam("p_hold"),
-        schema.not_empty(_E.hold_id),  # the condition of the partial ix_entries_hold
+        not_empty(_E.hold_id),  # the condition of the partial ix_entries_hold
     )
     .group_by(_E.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq)
 )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 
 from creditbook.store import schema
+from creditbook.store.partial import not_empty
 from creditbook.store.queries.sums import exact_sum
 
 
@@ -121,7 +122,7 @@ def grant_net_since(
         .where(
             entries.account_id == account_id,
             entries.grant_id.in_(grant_ids),
-            schema.not_empty(entries.grant_id),  # the condition of ix_entries_grant_seq
+            not_empty(entries.grant_id),  # the condition of ix_entries_grant_seq
             entries.seq >= first_seq,
             entries.book == "grant",
             transfers.type.in_(types),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, and_, case, func, select
 
 from creditbook.store import schema
+from creditbook.store.partial import not_empty
 from creditbook.store.queries.sums import exact_sum
 
 # The dimensions a daily rollup row is keyed by, after the account and the day.
@@ -57,7 +58,7 @@ def book_mismatches(book: str, account_id: str | None) -> Select[Any]:
         # Lines of either book always name it; the condition lets the partial index serve.
         .where(
             entries.book == book,
-            schema.not_empty(getattr(entries, id_name)),
+            not_empty(getattr(entries, id_name)),
             *_scope(entries, account_id),
         )
         .group_by(entries.account_id, getattr(entries, id_name))
@@ -207,7 +208,7 @@ def billed_by_run_function(account_id: str | None, charge_type: str) -> Select[A
         )
         .where(
             transfers.type == charge_type,
-            schema.not_empty(transfers.run_id),
+            not_empty(transfers.run_id),
             *_scope(transfers, account_id),
         )
         .group_by(transfers.account_id, transfers.run_id, transfers.function)
