@@ -129,3 +129,27 @@ def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
     assert results[31].error_code == "insufficient_credits"
     assert {_available(ledger, a) for a in accounts} == {Credits.of(3)}
     assert not ledger.verify().differences
+
+
+def test_a_batch_writes_text_and_attribution_exactly(ledger: Ledger) -> None:
+    """A batch's rows reach the database as one JSON text per table on PostgreSQL: quotes,
+    backslashes, escapes and characters beyond ASCII come back as they were sent."""
+    accounts = ["hot-text-a", "hot-text-b", "hot-text-c"]
+    _open(ledger, *accounts)
+    descriptions = ['quote " and \\ backslash', "tab\tnew\nline", "émoji 🚀 and ümlaut"]
+    items = [
+        ChargeRequest(
+            account_id=account,
+            amount=Credits.of(index + 1),
+            description=description,
+            user_id=f"user-{index}",
+        )
+        for index, (account, description) in enumerate(zip(accounts, descriptions, strict=True))
+    ]
+    results = ledger.charge_batch(items)
+    assert [(result.error_code, result.error_message) for result in results] == [(None, None)] * 3
+    for index, (account, description) in enumerate(zip(accounts, descriptions, strict=True)):
+        [charge] = ledger.transactions(account, types=["DEDUCTION"]).data
+        assert (charge.description, charge.amount) == (description, -Credits.of(index + 1))
+        assert charge.user_id == f"user-{index}"
+    assert not ledger.verify().differences
