@@ -5,7 +5,6 @@ at once."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,10 @@ from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
 from creditbook.store.queries import hot, ledger_state
 from creditbook.store.queries.ledger_state import (
+    ENTRY_TYPES,
     ROLLUP_KEYS,
+    ROLLUP_TYPES,
+    TRANSFER_TYPES,
 )
 
 if TYPE_CHECKING:
@@ -152,26 +154,27 @@ def _postgres_params(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-) -> dict[str, Any]:
-    """What POSTGRES_FLUSH takes: each table's rows as one JSON text (the server parses it
-    in C; binding an array per column cost the client more than the rest of the flush),
-    timestamps naive UTC as the schema stores them; the grant deltas as three arrays."""
-    # Keys beyond a table's columns are ignored by the server.
-    params: dict[str, Any] = {
-        "transfers": json.dumps(transfers, default=_json_value),
-        "entries": json.dumps(entries, default=_json_value),
-        "rollups": json.dumps(rollups, default=_json_value),
-    }
+) -> dict[str, list[Any]]:
+    """One array per column, as POSTGRES_FLUSH takes them (datetimes naive UTC, as the
+    schema stores them)."""
+    params: dict[str, list[Any]] = {}
+    for prefix, columns, rows in (
+        ("t", TRANSFER_TYPES, transfers),
+        ("e", ENTRY_TYPES, entries),
+        ("r", ROLLUP_TYPES, rollups),
+    ):
+        for name, kind in columns:
+            if kind == "timestamp":
+                params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+            else:
+                params[f"{prefix}_{name}"] = [row[name] for row in rows]
     params["g_account_id"] = [delta[0] for delta in deltas]
     params["g_grant_id"] = [delta[1] for delta in deltas]
     params["g_amount"] = [delta[2] for delta in deltas]
     return params
 
 
-def _json_value(value: Any) -> str:
-    """A timestamp (naive UTC) or a date in JSON, as ISO text."""
+def _naive_utc(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a stored value")
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value

@@ -334,10 +334,10 @@ def flush(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-    postgres_params: Callable[[], dict[str, Any]],
+    postgres_params: Callable[[], dict[str, list[Any]]],
 ) -> int:
     """Write deferred transfers, entries, grant changes and rollups: one statement on
-    PostgreSQL (parameters from `postgres_params`), one executemany per table on SQLite. The
+    PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
     number of grants updated (-1: the driver did not count them)."""
     if is_postgres(connection):
         if len(transfers) <= SMALL_FLUSH_TRANSFERS:
@@ -358,8 +358,7 @@ def flush(
     return updated
 
 
-# The grant arrays go in binary: psycopg's text form quotes every element by regular
-# expression.
+# The arrays go in binary: psycopg's text form quotes every element by regular expression.
 _POSTGRES_FLUSH_BINARY = POSTGRES_FLUSH.replace(")s::", ")b::")
 
 # A flush of a few transfers (a single charge) binds plain values instead of arrays: one

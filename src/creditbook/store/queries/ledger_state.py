@@ -3,8 +3,8 @@ entries, grants, holds and daily rollups.
 
 Statements are built once, with bound parameters, so SQLAlchemy skips building the
 expression and its cache key on every call (they run on every charge). The PostgreSQL flush of
-deferred writes is one text statement over each table's rows as JSON: one round trip however
-many charges it carries.
+deferred writes is one text statement over `unnest` arrays: one round trip however many
+charges it carries.
 """
 
 from __future__ import annotations
@@ -443,24 +443,22 @@ ROLLUP_TYPES = (
 )
 
 
-def _rows(param: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
-    """The column list and the rows of one table, read from a JSON array of objects."""
+def _unnest(prefix: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     names = ", ".join(name for name, _ in columns)
-    typed = ", ".join(f'"{name}" {kind}' for name, kind in columns)
-    return names, f"SELECT {names} FROM json_to_recordset(%({param})s::json) AS x({typed})"
+    arrays = ", ".join(f"%({prefix}_{name})s::{kind}[]" for name, kind in columns)
+    return names, f"SELECT * FROM unnest({arrays})"
 
 
 def _postgres_flush_sql() -> str:
     """Every deferred write in one statement: one round trip however many charges.
 
-    Parameters: `transfers`, `entries` and `rollups`, each a JSON array of row objects
-    (TRANSFER_TYPES, ENTRY_TYPES, ROLLUP_TYPES; timestamps naive UTC in ISO form), and
-    `g_account_id`, `g_grant_id`, `g_amount`, arrays of the grant deltas. It answers how
-    many grants it updated.
+    Parameters are one array per column: `t_<column>` for transfers (TRANSFER_TYPES),
+    `e_<column>` for entries, `r_<column>` for rollups, and `g_account_id`, `g_grant_id`,
+    `g_amount` for grant deltas. It answers how many grants it updated.
     """
-    t_names, t_select = _rows("transfers", TRANSFER_TYPES)
-    e_names, e_select = _rows("entries", ENTRY_TYPES)
-    r_names, r_select = _rows("rollups", ROLLUP_TYPES)
+    t_names, t_select = _unnest("t", TRANSFER_TYPES)
+    e_names, e_select = _unnest("e", ENTRY_TYPES)
+    r_names, r_select = _unnest("r", ROLLUP_TYPES)
     r_keys = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
     return (
         f"WITH t AS (INSERT INTO transfers ({t_names}) {t_select}),"
