@@ -132,8 +132,9 @@ def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
 
 
 def test_a_batch_writes_text_and_attribution_exactly(ledger: Ledger) -> None:
-    """A batch's rows reach the database as one JSON text per table on PostgreSQL: quotes,
-    backslashes, escapes and characters beyond ASCII come back as they were sent."""
+    """A batch's rows reach the database in one statement (an array per column, in binary,
+    on PostgreSQL): quotes, backslashes, control characters and characters beyond ASCII
+    come back as they were sent."""
     accounts = ["hot-text-a", "hot-text-b", "hot-text-c"]
     _open(ledger, *accounts)
     descriptions = ['quote " and \\ backslash', "tab\tnew\nline", "émoji 🚀 and ümlaut"]
