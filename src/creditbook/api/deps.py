@@ -9,9 +9,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from creditbook.api.auth import token_of
-from creditbook.api.ratelimit import Limiter
+from creditbook.api.ratelimit import Limiter, MemoryLimiter
 from creditbook.domain.errors import (
     AuthenticationError,
     CreditbookError,
@@ -34,14 +35,23 @@ class PlanLimits:
         self._cache: dict[str, tuple[float, tuple[float, int]]] = {}
         self._lock = threading.Lock()
 
+    def remembered(self, account_id: str | None) -> tuple[float, int] | None:
+        """The limits `of` answers without reading the database, or None."""
+        if account_id is None:
+            return self.default
+        with self._lock:
+            cached = self._cache.get(account_id)
+        if cached is not None and time.monotonic() - cached[0] < PLAN_LIMITS_TTL_S:
+            return cached[1]
+        return None
+
     def of(self, ledger: Ledger, account_id: str | None) -> tuple[float, int]:
         if account_id is None:
             return self.default
+        remembered = self.remembered(account_id)
+        if remembered is not None:
+            return remembered
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(account_id)
-        if cached is not None and now - cached[0] < PLAN_LIMITS_TTL_S:
-            return cached[1]
         try:
             plan = ledger.get_plan(ledger.get_account(account_id).plan_id)
             rate = float(plan.rate_limit_per_s or self.default[0])
@@ -86,19 +96,43 @@ def principal(
     except CreditbookError as error:
         request.state.refusal = error.code
         raise
+    limits: PlanLimits = request.app.state.plan_limits
+    return _admit(request, caller, limits.of(ledger, caller.account_id))
+
+
+def _admit(request: Request, caller: Principal, limits: tuple[float, int]) -> Principal:
+    """Take one token from the caller's rate-limit bucket."""
     request.state.key_id = caller.key.key_id
     limiter: Limiter = request.app.state.limiter
-    limits: PlanLimits = request.app.state.plan_limits
-    rate, burst = limits.of(ledger, caller.account_id)
-    decision = limiter.take(caller.key.key_id, rate, burst)
+    decision = limiter.take(caller.key.key_id, *limits)
     request.state.extra_headers = decision.headers()
     if not decision.allowed:
         raise RateLimitedError(decision.retry_after_s)
     return caller
 
 
+async def caller_of(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+) -> Principal:
+    """`principal` as a dependency. When all it needs is in this process's memory (the key
+    authenticated lately, its plan's limits read lately, rate limits kept in memory) it runs
+    right here on the event loop; otherwise (a database read, Redis) on a worker thread.
+    The hop to a thread and back costs more than the rest of it."""
+    ledger: Ledger = request.app.state.ledger
+    token = token_of(request)
+    key = ledger.remembered_key(token) if token is not None else None
+    if key is not None and isinstance(request.app.state.limiter, MemoryLimiter):
+        caller = Principal(key)
+        limits = request.app.state.plan_limits.remembered(caller.account_id)
+        if limits is not None:
+            return _admit(request, caller, limits)
+    return await run_in_threadpool(principal, request, bearer, api_key)
+
+
 LedgerDep = Annotated[Ledger, Depends(ledger_of)]
-Caller = Annotated[Principal, Depends(principal)]
+Caller = Annotated[Principal, Depends(caller_of)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -479,13 +479,18 @@ class Ledger:
     def authenticate(self, token: str) -> ApiKey:
         """The key behind a token; AuthenticationError (unknown) or KeyRevokedError. A key
         authenticated less than `key_cache_s` ago is answered from memory."""
-        cached = self._keys.get(token)
+        cached = self.remembered_key(token)
         if cached is not None:
             return cached
         looked_up_at = time.monotonic()
         key = self._read(lambda c: keys.authenticate(c, token))
         self._keys.put(token, key, looked_up_at)
         return key
+
+    def remembered_key(self, token: str) -> ApiKey | None:
+        """What `authenticate` answers from memory for `token` now, without reading the
+        database: its key, or None (not authenticated lately: `authenticate` would read)."""
+        return self._keys.get(token)
 
     def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:
         """Sign a dashboard session of `key_id` out for good: `is_session_ended` answers
