@@ -88,3 +88,14 @@ def test_a_shared_limiter_is_asked_from_a_thread(
     answers = [client.get("/v1/plans", headers=bearer(secret)).status_code for _ in range(3)]
     assert answers == [200, 200, 200]
     assert hops == ["principal"] * 3
+
+
+def test_a_wrong_secret_for_a_remembered_key_is_refused(api: Api, hops: list[str]) -> None:
+    keys = api.account("mem-c")
+    path = "/v1/accounts/mem-c/balance"
+    assert api.client.get(path, headers=bearer(keys.read)).status_code == 200
+    prefix, key_id, secret, check = keys.read.split("_")
+    forged = "_".join([prefix, key_id, secret[::-1], check])
+    refused = api.client.get(path, headers=bearer(forged))
+    assert refused.status_code == 401
+    assert hops == ["principal", "principal"]  # the forged token found nothing in memory
