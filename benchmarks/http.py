@@ -1103,8 +1103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--load-rps",
         type=float,
-        help=f"open-loop rate instead of {LOAD_FRACTION:.0%} of the measured peak (to compare"
-        " variants at one rate)",
+        help=f"open-loop rate instead of {LOAD_FRACTION * 100:.0f}%% of the measured peak"
+        " (to compare variants at one rate)",
     )
     parser.add_argument(
         "--app",

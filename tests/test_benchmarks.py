@@ -88,3 +88,9 @@ def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
         assert "PostgreSQL: 60 events over 3 accounts" in out
     else:
         assert "PostgreSQL skipped" in out
+
+
+@pytest.mark.parametrize("script", ["engine.py", "http.py", "outbox.py", "stats.py", "webhooks.py"])
+def test_every_benchmark_explains_its_options(script: str) -> None:
+    out = run_benchmark("--help", postgres=False, script=script)
+    assert out.startswith("usage: ") and "options:" in out
