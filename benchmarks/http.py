@@ -686,6 +686,16 @@ HOT_CPU_GOAL = 2.0  # server CPU per charge / per healthz, at most
 HOT_WORKERS = 2
 LOCK_SAMPLE_S = 0.05
 GROUP_MODES = {"on": {}, "off": {"CREDITBOOK_GROUP_COMMIT": "false"}}
+SPARE_CONNECTIONS = 10  # for the benchmark itself, its lock sampler and the server's own
+MAX_POOL_SIZE = 30  # the server's default
+
+
+def hot_pool_size(ledger: Ledger, workers: int) -> int:
+    """Connections per worker, so that both servers of the hot run together fit within the
+    PostgreSQL server's `max_connections` (a fixed pool keeps what it opened)."""
+    with ledger.engine.connect() as connection:
+        limit = int(connection.exec_driver_sql("SHOW max_connections").scalar_one())
+    return max(1, min(MAX_POOL_SIZE, (limit - SPARE_CONNECTIONS) // (len(GROUP_MODES) * workers)))
 
 
 class LockSampler:
@@ -803,15 +813,24 @@ def run_hot(database_url: str, budget: Budget, progress: Console) -> HotResult:
         ledger = Ledger.open(database_url)
         stack.callback(ledger.close)
         accounts = set_up_accounts(ledger, 1, budget.batch_size)
+        pool_size = hot_pool_size(ledger, budget.workers)
         servers = {
             mode: stack.enter_context(
-                server(database_url, budget.workers, workdir, budget.app, env, f"server-{mode}")
+                server(
+                    database_url,
+                    budget.workers,
+                    workdir,
+                    budget.app,
+                    {**env, "CREDITBOOK_DATABASE_POOL_SIZE": str(pool_size)},
+                    f"server-{mode}",
+                )
             )
             for mode, env in GROUP_MODES.items()
         }
         progress.print(
             f"{describe(database_url)}: hot account, {budget.clients} clients, "
-            f"{budget.workers} worker(s) per server, group commit on and off"
+            f"{budget.workers} worker(s) per server with {pool_size} connections each, "
+            "group commit on and off"
         )
         modes = list(GROUP_MODES)
         for index in range(budget.rounds):
