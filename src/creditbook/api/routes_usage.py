@@ -38,7 +38,7 @@ def _key_user(caller: Principal) -> str:
     tags=["charges"],
     responses=INSUFFICIENT_CREDITS,
 )
-def create_charge(
+async def create_charge(
     request: Request,
     account_id: PathId,
     body: ChargeCreate,
@@ -51,8 +51,9 @@ def create_charge(
 
     Operator, or the account's write key.
     """
+    # On the event loop: the charge waits for its group commit without a thread.
     caller.require_account(account_id, write=True)
-    charge = ledger.charge(
+    charge = await ledger.charge_async(
         body.to_request(account_id, user_id=_key_user(caller), idempotency_key=idempotency_key)
     )
     if not charge.replayed:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from anyio import to_thread
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -99,6 +100,21 @@ class Context:
         """Run one write that the group writer may merge with its neighbours of the same
         `merge` (see `creditbook.engine.group_commit`); alone, `merge` runs it by itself in
         its own transaction. Its value, or its refusal raised."""
+        body = self._merged_body(merge, item)
+        if self.writer is not None and not self.writer.active():
+            return self.writer.submit(body, merge=merge, item=item)
+        return self.run(body)
+
+    async def run_merged_async(self, merge: Merge, item: Any) -> Any:
+        """`run_merged` for a caller on an event loop: it waits for its group without a
+        thread (without group commit, it runs on a worker thread)."""
+        if self.writer is None:
+            return await to_thread.run_sync(self.run_merged, merge, item)
+        body = self._merged_body(merge, item)
+        return await self.writer.submit_async(body, merge=merge, item=item)
+
+    def _merged_body(self, merge: Merge, item: Any) -> Callable[[Connection], Any]:
+        """The transaction body of one write of `merge` run by itself."""
 
         def body(connection: Connection) -> Any:
             [(value, error)] = merge(self, connection, [item])
@@ -106,9 +122,7 @@ class Context:
                 raise error
             return value
 
-        if self.writer is not None and not self.writer.active():
-            return self.writer.submit(body, merge=merge, item=item)
-        return self.run(body)
+        return body
 
     def lock(
         self, connection: Connection, account_id: str, now: datetime, *, grants: bool = False

@@ -6,6 +6,8 @@ writer to arrive while none is running leads: it takes the writes queued so far 
 transaction, commits once, and only then hands every caller its own
 result or its own refusal. Writes that arrive meanwhile queue; when the leader is done
 the first of them leads the next group. A write alone runs exactly as without grouping.
+A write awaited on an event loop (`submit_async`) waits without a thread: when it has to
+lead, the writer's own thread leads for it.
 
 A refusal (any exception that is not the database's) must undo that write alone. A group
 first runs with no savepoints (two statements fewer per write, while the group holds its
@@ -32,12 +34,15 @@ no caller hears success for a write that did not commit, and none runs twice.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -48,6 +53,7 @@ from creditbook.engine.context import Context
 from creditbook.engine.context import _retryable as retryable
 
 T = TypeVar("T")
+log = logging.getLogger("creditbook.group_commit")
 
 # Runs several writes of one kind on one connection: each item's (value, refusal), in order.
 Merge = Callable[[Context, Connection, list[Any]], list[tuple[Any, Exception | None]]]
@@ -103,21 +109,37 @@ class _Write:
     body: Callable[[Connection], Any]
     merge: Merge | None = None
     item: Any = None
-    # Held until the write is resolved or promoted to lead (exactly one of them happens
-    # once): a bare lock wakes its waiter at a fraction of an Event's cost.
+    # A thread's write: held until the write is resolved or promoted to lead (exactly one
+    # of them happens once); a bare lock wakes its waiter at a fraction of an Event's cost.
     wake: Any = field(default_factory=_held_lock)
+    # An awaited write (`submit_async`): its future, set on its event loop.
+    future: asyncio.Future[Any] | None = None
     done: bool = False
     value: Any = None
     error: BaseException | None = None
 
     def resolve(self, value: Any = None, error: BaseException | None = None) -> None:
         self.value, self.error, self.done = value, error, True
-        self.wake.release()
+        if self.future is None:
+            self.wake.release()
+            return
+        with contextlib.suppress(RuntimeError):  # its loop closed: nobody is waiting
+            self.future.get_loop().call_soon_threadsafe(_settle, self.future, value, error)
 
     def outcome(self) -> Any:
         if self.error is not None:
             raise self.error
         return self.value
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    """Answer an awaited write on its event loop (unless its caller gave up waiting)."""
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
 
 
 class _Refused(Exception):
@@ -146,6 +168,8 @@ class GroupWriter:
         self._careful = False  # the last group had a refusal: use savepoints from the start
         self._local = threading.local()
         self._last_size = 0  # the size of the last group run
+        # Leads the groups whose first write is awaited (its thread starts on first use).
+        self._leader = ThreadPoolExecutor(1, thread_name_prefix="creditbook-group-commit")
 
     @property
     def engine(self) -> Engine:
@@ -174,6 +198,39 @@ class GroupWriter:
         self._lead()
         return cast(T, write.outcome())
 
+    async def submit_async(
+        self, body: Callable[[Connection], T], *, merge: Merge | None = None, item: Any = None
+    ) -> T:
+        """`submit` for a caller on an event loop: the write waits for its group without a
+        thread. A group that an awaited write must lead runs on the writer's own thread
+        (one at a time, as every group)."""
+        future = asyncio.get_running_loop().create_future()
+        write = _Write(body, merge, item, wake=None, future=future)
+        with self._arrived:
+            self._queue.append(write)
+            lead = not self._leading
+            self._leading = True
+            self._arrived.notify()
+        if lead:
+            self._lead_on_thread()
+        return cast(T, await future)
+
+    def _lead_on_thread(self) -> None:
+        """Lead the next group on the writer's thread (for an awaited write at the head)."""
+        self._leader.submit(self._lead_logged)
+
+    def _lead_logged(self) -> None:
+        try:
+            self._lead()
+        except Exception:
+            # Every write of the group has this error as its outcome already; the thread
+            # has no caller of its own to raise it to.
+            log.exception("a group commit failed")
+
+    def close(self) -> None:
+        """Stop the writer's thread, once it has run the groups it was given."""
+        self._leader.shutdown()
+
     def _lead(self) -> None:
         """Run one group (this thread's write is its first), then pass the lead on."""
         group: list[_Write] = []
@@ -189,10 +246,12 @@ class GroupWriter:
         finally:
             self._local.active = False
             with self._arrived:
-                if self._queue:
+                if not self._queue:
+                    self._leading = False
+                elif self._queue[0].future is None:
                     self._queue[0].wake.release()  # promoted: it leads the next group
                 else:
-                    self._leading = False
+                    self._lead_on_thread()  # promoted: the writer's thread leads for it
 
     def _take(self) -> list[_Write]:
         size, wait = self.settings.max_size, self.settings.max_wait_s

@@ -215,6 +215,8 @@ class Ledger:
         return self._context.run(body, read_only=True)
 
     def close(self) -> None:
+        if self._context.writer is not None:
+            self._context.writer.close()
         self.engine.dispose()
 
     def now(self) -> datetime:
@@ -292,6 +294,15 @@ class Ledger:
     ) -> Charge:
         """Charge an account, drawing in spend order (fields: `ChargeRequest`)."""
         return charges.charge(self._context, _build(ChargeRequest, request, args, fields))
+
+    async def charge_async(
+        self, request: ChargeRequest | str | _Omitted = FIELDS, /, *args: Any, **fields: Any
+    ) -> Charge:
+        """`charge` for asyncio code: no thread waits for its group commit (the writer's
+        own thread runs the group; without group commit, a worker thread runs it)."""
+        return await charges.charge_async(
+            self._context, _build(ChargeRequest, request, args, fields)
+        )
 
     def charge_batch(
         self,

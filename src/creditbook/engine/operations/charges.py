@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
 
+from anyio import to_thread
 from sqlalchemy import Connection
 
 from creditbook.domain.amounts import Credits
@@ -49,6 +50,17 @@ def charge(context: Context, request: ChargeRequest) -> Charge:
         return cast(Charge, context.run_merged(charge_many, request))
     except InsufficientCreditsError as error:
         record_refusal(context, request.account_id, error)
+        raise
+
+
+async def charge_async(context: Context, request: ChargeRequest) -> Charge:
+    """`charge` for a caller on an event loop: while it waits for its group commit it holds
+    no thread."""
+    check_charge(request)
+    try:
+        return cast(Charge, await context.run_merged_async(charge_many, request))
+    except InsufficientCreditsError as error:
+        await to_thread.run_sync(record_refusal, context, request.account_id, error)
         raise
 
 
