@@ -177,3 +177,13 @@ def test_without_group_commit_an_awaited_charge_runs_on_a_worker_thread(
     with pytest.raises(InsufficientCreditsError):
         asyncio.run(alone.charge_async(account, Credits.of(4)))
     assert ledger.balance(account).pools["credits"].available == Credits.of(3)
+
+
+def test_an_awaited_charge_after_close_starts_the_writer_thread_again(
+    ledger: Ledger, single: Ledger
+) -> None:
+    account = open_account(ledger, "aw-reopen", 10)
+    assert asyncio.run(single.charge_async(account, Credits.of(1))).amount == Credits.of(1)
+    writer_of(single).close()
+    assert asyncio.run(single.charge_async(account, Credits.of(2))).amount == Credits.of(2)
+    assert ledger.balance(account).pools["credits"].available == Credits.of(7)

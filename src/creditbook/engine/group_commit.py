@@ -155,6 +155,12 @@ class _GroupFailed(Exception):
         self.at_commit = at_commit
 
 
+def _leader_thread() -> ThreadPoolExecutor:
+    """The writer's own thread, which leads the groups whose first write is awaited (it
+    starts on first use)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="creditbook-group-commit")
+
+
 class GroupWriter:
     """Gathers one process's concurrent writes to one database into shared commits."""
 
@@ -168,8 +174,7 @@ class GroupWriter:
         self._careful = False  # the last group had a refusal: use savepoints from the start
         self._local = threading.local()
         self._last_size = 0  # the size of the last group run
-        # Leads the groups whose first write is awaited (its thread starts on first use).
-        self._leader = ThreadPoolExecutor(1, thread_name_prefix="creditbook-group-commit")
+        self._leader = _leader_thread()
 
     @property
     def engine(self) -> Engine:
@@ -228,8 +233,10 @@ class GroupWriter:
             log.exception("a group commit failed")
 
     def close(self) -> None:
-        """Stop the writer's thread, once it has run the groups it was given."""
-        self._leader.shutdown()
+        """Stop the writer's thread once it has run the groups it was given (an awaited
+        write that comes later starts a new one)."""
+        leader, self._leader = self._leader, _leader_thread()
+        leader.shutdown()
 
     def _lead(self) -> None:
         """Run one group (this thread's write is its first), then pass the lead on."""
