@@ -131,6 +131,51 @@ def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
     assert not ledger.verify().differences
 
 
+def test_a_batch_sends_a_value_shared_by_every_row_once_and_writes_it_on_each(
+    ledger: Ledger,
+) -> None:
+    """On PostgreSQL a column with one value on every row of a batch (here the module, the
+    description, the amount, the empty resource) goes to the database once; every row must
+    still get it, beside the columns whose values differ (the account, the service, the
+    user)."""
+    accounts = ["hot-fold-a", "hot-fold-b", "hot-fold-c"]
+    _open(ledger, *accounts)
+    items = [
+        ChargeRequest(
+            account_id=accounts[index % 3],
+            amount=Credits.of(2),
+            module="scraper",
+            service=f"service-{index % 2}",
+            user_id=f"user-{index}",
+            description="same for all",
+        )
+        for index in range(6)
+    ]
+    results = ledger.charge_batch(items)
+    assert [result.error_code for result in results] == [None] * 6
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT account_id, service, user_id, module, description, amount, resource_id,"
+                " created_at FROM transfers WHERE type = 'DEDUCTION'"
+            )
+        ).all()
+    assert sorted((row.account_id, row.service, row.user_id) for row in rows) == sorted(
+        (accounts[n % 3], f"service-{n % 2}", f"user-{n}") for n in range(6)
+    )
+    assert {(row.module, row.description, row.amount, row.resource_id) for row in rows} == {
+        ("scraper", "same for all", -2000, "")
+    }
+    assert len({row.created_at for row in rows}) == 1
+    assert {_available(ledger, account) for account in accounts} == {Credits.of(96)}
+    # Every row alike: the transfers, their entries and the rollups all go as single values.
+    alike = [ChargeRequest(account_id="hot-fold-a", amount=Credits.of(1)) for _ in range(3)]
+    assert [result.error_code for result in ledger.charge_batch(alike)] == [None] * 3
+    assert _available(ledger, "hot-fold-a") == Credits.of(93)
+    assert len(ledger.transactions("hot-fold-a", types=["DEDUCTION"]).data) == 5
+    assert not ledger.verify().differences  # rollups included
+
+
 def test_a_batch_writes_text_and_attribution_exactly(ledger: Ledger) -> None:
     """A batch's rows reach the database in one statement (an array per column, in binary,
     on PostgreSQL): quotes, backslashes, control characters and characters beyond ASCII

@@ -154,20 +154,25 @@ def _postgres_params(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-) -> dict[str, list[Any]]:
+) -> dict[str, Any]:
     """One array per column, as POSTGRES_FLUSH takes them (datetimes naive UTC, as the
-    schema stores them)."""
-    params: dict[str, list[Any]] = {}
+    schema stores them); a column with one value on every row (the pool, the instant,
+    empty attribution…) sends it once."""
+    params: dict[str, Any] = {}
     for prefix, columns, rows in (
         ("t", TRANSFER_TYPES, transfers),
         ("e", ENTRY_TYPES, entries),
         ("r", ROLLUP_TYPES, rollups),
     ):
+        params[f"{prefix}_rows"] = len(rows)
         for name, kind in columns:
             if kind == "timestamp":
-                params[f"{prefix}_{name}"] = [_naive_utc(row[name]) for row in rows]
+                values = [_naive_utc(row[name]) for row in rows]
             else:
-                params[f"{prefix}_{name}"] = [row[name] for row in rows]
+                values = [row[name] for row in rows]
+            if len(values) > 1 and values.count(values[0]) == len(values):
+                values = values[:1]
+            params[f"{prefix}_{name}"] = values
     params["g_account_id"] = [delta[0] for delta in deltas]
     params["g_grant_id"] = [delta[1] for delta in deltas]
     params["g_amount"] = [delta[2] for delta in deltas]

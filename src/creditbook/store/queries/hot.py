@@ -334,7 +334,7 @@ def flush(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-    postgres_params: Callable[[], dict[str, list[Any]]],
+    postgres_params: Callable[[], dict[str, Any]],
 ) -> int:
     """Write deferred transfers, entries, grant changes and rollups: one statement on
     PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The

@@ -445,8 +445,16 @@ ROLLUP_TYPES = (
 
 def _unnest(prefix: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"%({prefix}_{name})s::{kind}[]" for name, kind in columns)
+    arrays = ", ".join(_column(f"%({prefix}_{name})s::{kind}[]", prefix) for name, kind in columns)
     return names, f"SELECT * FROM unnest({arrays})"
+
+
+def _column(array: str, prefix: str) -> str:
+    """A column's values: the array, or its one value repeated for every row."""
+    return (
+        f"CASE WHEN cardinality({array}) = 1"
+        f" THEN array_fill(({array})[1], ARRAY[%({prefix}_rows)s::integer]) ELSE {array} END"
+    )
 
 
 def _postgres_flush_sql() -> str:
@@ -454,7 +462,9 @@ def _postgres_flush_sql() -> str:
 
     Parameters are one array per column: `t_<column>` for transfers (TRANSFER_TYPES),
     `e_<column>` for entries, `r_<column>` for rollups, and `g_account_id`, `g_grant_id`,
-    `g_amount` for grant deltas. It answers how many grants it updated.
+    `g_amount` for grant deltas. A column whose value is the same on every row may give
+    that value once (a one-element array), with the table's row count in `t_rows`,
+    `e_rows` or `r_rows`. It answers how many grants it updated.
     """
     t_names, t_select = _unnest("t", TRANSFER_TYPES)
     e_names, e_select = _unnest("e", ENTRY_TYPES)
