@@ -3,6 +3,7 @@ the set-based batch lock, and the retry of a transaction whose connection droppe
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from sqlalchemy import text
 
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan
 from creditbook.store.database import make_engine
-from creditbook.store.queries import hot
+from creditbook.store.queries import hot, ledger_state
 
 POOL = "credits"
 
@@ -199,3 +200,14 @@ def test_a_batch_writes_text_and_attribution_exactly(ledger: Ledger) -> None:
         assert (charge.description, charge.amount) == (description, -Credits.of(index + 1))
         assert charge.user_id == f"user-{index}"
     assert not ledger.verify().differences
+
+
+def test_the_flush_statement_stays_within_psycopgs_conversion_cache() -> None:
+    """psycopg remembers how it converted a statement only up to 4,096 characters and 50
+    parameters; beyond either it parses the statement's text again on every execution."""
+    longest = ledger_state.postgres_flush(frozenset())  # every column an array
+    assert len(longest.encode()) <= 4096
+    assert len(set(re.findall(r"%\((\w+)\)", longest))) <= 50
+    shared = frozenset({"t_pool", "t_type", "e_hold_id", "r_day"})
+    assert "%(t_pool)b::varchar," in ledger_state.postgres_flush(shared)
+    assert "%(t_pool)b::varchar[]" not in ledger_state.postgres_flush(shared)

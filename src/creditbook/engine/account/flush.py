@@ -6,7 +6,7 @@ at once."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from creditbook.domain.amounts import Credits
@@ -15,10 +15,7 @@ from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
 from creditbook.store.queries import hot, ledger_state
 from creditbook.store.queries.ledger_state import (
-    ENTRY_TYPES,
     ROLLUP_KEYS,
-    ROLLUP_TYPES,
-    TRANSFER_TYPES,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +125,6 @@ def flush_all(txs: list[AccountTx]) -> None:
         entries,
         rollups,
         deltas,
-        lambda: _postgres_params(transfers, entries, rollups, deltas),
     )
     invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
 
@@ -147,39 +143,3 @@ def _leave_deferred(tx: AccountTx) -> None:
     tx.grant_cache = {}
     tx.prefetched = None  # the flush changed the grants
     tx.deferred = False
-
-
-def _postgres_params(
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-) -> dict[str, Any]:
-    """One array per column, as POSTGRES_FLUSH takes them (datetimes naive UTC, as the
-    schema stores them); a column with one value on every row (the pool, the instant,
-    empty attribution…) sends it once."""
-    params: dict[str, Any] = {}
-    for prefix, columns, rows in (
-        ("t", TRANSFER_TYPES, transfers),
-        ("e", ENTRY_TYPES, entries),
-        ("r", ROLLUP_TYPES, rollups),
-    ):
-        params[f"{prefix}_rows"] = len(rows)
-        for name, kind in columns:
-            if kind == "timestamp":
-                values = [_naive_utc(row[name]) for row in rows]
-            else:
-                values = [row[name] for row in rows]
-            if len(values) > 1 and values.count(values[0]) == len(values):
-                values = values[:1]
-            params[f"{prefix}_{name}"] = values
-    params["g_account_id"] = [delta[0] for delta in deltas]
-    params["g_grant_id"] = [delta[1] for delta in deltas]
-    params["g_amount"] = [delta[2] for delta in deltas]
-    return params
-
-
-def _naive_utc(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value

@@ -23,15 +23,16 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
+from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from creditbook.store import schema
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
-    POSTGRES_FLUSH,
     ROLLUP_TYPES,
     TRANSFER_TYPES,
+    postgres_flush,
 )
 
 T = TypeVar("T")
@@ -334,18 +335,14 @@ def flush(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-    postgres_params: Callable[[], dict[str, Any]],
 ) -> int:
     """Write deferred transfers, entries, grant changes and rollups: one statement on
-    PostgreSQL (arrays from `postgres_params`), one executemany per table on SQLite. The
-    number of grants updated (-1: the driver did not count them)."""
+    PostgreSQL, one executemany per table on SQLite. The number of grants updated (-1: the
+    driver did not count them)."""
     if is_postgres(connection):
-        if len(transfers) <= SMALL_FLUSH_TRANSFERS:
-            sql, values = _small_flush(transfers, entries, rollups, deltas)
-            rows = execute(connection, sql, values)
-        else:
-            rows = execute(connection, _POSTGRES_FLUSH_BINARY, postgres_params())
-        return int(rows[0][0])
+        flush_of = _small_flush if len(transfers) <= SMALL_FLUSH_TRANSFERS else _set_flush
+        sql, values = flush_of(transfers, entries, rollups, deltas)
+        return int(execute(connection, sql, values)[0][0])
     _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
     updated = -1
@@ -358,8 +355,40 @@ def flush(
     return updated
 
 
-# The arrays go in binary: psycopg's text form quotes every element by regular expression.
-_POSTGRES_FLUSH_BINARY = POSTGRES_FLUSH.replace(")s::", ")b::")
+def _set_flush(
+    transfers: list[dict[str, Any]],
+    entries: list[dict[str, Any]],
+    rollups: list[dict[str, Any]],
+    deltas: list[tuple[str, str, int]],
+) -> tuple[str, Any]:
+    """The flush as one statement over arrays, one per column (in binary: psycopg's text
+    form quotes every element by regular expression). A column with the same value on
+    every row is bound once instead; whole numbers bound once go as int8, so that a prepared
+    statement serves them whatever their size."""
+    params: dict[str, Any] = {}
+    shared: set[str] = set()
+    for prefix, columns, rows in (
+        ("t", TRANSFER_TYPES, transfers),
+        ("e", ENTRY_TYPES, entries),
+        ("r", ROLLUP_TYPES, rollups),
+    ):
+        for name, kind in columns:
+            key = f"{prefix}_{name}"
+            if kind == "timestamp":
+                values = [stored_value(row[name], False) for row in rows]
+            else:
+                values = [row[name] for row in rows]
+            if values and values.count(values[0]) == len(values):
+                shared.add(key)
+                first = values[0]
+                params[key] = Int8(first) if type(first) is int else first
+            else:
+                params[key] = values
+    params["g_account_id"] = [delta[0] for delta in deltas]
+    params["g_grant_id"] = [delta[1] for delta in deltas]
+    params["g_amount"] = [delta[2] for delta in deltas]
+    return postgres_flush(frozenset(shared)), params
+
 
 # A flush of a few transfers (a single charge) binds plain values instead of arrays: one
 # prepared statement per shape (how many transfers, entries, grants and rollups).
@@ -409,7 +438,7 @@ def _small_flush(
     entries: list[dict[str, Any]],
     rollups: list[dict[str, Any]],
     deltas: list[tuple[str, str, int]],
-) -> tuple[str, list[Any]]:
+) -> tuple[str, Any]:
     shape = (len(transfers), len(entries), len(rollups), len(deltas))
     sql = _SMALL_FLUSH.get(shape)
     if sql is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -443,42 +444,47 @@ ROLLUP_TYPES = (
 )
 
 
-def _unnest(prefix: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+def _insert_select(
+    prefix: str, columns: tuple[tuple[str, str], ...], shared: frozenset[str]
+) -> tuple[str, str]:
+    """A table's column names, and the SELECT of its rows: the columns named in `shared`
+    bound once, the others unnested from one array each."""
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(_column(f"%({prefix}_{name})s::{kind}[]", prefix) for name, kind in columns)
-    return names, f"SELECT * FROM unnest({arrays})"
-
-
-def _column(array: str, prefix: str) -> str:
-    """A column's values: the array, or its one value repeated for every row."""
-    return (
-        f"CASE WHEN cardinality({array}) = 1"
-        f" THEN array_fill(({array})[1], ARRAY[%({prefix}_rows)s::integer]) ELSE {array} END"
+    varying = [(name, kind) for name, kind in columns if f"{prefix}_{name}" not in shared]
+    values = ", ".join(
+        f"%({prefix}_{name})b::{kind}" if f"{prefix}_{name}" in shared else f"u.{name}"
+        for name, kind in columns
     )
+    if not varying:
+        return names, f"SELECT {values}"  # one row
+    arrays = ", ".join(f"%({prefix}_{name})b::{kind}[]" for name, kind in varying)
+    aliases = ", ".join(name for name, _ in varying)
+    return names, f"SELECT {values} FROM unnest({arrays}) AS u({aliases})"
 
 
-def _postgres_flush_sql() -> str:
+@lru_cache(maxsize=128)
+def postgres_flush(shared: frozenset[str]) -> str:
     """Every deferred write in one statement: one round trip however many charges.
 
-    Parameters are one array per column: `t_<column>` for transfers (TRANSFER_TYPES),
-    `e_<column>` for entries, `r_<column>` for rollups, and `g_account_id`, `g_grant_id`,
-    `g_amount` for grant deltas. A column whose value is the same on every row may give
-    that value once (a one-element array), with the table's row count in `t_rows`,
-    `e_rows` or `r_rows`. It answers how many grants it updated.
+    Parameters, in binary: `t_<column>` for transfers (TRANSFER_TYPES), `e_<column>` for
+    entries, `r_<column>` for rollups, each an array of the column's values, except for the
+    columns `shared` names: those give the one value every row has (the pool, the instant,
+    empty attribution…), sent once. Then `g_account_id`, `g_grant_id`, `g_amount`, arrays
+    of the grant deltas. It answers how many grants it updated.
     """
-    t_names, t_select = _unnest("t", TRANSFER_TYPES)
-    e_names, e_select = _unnest("e", ENTRY_TYPES)
-    r_names, r_select = _unnest("r", ROLLUP_TYPES)
+    t_names, t_select = _insert_select("t", TRANSFER_TYPES, shared)
+    e_names, e_select = _insert_select("e", ENTRY_TYPES, shared)
+    r_names, r_select = _insert_select("r", ROLLUP_TYPES, shared)
     r_keys = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
     return (
         f"WITH t AS (INSERT INTO transfers ({t_names}) {t_select}),"
         f" e AS (INSERT INTO entries ({e_names}) {e_select}),"
         " g AS (UPDATE grants SET remaining = grants.remaining + d.amount"
-        " FROM unnest(%(g_account_id)s::varchar[], %(g_grant_id)s::varchar[],"
-        " %(g_amount)s::bigint[]) AS d(account_id, grant_id, amount)"
+        " FROM unnest(%(g_account_id)b::varchar[], %(g_grant_id)b::varchar[],"
+        " %(g_amount)b::bigint[]) AS d(account_id, grant_id, amount)"
         " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
         # Through the key in the generic plan too (not a hash join over every grant).
-        " AND grants.account_id = ANY(%(g_account_id)s::varchar[])"
+        " AND grants.account_id = ANY(%(g_account_id)b::varchar[])"
         " RETURNING 1),"
         f" r AS (INSERT INTO rollups ({r_names}) {r_select}"
         f" ON CONFLICT ({r_keys}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
@@ -486,6 +492,3 @@ def _postgres_flush_sql() -> str:
         " charges = rollups.charges + excluded.charges)"
         " SELECT count(*) FROM g"
     )
-
-
-POSTGRES_FLUSH = _postgres_flush_sql()
