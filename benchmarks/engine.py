@@ -436,7 +436,7 @@ class EngineBench:
             ),
         }
         # The hot path runs its statements on the driver, past SQLAlchemy's events.
-        driver_calls = (hot.execute, hot._executemany)
+        driver_calls = (hot.execute, hot.executemany)
 
         def counted(call: Callable[..., Any]) -> Callable[..., Any]:
             def counting(*args: Any, **kwargs: Any) -> Any:
@@ -445,7 +445,7 @@ class EngineBench:
 
             return counting
 
-        hot.execute, hot._executemany = (counted(call) for call in driver_calls)
+        hot.execute, hot.executemany = (counted(call) for call in driver_calls)
         event.listen(engine, "before_cursor_execute", on_execute)
         event.listen(engine, "commit", on_commit)
         dialect.do_ping = counting_ping  # type: ignore[method-assign]
@@ -467,7 +467,7 @@ class EngineBench:
                     "pool_pings": counts["pings"] / charges,
                 }
         finally:
-            hot.execute, hot._executemany = driver_calls
+            hot.execute, hot.executemany = driver_calls
             dialect.do_ping = original_ping  # type: ignore[method-assign]
             event.remove(engine, "commit", on_commit)
             event.remove(engine, "before_cursor_execute", on_execute)
@@ -1062,6 +1062,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("rounds", "batch_size", "accounts"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.accounts < args.batch_size:
+        parser.error(
+            f"--accounts ({args.accounts}) must be at least --batch-size ({args.batch_size}):"
+            " a batch charges distinct accounts"
+        )
     if args.charges is not None and args.charges < 1:
         parser.error("--charges must be at least 1")
     if args.seconds is not None and args.seconds <= 0:

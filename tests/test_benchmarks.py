@@ -94,3 +94,15 @@ def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
 def test_every_benchmark_explains_its_options(script: str) -> None:
     out = run_benchmark("--help", postgres=False, script=script)
     assert out.startswith("usage: ") and "options:" in out
+
+
+def test_the_engine_benchmark_refuses_fewer_accounts_than_a_batch() -> None:
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/engine.py", "--accounts", "50", "--batch-size", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "--accounts (50) must be at least --batch-size (100)" in finished.stderr
