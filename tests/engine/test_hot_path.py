@@ -14,6 +14,7 @@ from sqlalchemy import text
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan
 from creditbook.store.database import make_engine
 from creditbook.store.queries import hot, ledger_state
+from creditbook.store.queries import idempotency as idempotency_queries
 
 POOL = "credits"
 
@@ -72,6 +73,87 @@ def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> Non
         first.commit()
     waiter.join(10)
     assert seen["hot-wait"].grants is None  # the caller reads them again
+
+
+def test_the_lock_reads_stored_answers_unless_it_waited(pg_ledger: Ledger) -> None:
+    """Answers stored under idempotency keys come with the lock, but (as grants) only when
+    no other transaction wrote the account between the statement's snapshot and its lock."""
+    _open(pg_ledger, "hot-keys")
+    now = pg_ledger.clock.now()
+    with pg_ledger.engine.begin() as connection:
+        hot.lock(connection, ["hot-keys"], now, grants=True)
+        idempotency_queries.store(
+            connection, "hot-keys", "k-stored", "charge", "hash-1", {"a": 1}, now
+        )
+    with pg_ledger.engine.begin() as connection:
+        found = hot.lock(connection, ["hot-keys"], now, grants=True, keys=["k-stored", "k-new"])
+    stored = found["hot-keys"].stored
+    assert stored is not None and set(stored) == {"k-stored"}
+    assert (stored["k-stored"].request_hash, stored["k-stored"].response) == ("hash-1", {"a": 1})
+    seen: dict[str, hot.Locked] = {}
+    with pg_ledger.engine.connect() as first:
+        first.begin()
+        hot.lock(first, ["hot-keys"], now, grants=True)
+
+        def second() -> None:
+            with pg_ledger.engine.begin() as connection:
+                seen.update(hot.lock(connection, ["hot-keys"], now, grants=True, keys=["k-2"]))
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)  # the second lock is now waiting on the first
+        assert waiter.is_alive()
+        idempotency_queries.store(first, "hot-keys", "k-2", "charge", "hash-2", {"b": 2}, now)
+        first.commit()
+    waiter.join(10)
+    assert seen["hot-keys"].stored is None  # the caller looks the keys up itself
+
+
+def test_a_keyed_charge_costs_no_statement_more_on_postgresql(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored answer comes with the lock and the new one goes with the flush: on
+    PostgreSQL a keyed charge runs the statements of a plain one (SQLite, whose statements
+    cost no round trip, looks the keys up and stores the answer in statements of their own)."""
+    _open(ledger, "hot-keyed")
+    ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="warm-up")
+    ran: list[str] = []
+    for name in ("_run", "executemany"):
+        real = getattr(hot, name)
+        monkeypatch.setattr(
+            hot, name, lambda c, sql, *rest, real=real: ran.append(sql) or real(c, sql, *rest)
+        )
+    ledger.charge(account_id="hot-keyed", amount=Credits.of(1))
+    plain = len(ran)
+    ran.clear()
+    ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="k-1")
+    keyed = len(ran)
+    ran.clear()
+    replay = ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="k-1")
+    assert replay.replayed
+    postgres = ledger.engine.dialect.name == "postgresql"
+    assert keyed - plain == (0 if postgres else 2)
+    assert len(ran) == (1 if postgres else 4)  # the lock (SQLite: BEGIN, lock, keys, grants)
+    assert _available(ledger, "hot-keyed") == Credits.of(97)
+
+
+def test_a_key_used_twice_in_one_batch_is_answered_by_its_first_use(ledger: Ledger) -> None:
+    _open(ledger, "hot-twice")
+    items = [
+        ChargeRequest(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a"),
+        ChargeRequest(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a"),
+        ChargeRequest(account_id="hot-twice", amount=Credits.of(3), idempotency_key="k-a"),
+        ChargeRequest(account_id="hot-twice", amount=Credits.of(1), idempotency_key="k-b"),
+    ]
+    first, again, changed, other = ledger.charge_batch(items)
+    assert first.charge is not None and again.charge is not None and other.charge is not None
+    assert (again.charge.charge_id, again.charge.replayed) == (first.charge.charge_id, True)
+    assert changed.error_code == "idempotency_key_conflict"
+    assert _available(ledger, "hot-twice") == Credits.of(97)
+    # Stored with the batch: a later charge under the key is answered from it.
+    later = ledger.charge(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a")
+    assert (later.charge_id, later.replayed) == (first.charge.charge_id, True)
+    assert not ledger.verify().differences
 
 
 def test_charges_after_a_lock_wait_never_overspend(pg_ledger: Ledger) -> None:

@@ -60,9 +60,38 @@ def replay(
     row = queries.stored(connection, scope, key)
     if row is None:
         return None
-    if row.request_hash != request_hash:
-        raise IdempotencyConflictError(shown_key or key)
-    return mark(adapter(kind).validate_python(row.response))
+    return _answer(row.request_hash, row.response, request_hash, kind, shown_key or key, mark)
+
+
+def _answer(
+    stored_hash: str,
+    response: Any,
+    request_hash: str,
+    kind: Any,
+    shown_key: str,
+    mark: Callable[[Any], Any],
+) -> Any:
+    if stored_hash != request_hash:
+        raise IdempotencyConflictError(shown_key)
+    return mark(adapter(kind).validate_python(response))
+
+
+def replay_locked(tx: AccountTx, key: str, request_hash: str, kind: Any) -> Any | None:
+    """`replay` in the locked account's scope for a deferred write (see
+    `remember_deferred`): the answer this transaction is about to store under `key`, else
+    the one the lock read, else (when the lock could not read it) the database's."""
+    pending = tx.pending_keys.get(key)
+    if pending is not None:
+        stored_hash, response = pending["request_hash"], json.loads(pending["response"])
+    else:
+        if tx.stored_keys is not None:
+            row = tx.stored_keys.get(key)
+        else:
+            row = queries.stored(tx.connection, tx.account_id, key)
+        if row is None:
+            return None
+        stored_hash, response = row.request_hash, row.response
+    return _answer(stored_hash, response, request_hash, kind, key, _mark_replayed)
 
 
 def remember(
@@ -78,6 +107,22 @@ def remember(
     """Store `result` (of type `kind`, default its own type) under `key` in `scope`."""
     response = adapter(type(result) if kind is None else kind).dump_python(result, mode="json")
     queries.store(connection, scope, key, operation, request_hash, response, context.now())
+
+
+def remember_deferred(
+    tx: AccountTx, key: str, operation: str, request_hash: str, result: Any
+) -> None:
+    """`remember` in the locked account's scope, written with the account's deferred rows
+    (one statement with them on PostgreSQL); a replay in the same transaction finds it."""
+    response = adapter(type(result)).dump_python(result, mode="json")
+    tx.pending_keys[key] = {
+        "account_id": tx.account_id,
+        "key": key,
+        "operation": operation,
+        "request_hash": request_hash,
+        "response": json.dumps(response),
+        "created_at": tx.now,
+    }
 
 
 def write(

@@ -13,7 +13,7 @@ from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import invariant
 from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
-from creditbook.store.queries import hot, ledger_state
+from creditbook.store.queries import deferred, ledger_state
 from creditbook.store.queries.ledger_state import (
     ROLLUP_KEYS,
 )
@@ -115,17 +115,12 @@ def flush_all(txs: list[AccountTx]) -> None:
         for tx in txs
         for key, sums in tx.rollups.items()
     ]
+    keys = [row for tx in txs for row in tx.pending_keys.values()]
     for tx in txs:
         _leave_deferred(tx)
     if not transfers:
         return
-    updated = hot.flush(
-        connection,
-        transfers,
-        entries,
-        rollups,
-        deltas,
-    )
+    updated = deferred.flush(connection, transfers, entries, rollups, deltas, keys)
     invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
 
 
@@ -134,6 +129,7 @@ def _leave_deferred(tx: AccountTx) -> None:
     tx.pending_entries = []
     tx.grant_deltas = {}
     tx.rollups = {}
+    tx.pending_keys = {}
     # What each pool drawn on holds now, for the alerts evaluated at the end (the cache was
     # kept current with every draw): saves reading the grants again.
     tx.known_available = {

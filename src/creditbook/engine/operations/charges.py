@@ -113,11 +113,11 @@ def _charge_item(
     if key is None:
         return charge_locked(context, tx, request)
     request_hash = idempotency.hash_request("charge", charge_fields(request))
-    replay: Charge | None = idempotency.replay(connection, tx.account_id, key, request_hash, Charge)
+    replay: Charge | None = idempotency.replay_locked(tx, key, request_hash, Charge)
     if replay is not None:
         return replay
     charged = charge_locked(context, tx, request)
-    idempotency.remember(context, connection, tx.account_id, key, "charge", request_hash, charged)
+    idempotency.remember_deferred(tx, key, "charge", request_hash, charged)
     return charged
 
 
@@ -248,7 +248,8 @@ def _lock_all(
 ) -> dict[str, AccountTx]:
     """Lock and catch up every account the batch charges (those that exist)."""
     ids = sorted({item.account_id for item in charges})
-    locked = context.lock_many(connection, ids, context.now(), grants=True)
+    keys = sorted({item.idempotency_key for item in charges if item.idempotency_key})
+    locked = context.lock_many(connection, ids, context.now(), grants=True, keys=keys)
     for tx in locked.values():
         tx.catch_up()
     return locked

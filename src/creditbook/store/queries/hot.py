@@ -1,7 +1,8 @@
-"""The charge hot path at the driver: the account lock with the account's open grants, the
-deferred writes and the account write-back, as SQL run on the raw driver cursor (psycopg 3
-with server-side prepared statements; `sqlite3` directly). SQLAlchemy's per-execution
-machinery costs more than these statements themselves; it stays for everything else.
+"""The charge hot path at the driver: the account lock with the account's open grants and
+stored idempotency answers, and the account write-back, as SQL run on the raw driver cursor
+(psycopg 3 with server-side prepared statements; `sqlite3` directly); the deferred writes
+are in `deferred`. SQLAlchemy's per-execution machinery costs more than these statements
+themselves; it stays for everything else.
 
 A driver error is raised as SQLAlchemy's own (`DBAPIError` and its subclasses), so the
 transaction runner's retry rules see one kind of error; a dropped connection is invalidated
@@ -11,7 +12,9 @@ PostgreSQL locks the accounts and reads their grants in one statement. That stat
 snapshot is taken before it waits for a lock, so the grants it read are only current when no
 other transaction locked the account in between: the statement also reads the account's
 `last_seq` from the snapshot, and the grants are kept only when the lock took the next number
-after it (every write bumps it under the lock). Otherwise the caller reads them again.
+after it (every write bumps it under the lock). Otherwise the caller reads them again. The
+answers stored under idempotency keys it read are kept on the same condition (a key is stored
+under its account's lock); the caller looks them up itself otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
@@ -32,7 +34,6 @@ from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     ROLLUP_TYPES,
     TRANSFER_TYPES,
-    postgres_flush,
 )
 
 T = TypeVar("T")
@@ -73,10 +74,12 @@ class AccountRecord(Record):
 
 @dataclass
 class Locked:
-    """A locked account row, and its open grants by pool (None: read them again)."""
+    """A locked account row, its open grants by pool (None: read them again), and the
+    answers stored under the idempotency keys asked for, by key (None: look them up)."""
 
     row: Record
     grants: dict[str, list[Record]] | None
+    stored: dict[str, Record] | None = None
 
 
 # -- running SQL on the driver -------------------------------------------------------------
@@ -138,7 +141,7 @@ def _run(connection: Connection, sql: str, params: Any, answer: Callable[[Any], 
         cursor.close()
 
 
-def _executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
+def executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
     raw = _driver(connection)
     cursor = raw.cursor()
     try:
@@ -224,6 +227,9 @@ POSTGRES_LOCK = (
     f" RETURNING {_PG_RETURNING})"
     f" SELECT {_L_COLUMNS},"
     " (SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id),"
+    " (SELECT json_agg(json_build_array(i.key, i.request_hash, i.response))"
+    " FROM idempotency i WHERE i.account_id = l.account_id"
+    " AND i.key = ANY(%(keys)s::varchar[])),"
     f" {_G_COLUMNS} FROM l"
     f" LEFT JOIN LATERAL (SELECT {_G_COLUMNS} FROM grants g"
     " WHERE %(grants)s AND g.account_id = l.account_id AND "
@@ -241,20 +247,35 @@ SQLITE_GRANTS = (
 
 
 def lock(
-    connection: Connection, account_ids: Sequence[str], now: datetime, *, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    *,
+    grants: bool,
+    keys: Sequence[str] = (),
 ) -> dict[str, Locked]:
     """Lock the accounts (in id order), reserve one transfer number on each, and read their
-    open grants when `grants` (in effect at `now`, not closed, empty ones included). Accounts
-    that do not exist are missing from the answer."""
+    open grants when `grants` (in effect at `now`, not closed, empty ones included) and the
+    answers stored under `keys` in each account's scope (idempotency keys). Accounts that do
+    not exist are missing from the answer."""
     if is_postgres(connection):
-        return _lock_postgres(connection, account_ids, now, grants)
-    return _lock_sqlite(connection, account_ids, now, grants)
+        return _lock_postgres(connection, account_ids, now, grants, keys)
+    return _lock_sqlite(connection, account_ids, now, grants, keys)
 
 
 def _lock_postgres(
-    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    grants: bool,
+    keys: Sequence[str],
 ) -> dict[str, Locked]:
-    params = {"accounts": list(account_ids), "now": stored_value(now, False), "grants": grants}
+    params = {
+        "accounts": list(account_ids),
+        "now": stored_value(now, False),
+        "grants": grants,
+        "keys": list(keys),
+    }
     width = len(ACCOUNT_COLUMNS) + 1
     locked: dict[str, Locked] = {}
     for values in execute(connection, POSTGRES_LOCK, params):
@@ -262,22 +283,60 @@ def _lock_postgres(
         found = locked.get(account_id)
         if found is None:
             row = _account(values[:width])
-            current = grants and values[width] == row.last_seq - 1
-            found = locked[account_id] = Locked(row, {} if current else None)
-        grant_values = values[width + 1 :]
+            # What the statement read is current only when no other writer committed on
+            # the account between its snapshot and its lock (see the module's docstring).
+            current = values[width] == row.last_seq - 1
+            found = locked[account_id] = Locked(
+                row,
+                {} if grants and current else None,
+                _stored(values[width + 1]) if keys and current else None,
+            )
+        grant_values = values[width + 2 :]
         if found.grants is not None and grant_values[0] is not None:
             grant = _grant(grant_values)
             found.grants.setdefault(grant.pool, []).append(grant)
     return locked
 
 
+def _stored(answers: Any) -> dict[str, Record]:
+    """Stored answers as the lock read them ([key, request_hash, response] in JSON)."""
+    return {
+        key: Record({"request_hash": request_hash, "response": _decoded(response)})
+        for key, request_hash, response in answers or ()
+    }
+
+
+SQLITE_STORED = (
+    "SELECT account_id, key, request_hash, response FROM idempotency"
+    " WHERE account_id IN ({accounts}) AND key IN ({keys})"
+)
+
+
 def _lock_sqlite(
-    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    grants: bool,
+    keys: Sequence[str],
 ) -> dict[str, Locked]:
     ids = sorted(set(account_ids))
     marks = ", ".join("?" * len(ids))
     rows = execute(connection, SQLITE_LOCK.format(marks=marks), ids)
-    locked = {values[0]: Locked(_account(values), {} if grants else None) for values in rows}
+    locked = {
+        values[0]: Locked(_account(values), {} if grants else None, {} if keys else None)
+        for values in rows
+    }
+    if keys and locked:
+        found_ids, unique_keys = sorted(locked), sorted(set(keys))
+        sql = SQLITE_STORED.format(
+            accounts=", ".join("?" * len(found_ids)), keys=", ".join("?" * len(unique_keys))
+        )
+        for account_id, key, request_hash, response in execute(
+            connection, sql, [*found_ids, *unique_keys]
+        ):
+            stored = locked[account_id].stored
+            if stored is not None:
+                stored[key] = Record({"request_hash": request_hash, "response": _decoded(response)})
     if grants and locked:
         found = sorted(locked)
         marks = ", ".join("?" * len(found))
@@ -290,169 +349,7 @@ def _lock_sqlite(
     return locked
 
 
-# -- writes ----------------------------------------------------------------------------------
-
-
-def _insert_sql(table: str, columns: tuple[tuple[str, str], ...]) -> str:
-    names = ", ".join(name for name, _ in columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
-
-
-_SQLITE_INSERT_TRANSFERS = _insert_sql("transfers", TRANSFER_TYPES)
-_SQLITE_INSERT_ENTRIES = _insert_sql("entries", ENTRY_TYPES)
-_SQLITE_APPLY = "UPDATE grants SET remaining = remaining + ? WHERE account_id = ? AND grant_id = ?"
-_R_KEYS = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
-_SQLITE_ROLLUPS = (
-    _insert_sql("rollups", ROLLUP_TYPES)
-    + f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
-    " quantity = rollups.quantity + excluded.quantity,"
-    " charges = rollups.charges + excluded.charges"
-)
-
-
-_TIME_KINDS = ("timestamp", "date")
-
-
-def _tuples(
-    rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
-) -> list[tuple[Any, ...]]:
-    """Rows as SQLite's executemany takes them; only the time columns need converting."""
-    names = [name for name, _ in columns]
-    times = [index for index, (_, kind) in enumerate(columns) if kind in _TIME_KINDS]
-    tuples = []
-    for row in rows:
-        values = [row[name] for name in names]
-        for index in times:
-            if values[index] is not None:
-                values[index] = stored_value(values[index], True)
-        tuples.append(tuple(values))
-    return tuples
-
-
-def flush(
-    connection: Connection,
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-) -> int:
-    """Write deferred transfers, entries, grant changes and rollups: one statement on
-    PostgreSQL, one executemany per table on SQLite. The number of grants updated (-1: the
-    driver did not count them)."""
-    if is_postgres(connection):
-        flush_of = _small_flush if len(transfers) <= SMALL_FLUSH_TRANSFERS else _set_flush
-        sql, values = flush_of(transfers, entries, rollups, deltas)
-        return int(execute(connection, sql, values)[0][0])
-    _executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
-    _executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
-    updated = -1
-    if deltas:
-        updated = _executemany(
-            connection, _SQLITE_APPLY, [(amount, a, g) for a, g, amount in deltas]
-        )
-    if rollups:
-        _executemany(connection, _SQLITE_ROLLUPS, _tuples(rollups, ROLLUP_TYPES))
-    return updated
-
-
-def _set_flush(
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-) -> tuple[str, Any]:
-    """The flush as one statement over arrays, one per column (in binary: psycopg's text
-    form quotes every element by regular expression). A column with the same value on
-    every row is bound once instead; whole numbers bound once go as int8, so that a prepared
-    statement serves them whatever their size."""
-    params: dict[str, Any] = {}
-    shared: set[str] = set()
-    for prefix, columns, rows in (
-        ("t", TRANSFER_TYPES, transfers),
-        ("e", ENTRY_TYPES, entries),
-        ("r", ROLLUP_TYPES, rollups),
-    ):
-        for name, kind in columns:
-            key = f"{prefix}_{name}"
-            if kind == "timestamp":
-                values = [stored_value(row[name], False) for row in rows]
-            else:
-                values = [row[name] for row in rows]
-            if values and values.count(values[0]) == len(values):
-                shared.add(key)
-                first = values[0]
-                params[key] = Int8(first) if type(first) is int else first
-            else:
-                params[key] = values
-    params["g_account_id"] = [delta[0] for delta in deltas]
-    params["g_grant_id"] = [delta[1] for delta in deltas]
-    params["g_amount"] = [delta[2] for delta in deltas]
-    return postgres_flush(frozenset(shared)), params
-
-
-# A flush of a few transfers (a single charge) binds plain values instead of arrays: one
-# prepared statement per shape (how many transfers, entries, grants and rollups).
-SMALL_FLUSH_TRANSFERS = 2
-_SMALL_FLUSH: dict[tuple[int, int, int, int], str] = {}
-
-
-def _values(rows: int, width: int) -> str:
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    return ", ".join([row] * rows)
-
-
-def _small_flush_sql(shape: tuple[int, int, int, int]) -> str:
-    transfers, entries, rollups, deltas = shape
-    t_names = ", ".join(name for name, _ in TRANSFER_TYPES)
-    e_names = ", ".join(name for name, _ in ENTRY_TYPES)
-    r_names = ", ".join(name for name, _ in ROLLUP_TYPES)
-    grants = "SELECT 1 WHERE false"
-    if deltas:
-        delta = "(%s::varchar, %s::varchar, %s::bigint)"
-        grants = (
-            "UPDATE grants SET remaining = grants.remaining + d.amount"
-            f" FROM (VALUES {', '.join([delta] * deltas)}) AS d(account_id, grant_id, amount)"
-            " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
-            " RETURNING 1"
-        )
-    rollup = ""
-    if rollups:
-        rollup = (
-            f", r AS (INSERT INTO rollups ({r_names})"
-            f" VALUES {_values(rollups, len(ROLLUP_TYPES))}"
-            f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
-            " quantity = rollups.quantity + excluded.quantity,"
-            " charges = rollups.charges + excluded.charges)"
-        )
-    return (
-        f"WITH t AS (INSERT INTO transfers ({t_names})"
-        f" VALUES {_values(transfers, len(TRANSFER_TYPES))}),"
-        f" e AS (INSERT INTO entries ({e_names}) VALUES {_values(entries, len(ENTRY_TYPES))}),"
-        f" g AS ({grants}){rollup}"
-        " SELECT count(*) FROM g"
-    )
-
-
-def _small_flush(
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-) -> tuple[str, Any]:
-    shape = (len(transfers), len(entries), len(rollups), len(deltas))
-    sql = _SMALL_FLUSH.get(shape)
-    if sql is None:
-        sql = _SMALL_FLUSH[shape] = _small_flush_sql(shape)
-    values: list[Any] = []
-    for rows, columns in ((transfers, TRANSFER_TYPES), (entries, ENTRY_TYPES)):
-        for row in rows:
-            values.extend(stored_value(row[name], False) for name, _ in columns)
-    for delta in deltas:
-        values.extend(delta)
-    for row in rollups:
-        values.extend(stored_value(row[name], False) for name, _ in ROLLUP_TYPES)
-    return sql, values
-
+# -- the account write-back ------------------------------------------------------------------
 
 _UPDATE_ACCOUNT = {
     "postgresql": "UPDATE accounts SET last_seq = %s, period_index = %s, next_event_at = %s,"
@@ -473,7 +370,7 @@ def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None
     plan_id, account_id), in one executemany."""
     sqlite = not is_postgres(connection)
     values = [tuple(stored_value(value, sqlite) for value in row) for row in rows]
-    _executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)
+    executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)
 
 
 # -- the writes of a transfer outside deferred mode (grants, holds, runs, refunds) ----------
@@ -515,7 +412,7 @@ def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) 
     if len(values) == 1:
         execute(connection, sql, values[0], rows=False)
     elif values:
-        _executemany(connection, sql, values)
+        executemany(connection, sql, values)
 
 
 def add_remaining(
@@ -534,13 +431,17 @@ def add_remaining(
     return _execute_count(connection, sql, (amount, account_id, object_id))
 
 
+# Adds a new rollup row's sums to the stored row of its key (a day and its dimensions).
+ROLLUP_UPSERT = (
+    f" ON CONFLICT ({', '.join(name for name, _ in ROLLUP_TYPES[:8])})"
+    " DO UPDATE SET amount = rollups.amount + excluded.amount,"
+    " quantity = rollups.quantity + excluded.quantity,"
+    " charges = rollups.charges + excluded.charges"
+)
+
+
 def _upsert_rollup(mark: str) -> str:
-    return (
-        _insert("rollups", ROLLUP_TYPES, mark)
-        + f" ON CONFLICT ({_R_KEYS}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
-        " quantity = rollups.quantity + excluded.quantity,"
-        " charges = rollups.charges + excluded.charges"
-    )
+    return _insert("rollups", ROLLUP_TYPES, mark) + ROLLUP_UPSERT
 
 
 def add_rollup(connection: Connection, row: dict[str, Any]) -> None:

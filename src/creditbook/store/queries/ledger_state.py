@@ -444,6 +444,17 @@ ROLLUP_TYPES = (
 )
 
 
+# The answers of keyed charges, stored with the flush (creditbook.engine.idempotency).
+KEY_TYPES = (
+    ("account_id", "varchar"),
+    ("key", "varchar"),
+    ("operation", "varchar"),
+    ("request_hash", "varchar"),
+    ("response", "json"),
+    ("created_at", "timestamp"),
+)
+
+
 def _insert_select(
     prefix: str, columns: tuple[tuple[str, str], ...], shared: frozenset[str]
 ) -> tuple[str, str]:
@@ -463,22 +474,27 @@ def _insert_select(
 
 
 @lru_cache(maxsize=128)
-def postgres_flush(shared: frozenset[str]) -> str:
+def postgres_flush(shared: frozenset[str], keys: bool = False) -> str:
     """Every deferred write in one statement: one round trip however many charges.
 
     Parameters, in binary: `t_<column>` for transfers (TRANSFER_TYPES), `e_<column>` for
     entries, `r_<column>` for rollups, each an array of the column's values, except for the
     columns `shared` names: those give the one value every row has (the pool, the instant,
     empty attribution…), sent once. Then `g_account_id`, `g_grant_id`, `g_amount`, arrays
-    of the grant deltas. It answers how many grants it updated.
+    of the grant deltas. With `keys`, `k_<column>` store idempotency answers (KEY_TYPES)
+    the same way. It answers how many grants it updated.
     """
     t_names, t_select = _insert_select("t", TRANSFER_TYPES, shared)
     e_names, e_select = _insert_select("e", ENTRY_TYPES, shared)
     r_names, r_select = _insert_select("r", ROLLUP_TYPES, shared)
     r_keys = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
+    stored = ""
+    if keys:
+        k_names, k_select = _insert_select("k", KEY_TYPES, shared)
+        stored = f" k AS (INSERT INTO idempotency ({k_names}) {k_select}),"
     return (
         f"WITH t AS (INSERT INTO transfers ({t_names}) {t_select}),"
-        f" e AS (INSERT INTO entries ({e_names}) {e_select}),"
+        f" e AS (INSERT INTO entries ({e_names}) {e_select}),{stored}"
         " g AS (UPDATE grants SET remaining = grants.remaining + d.amount"
         " FROM unnest(%(g_account_id)b::varchar[], %(g_grant_id)b::varchar[],"
         " %(g_amount)b::bigint[]) AS d(account_id, grant_id, amount)"
