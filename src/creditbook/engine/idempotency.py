@@ -79,15 +79,12 @@ def _answer(
 def replay_locked(tx: AccountTx, key: str, request_hash: str, kind: Any) -> Any | None:
     """`replay` in the locked account's scope for a deferred write (see
     `remember_deferred`): the answer this transaction is about to store under `key`, else
-    the one the lock read, else (when the lock could not read it) the database's."""
+    the database's."""
     pending = tx.pending_keys.get(key)
     if pending is not None:
         stored_hash, response = pending["request_hash"], json.loads(pending["response"])
     else:
-        if tx.stored_keys is not None:
-            row = tx.stored_keys.get(key)
-        else:
-            row = queries.stored(tx.connection, tx.account_id, key)
+        row = queries.stored(tx.connection, tx.account_id, key)
         if row is None:
             return None
         stored_hash, response = row.request_hash, row.response

@@ -248,8 +248,7 @@ def _lock_all(
 ) -> dict[str, AccountTx]:
     """Lock and catch up every account the batch charges (those that exist)."""
     ids = sorted({item.account_id for item in charges})
-    keys = sorted({item.idempotency_key for item in charges if item.idempotency_key})
-    locked = context.lock_many(connection, ids, context.now(), grants=True, keys=keys)
+    locked = context.lock_many(connection, ids, context.now(), grants=True)
     for tx in locked.values():
         tx.catch_up()
     return locked
