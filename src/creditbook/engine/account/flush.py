@@ -14,9 +14,7 @@ from creditbook.domain.errors import invariant
 from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
 from creditbook.store.queries import deferred, ledger_state
-from creditbook.store.queries.ledger_state import (
-    ROLLUP_KEYS,
-)
+from creditbook.store.queries.ledger_state import ROLLUP_KEYS
 
 if TYPE_CHECKING:
     from creditbook.engine.account.state import AccountTx

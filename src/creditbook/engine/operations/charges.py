@@ -79,7 +79,7 @@ def charge_many(
     outcomes: list[tuple[Charge | None, Exception | None]] = []
     for request in requests:
         try:
-            charged = _charge_item(context, connection, locked, request)
+            charged = _charge_item(context, locked, request)
         except CreditbookError as error:
             outcomes.append((None, error))
             continue
@@ -102,9 +102,7 @@ def _finish_all(connection: Connection, locked: dict[str, AccountTx]) -> None:
         hot.update_accounts(connection, changed)  # one statement for them all
 
 
-def _charge_item(
-    context: Context, connection: Connection, locked: dict[str, AccountTx], request: ChargeRequest
-) -> Charge:
+def _charge_item(context: Context, locked: dict[str, AccountTx], request: ChargeRequest) -> Charge:
     """One checked charge on its locked account, once per idempotency key."""
     tx = locked.get(request.account_id)
     if tx is None:
@@ -222,10 +220,7 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
                 return replay
         for tx in locked.values():
             tx.deferred = True  # set-based writes for the whole batch
-        results = [
-            _batch_item(context, connection, locked, index, item)
-            for index, item in enumerate(charges)
-        ]
+        results = [_batch_item(context, locked, index, item) for index, item in enumerate(charges)]
         if batch_key is not None:
             idempotency.remember(
                 context,
@@ -266,15 +261,11 @@ def _replayed_items(items: list[BatchItemResult]) -> list[BatchItemResult]:
 
 
 def _batch_item(
-    context: Context,
-    connection: Connection,
-    locked: dict[str, AccountTx],
-    index: int,
-    request: ChargeRequest,
+    context: Context, locked: dict[str, AccountTx], index: int, request: ChargeRequest
 ) -> BatchItemResult:
     try:
         check_charge(request)
-        return BatchItemResult(index, charge=_charge_item(context, connection, locked, request))
+        return BatchItemResult(index, charge=_charge_item(context, locked, request))
     except InsufficientCreditsError as error:
         tx = locked.get(request.account_id)
         if tx is not None:
