@@ -191,12 +191,7 @@ class GroupWriter:
         With `merge`, the write may instead run as `item` of one `merge` call with its
         neighbours of the same `merge` (`body` must do what `merge` does for one item)."""
         write = _Write(body, merge, item)
-        with self._arrived:
-            self._queue.append(write)
-            lead = not self._leading
-            self._leading = True
-            self._arrived.notify()
-        if not lead:
+        if not self._enqueue(write):
             write.wake.acquire()
             if write.done:
                 return cast(T, write.outcome())
@@ -211,14 +206,18 @@ class GroupWriter:
         (one at a time, as every group)."""
         future = asyncio.get_running_loop().create_future()
         write = _Write(body, merge, item, wake=None, future=future)
+        if self._enqueue(write):
+            self._lead_on_thread()
+        return cast(T, await future)
+
+    def _enqueue(self, write: _Write) -> bool:
+        """Queue the write; whether it leads (no group was running)."""
         with self._arrived:
             self._queue.append(write)
             lead = not self._leading
             self._leading = True
             self._arrived.notify()
-        if lead:
-            self._lead_on_thread()
-        return cast(T, await future)
+        return lead
 
     def _lead_on_thread(self) -> None:
         """Lead the next group on the writer's thread (for an awaited write at the head)."""

@@ -81,14 +81,10 @@ def replay_locked(tx: AccountTx, key: str, request_hash: str, kind: Any) -> Any 
     `remember_deferred`): the answer this transaction is about to store under `key`, else
     the database's."""
     pending = tx.pending_keys.get(key)
-    if pending is not None:
-        stored_hash, response = pending["request_hash"], json.loads(pending["response"])
-    else:
-        row = queries.stored(tx.connection, tx.account_id, key)
-        if row is None:
-            return None
-        stored_hash, response = row.request_hash, row.response
-    return _answer(stored_hash, response, request_hash, kind, key, _mark_replayed)
+    if pending is None:
+        return replay(tx.connection, tx.account_id, key, request_hash, kind)
+    response = json.loads(pending["response"])
+    return _answer(pending["request_hash"], response, request_hash, kind, key, _mark_replayed)
 
 
 def remember(

@@ -10,26 +10,21 @@ from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
 
 from creditbook.store.queries import hot
-from creditbook.store.queries.hot import ROLLUP_UPSERT, is_postgres, stored_value
+from creditbook.store.queries.hot import insert_sql, is_postgres, stored_value
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     KEY_TYPES,
     ROLLUP_TYPES,
+    ROLLUP_UPSERT,
     TRANSFER_TYPES,
     postgres_flush,
 )
 
-
-def _insert_sql(table: str, columns: tuple[tuple[str, str], ...]) -> str:
-    names = ", ".join(name for name, _ in columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
-
-
-_SQLITE_INSERT_TRANSFERS = _insert_sql("transfers", TRANSFER_TYPES)
-_SQLITE_INSERT_ENTRIES = _insert_sql("entries", ENTRY_TYPES)
-_SQLITE_INSERT_KEYS = _insert_sql("idempotency", KEY_TYPES)
+_SQLITE_INSERT_TRANSFERS = insert_sql("transfers", TRANSFER_TYPES, "?")
+_SQLITE_INSERT_ENTRIES = insert_sql("entries", ENTRY_TYPES, "?")
+_SQLITE_INSERT_KEYS = insert_sql("idempotency", KEY_TYPES, "?")
 _SQLITE_APPLY = "UPDATE grants SET remaining = remaining + ? WHERE account_id = ? AND grant_id = ?"
-_SQLITE_ROLLUPS = _insert_sql("rollups", ROLLUP_TYPES) + ROLLUP_UPSERT
+_SQLITE_ROLLUPS = insert_sql("rollups", ROLLUP_TYPES, "?") + ROLLUP_UPSERT
 
 
 _TIME_KINDS = ("timestamp", "date")
@@ -94,14 +89,14 @@ def _set_flush(
     statement serves them whatever their size."""
     params: dict[str, Any] = {}
     shared: set[str] = set()
-    for prefix, columns, rows in (
+    tables = [
         ("t", TRANSFER_TYPES, transfers),
         ("e", ENTRY_TYPES, entries),
         ("r", ROLLUP_TYPES, rollups),
-        ("k", KEY_TYPES, keys),
-    ):
-        if not rows and prefix == "k":
-            continue
+    ]
+    if keys:  # the statement stores answers only when there are some
+        tables.append(("k", KEY_TYPES, keys))
+    for prefix, columns, rows in tables:
         for name, kind in columns:
             key = f"{prefix}_{name}"
             if kind == "timestamp":

@@ -31,6 +31,7 @@ from creditbook.store import schema
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     ROLLUP_TYPES,
+    ROLLUP_UPSERT,
     TRANSFER_TYPES,
 )
 
@@ -332,7 +333,8 @@ def _statement(connection: Connection, name: str, build: Callable[[str], str]) -
     return sql
 
 
-def _insert(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> str:
+def insert_sql(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> str:
+    """INSERT of one row of `columns` into `table`, with `mark` as each value's placeholder."""
     names = ", ".join(name for name, _ in columns)
     return f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 
@@ -346,7 +348,7 @@ def _row(
 def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert transfers or entries (`table`), one statement for one row, else executemany."""
     columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
-    sql = _statement(connection, table, lambda mark: _insert(table, columns, mark))
+    sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
     sqlite = not is_postgres(connection)
     values = [_row(row, columns, sqlite) for row in rows]
     if len(values) == 1:
@@ -371,17 +373,8 @@ def add_remaining(
     return _execute_count(connection, sql, (amount, account_id, object_id))
 
 
-# Adds a new rollup row's sums to the stored row of its key (a day and its dimensions).
-ROLLUP_UPSERT = (
-    f" ON CONFLICT ({', '.join(name for name, _ in ROLLUP_TYPES[:8])})"
-    " DO UPDATE SET amount = rollups.amount + excluded.amount,"
-    " quantity = rollups.quantity + excluded.quantity,"
-    " charges = rollups.charges + excluded.charges"
-)
-
-
 def _upsert_rollup(mark: str) -> str:
-    return _insert("rollups", ROLLUP_TYPES, mark) + ROLLUP_UPSERT
+    return insert_sql("rollups", ROLLUP_TYPES, mark) + ROLLUP_UPSERT
 
 
 def add_rollup(connection: Connection, row: dict[str, Any]) -> None:

@@ -444,6 +444,14 @@ ROLLUP_TYPES = (
 )
 
 
+# Adds a new rollup row's sums to the stored row of its key (a day and its dimensions).
+ROLLUP_UPSERT = (
+    f" ON CONFLICT ({', '.join(name for name, _ in ROLLUP_TYPES[:8])})"
+    " DO UPDATE SET amount = rollups.amount + excluded.amount,"
+    " quantity = rollups.quantity + excluded.quantity,"
+    " charges = rollups.charges + excluded.charges"
+)
+
 # The answers of keyed charges, stored with the flush (creditbook.engine.idempotency).
 KEY_TYPES = (
     ("account_id", "varchar"),
@@ -487,7 +495,6 @@ def postgres_flush(shared: frozenset[str], keys: bool = False) -> str:
     t_names, t_select = _insert_select("t", TRANSFER_TYPES, shared)
     e_names, e_select = _insert_select("e", ENTRY_TYPES, shared)
     r_names, r_select = _insert_select("r", ROLLUP_TYPES, shared)
-    r_keys = ", ".join(name for name, _ in ROLLUP_TYPES[:8])
     stored = ""
     if keys:
         k_names, k_select = _insert_select("k", KEY_TYPES, shared)
@@ -502,9 +509,6 @@ def postgres_flush(shared: frozenset[str], keys: bool = False) -> str:
         # Through the key in the generic plan too (not a hash join over every grant).
         " AND grants.account_id = ANY(%(g_account_id)b::varchar[])"
         " RETURNING 1),"
-        f" r AS (INSERT INTO rollups ({r_names}) {r_select}"
-        f" ON CONFLICT ({r_keys}) DO UPDATE SET amount = rollups.amount + excluded.amount,"
-        " quantity = rollups.quantity + excluded.quantity,"
-        " charges = rollups.charges + excluded.charges)"
+        f" r AS (INSERT INTO rollups ({r_names}) {r_select}{ROLLUP_UPSERT})"
         " SELECT count(*) FROM g"
     )
