@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from creditbook import Ledger, ManualClock
+from creditbook.engine.key_cache import DEFAULT_TTL_S as DEFAULT_KEY_CACHE_S
 from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate, normalise_url
 
@@ -112,8 +113,16 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def ledger(database_url: str, clock: ManualClock) -> Iterator[Ledger]:
-    ledger = Ledger(make_engine(database_url), clock)
+def key_cache_s() -> float:
+    """How long the `ledger` fixture remembers an authenticated key (its default). A module
+    that counts database lookups sets it longer, so its counts never depend on how fast
+    the machine runs."""
+    return DEFAULT_KEY_CACHE_S
+
+
+@pytest.fixture
+def ledger(database_url: str, clock: ManualClock, key_cache_s: float) -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(database_url), clock, key_cache_s=key_cache_s)
     try:
         yield ledger
     finally:

@@ -69,6 +69,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
+def key_cache_s() -> float:
+    """Keys stay remembered all test long. Tests here count lookups, hops to a thread and
+    transactions after a key's first use; the default second can pass on a busy machine,
+    and the lookup after it would be counted."""
+    return 60.0
+
+
+@pytest.fixture
 def api(ledger: Ledger, settings: Settings) -> Iterator[Api]:
     app = create_app(ledger, settings=settings)
     operator = ledger.create_key(None, scope="operator").secret

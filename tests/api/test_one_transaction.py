@@ -54,13 +54,14 @@ def test_revoked_elsewhere_applies_within_the_lifetime(ledger: Ledger) -> None:
     the cached entry is older than the lifetime, never later."""
     issued = ledger.create_key(None, scope="operator")
     assert issued.secret is not None
-    cached = Ledger(ledger.engine, ledger.clock, key_cache_s=0.5)
+    lifetime_s = 2.0  # long enough that a busy machine does not end it before the revocation
+    cached = Ledger(ledger.engine, ledger.clock, key_cache_s=lifetime_s)
     other = Ledger(ledger.engine, ledger.clock)
     assert cached.authenticate(issued.secret).key_id == issued.key.key_id
     other.revoke_key(issued.key.key_id)
     revoked_at = time.monotonic()
     assert cached.authenticate(issued.secret).revoked_at is None  # still remembered
-    deadline = revoked_at + 0.5 + 0.05
+    deadline = revoked_at + lifetime_s + 0.05
     while True:
         try:
             cached.authenticate(issued.secret)
