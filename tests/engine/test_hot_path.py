@@ -7,13 +7,15 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan, RateCard
 from creditbook.store.database import make_engine
-from creditbook.store.queries import hot, ledger_state
+from creditbook.store.queries import deferred, hot, ledger_state
 
 POOL = "credits"
 
@@ -298,3 +300,27 @@ def test_the_charge_statements_are_planned_once(
     lock = [generic for statement, generic, _ in plans if statement.startswith("WITH o AS")]
     assert lock and sum(lock) >= 12 * 5 - 5  # every operation locked its account
     assert [statement[:80] for statement, _, custom in plans if custom > 5] == []
+
+
+def test_a_single_charges_flush_stays_within_psycopgs_conversion_cache() -> None:
+    """A charge alone, keyed or drawing on two grants, flushes in a statement of at most 50
+    parameters: its rows' shared account and transfer number are bound once."""
+    now = datetime.now(UTC)
+
+    def row(columns: tuple[tuple[str, str], ...], **values: Any) -> dict[str, Any]:
+        return {
+            name: values.get(name, now if kind == "timestamp" else "x") for name, kind in columns
+        }
+
+    transfer = [row(ledger_state.TRANSFER_TYPES, account_id="acct", seq=7)]
+    key = [row(ledger_state.KEY_TYPES, account_id="acct")]
+    rollup = [row(ledger_state.ROLLUP_TYPES, account_id="acct")]
+    for lines, grants in ((2, 1), (3, 2)):
+        entries = [row(ledger_state.ENTRY_TYPES, account_id="acct", seq=7)] * lines
+        deltas = [("acct", f"grant-{index}", -1) for index in range(grants)]
+        for keys in ([], key):
+            sql, params = deferred._small_flush(transfer, entries, rollup, deltas, keys)
+            assert len(params) <= 50, (lines, grants, len(keys))
+            assert len(sql.encode()) <= 4096
+            named = set(re.findall(r"%\((\w+)\)s", sql))
+            assert named == set(params) if isinstance(params, dict) else not named
