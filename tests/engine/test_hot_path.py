@@ -16,6 +16,7 @@ from sqlalchemy import text
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan, RateCard
 from creditbook.store.database import make_engine
 from creditbook.store.queries import deferred, hot, ledger_state
+from creditbook.store.queries import idempotency as idempotency_queries
 
 POOL = "credits"
 
@@ -76,12 +77,46 @@ def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> Non
     assert seen["hot-wait"].grants is None  # the caller reads them again
 
 
-def test_a_keyed_charge_stores_its_answer_with_the_flush(
+def test_the_lock_reads_stored_answers_unless_it_waited(pg_ledger: Ledger) -> None:
+    """Answers stored under idempotency keys come with the lock, but (as grants) only when
+    no other transaction wrote the account between the statement's snapshot and its lock."""
+    _open(pg_ledger, "hot-keys")
+    now = pg_ledger.clock.now()
+    with pg_ledger.engine.begin() as connection:
+        hot.lock(connection, ["hot-keys"], now, grants=True)
+        idempotency_queries.store(
+            connection, "hot-keys", "k-stored", "charge", "hash-1", {"a": 1}, now
+        )
+    with pg_ledger.engine.begin() as connection:
+        found = hot.lock(connection, ["hot-keys"], now, grants=True, keys=["k-stored", "k-new"])
+    stored = found["hot-keys"].stored
+    assert stored is not None and set(stored) == {"k-stored"}
+    assert (stored["k-stored"].request_hash, stored["k-stored"].response) == ("hash-1", {"a": 1})
+    seen: dict[str, hot.Locked] = {}
+    with pg_ledger.engine.connect() as first:
+        first.begin()
+        hot.lock(first, ["hot-keys"], now, grants=True)
+
+        def second() -> None:
+            with pg_ledger.engine.begin() as connection:
+                seen.update(hot.lock(connection, ["hot-keys"], now, grants=True, keys=["k-2"]))
+
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)  # the second lock is now waiting on the first
+        assert waiter.is_alive()
+        idempotency_queries.store(first, "hot-keys", "k-2", "charge", "hash-2", {"b": 2}, now)
+        first.commit()
+    waiter.join(10)
+    assert seen["hot-keys"].stored is None  # the caller looks the keys up itself
+
+
+def test_a_keyed_charge_costs_no_statement_more_on_postgresql(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A keyed charge looks its key up (one statement) and stores its answer with the other
-    deferred writes: on PostgreSQL in the flush's one statement, on SQLite in an executemany
-    of its own."""
+    """The stored answer comes with the lock and the new one goes with the flush: on
+    PostgreSQL a keyed charge runs the statements of a plain one (SQLite, whose statements
+    cost no round trip, looks the keys up and stores the answer in statements of their own)."""
     _open(ledger, "hot-keyed")
     ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="warm-up")
     ran: list[str] = []
@@ -99,8 +134,8 @@ def test_a_keyed_charge_stores_its_answer_with_the_flush(
     replay = ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="k-1")
     assert replay.replayed
     postgres = ledger.engine.dialect.name == "postgresql"
-    assert keyed - plain == (1 if postgres else 2)
-    assert len(ran) == (2 if postgres else 4)  # the lock and the lookup (SQLite: BEGIN, grants)
+    assert keyed - plain == (0 if postgres else 2)
+    assert len(ran) == (1 if postgres else 4)  # the lock (SQLite: BEGIN, lock, keys, grants)
     assert _available(ledger, "hot-keyed") == Credits.of(97)
 
 
@@ -324,3 +359,13 @@ def test_a_single_charges_flush_stays_within_psycopgs_conversion_cache() -> None
             assert len(sql.encode()) <= 4096
             named = set(re.findall(r"%\((\w+)\)s", sql))
             assert named == set(params) if isinstance(params, dict) else not named
+
+
+def test_a_lock_asked_for_no_key_reads_none() -> None:
+    """Unkeyed charges and batches never read the idempotency table; one account with one
+    key reads it by equality, so that its generic plan is kept (see the test above)."""
+    assert "idempotency" not in hot._postgres_lock(True, 0)
+    assert "idempotency" not in hot._postgres_lock(False, 0)
+    assert "i.key = %(key)s" in hot._postgres_lock(True, 1)
+    assert "ANY(%(keys)s" in hot._postgres_lock(True, 2)
+    assert "ANY(%(keys)s" in hot._postgres_lock(False, 1)

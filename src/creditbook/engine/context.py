@@ -149,17 +149,26 @@ class Context:
         return self.run(transaction)
 
     def lock_many(
-        self, connection: Connection, account_ids: list[str], now: datetime, *, grants: bool
+        self,
+        connection: Connection,
+        account_ids: list[str],
+        now: datetime,
+        *,
+        grants: bool,
+        keys: list[str] | None = None,
     ) -> dict[str, AccountTx]:
-        """Lock the accounts that exist (in account-id order, one statement), as lock()."""
+        """Lock the accounts that exist (in account-id order, one statement), as lock(),
+        reading the answers stored under `keys` in their scopes too."""
         locked: dict[str, AccountTx] = {}
-        for account_id, found in hot.lock(connection, account_ids, now, grants=grants).items():
+        found_all = hot.lock(connection, account_ids, now, grants=grants, keys=keys or ())
+        for account_id, found in found_all.items():
             row = found.row
             plan = self.plans.get((row.plan_id, row.plan_version))
             if plan is None:
                 plan = self.plan(connection, row.plan_id)
             tx = locked[account_id] = AccountTx(connection, row, plan, now)
             tx.prefetched = found.grants
+            tx.stored_keys = found.stored
             tx.expiring_notice = self.expiring_notice
         return locked
 

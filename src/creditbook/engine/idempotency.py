@@ -79,12 +79,17 @@ def _answer(
 def replay_locked(tx: AccountTx, key: str, request_hash: str, kind: Any) -> Any | None:
     """`replay` in the locked account's scope for a deferred write (see
     `remember_deferred`): the answer this transaction is about to store under `key`, else
-    the database's."""
+    the one the lock read, else (when the lock could not read it) the database's."""
     pending = tx.pending_keys.get(key)
-    if pending is None:
+    if pending is not None:
+        response = json.loads(pending["response"])
+        return _answer(pending["request_hash"], response, request_hash, kind, key, _mark_replayed)
+    if tx.stored_keys is None:
         return replay(tx.connection, tx.account_id, key, request_hash, kind)
-    response = json.loads(pending["response"])
-    return _answer(pending["request_hash"], response, request_hash, kind, key, _mark_replayed)
+    row = tx.stored_keys.get(key)
+    if row is None:
+        return None
+    return _answer(row.request_hash, row.response, request_hash, kind, key, _mark_replayed)
 
 
 def remember(

@@ -61,6 +61,8 @@ class AccountTx:
         pending_transfers, pending_entries: deferred rows not yet written.
         grant_deltas: deferred changes to grants' remaining credits, by grant id.
         rollups: deferred rollup sums [amount, quantity, charges] by rollup key.
+        stored_keys: the answers stored under the idempotency keys the lock was asked
+            for, by key (None: look keys up in the database).
         pending_keys: deferred answers to store, by idempotency key (the row to write).
         prefetched: the open grants by pool as the lock read them (None: not read, or no
             longer current). Deferred mode reads them from here instead of the database;
@@ -97,6 +99,7 @@ class AccountTx:
         self.pending_entries: list[dict[str, Any]] = []
         self.grant_deltas: dict[str, int] = {}
         self.rollups: dict[tuple[Any, ...], list[int]] = {}
+        self.stored_keys: dict[str, Any] | None = None
         self.pending_keys: dict[str, dict[str, Any]] = {}
         self.prefetched: dict[str, list[Any]] | None = None
         self.alerts: dict[str, Any] = dict(row.alerts or {})

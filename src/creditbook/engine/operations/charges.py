@@ -243,7 +243,8 @@ def _lock_all(
 ) -> dict[str, AccountTx]:
     """Lock and catch up every account the batch charges (those that exist)."""
     ids = sorted({item.account_id for item in charges})
-    locked = context.lock_many(connection, ids, context.now(), grants=True)
+    keys = sorted({item.idempotency_key for item in charges if item.idempotency_key})
+    locked = context.lock_many(connection, ids, context.now(), grants=True, keys=keys)
     for tx in locked.values():
         tx.catch_up()
     return locked

@@ -1,8 +1,8 @@
-"""The charge hot path at the driver: the account lock with the account's open grants, and
-the account write-back, as SQL run on the raw driver cursor (psycopg 3 with server-side
-prepared statements; `sqlite3` directly); the deferred writes are in `deferred`.
-SQLAlchemy's per-execution machinery costs more than these statements themselves; it stays
-for everything else.
+"""The charge hot path at the driver: the account lock with the account's open grants and
+stored idempotency answers, and the account write-back, as SQL run on the raw driver cursor
+(psycopg 3 with server-side prepared statements; `sqlite3` directly); the deferred writes
+are in `deferred`. SQLAlchemy's per-execution machinery costs more than these statements
+themselves; it stays for everything else.
 
 A driver error is raised as SQLAlchemy's own (`DBAPIError` and its subclasses), so the
 transaction runner's retry rules see one kind of error; a dropped connection is invalidated
@@ -12,11 +12,14 @@ PostgreSQL locks the accounts and reads their grants in one statement. That stat
 snapshot is taken before it waits for a lock, so the grants it read are only current when no
 other transaction locked the account in between: the statement also reads the account's
 `last_seq` from the snapshot, and the grants are kept only when the lock took the next number
-after it (every write bumps it under the lock). Otherwise the caller reads them again.
+after it (every write bumps it under the lock). Otherwise the caller reads them again. The
+answers stored under idempotency keys it read are kept on the same condition (a key is stored
+under its account's lock); the caller looks them up itself otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,10 +76,12 @@ class AccountRecord(Record):
 
 @dataclass
 class Locked:
-    """A locked account row, and its open grants by pool (None: read them again)."""
+    """A locked account row, its open grants by pool (None: read them again), and the
+    answers stored under the idempotency keys asked for, by key (None: look them up)."""
 
     row: Record
     grants: dict[str, list[Record]] | None
+    stored: dict[str, Record] | None = None
 
 
 # -- running SQL on the driver -------------------------------------------------------------
@@ -224,18 +229,35 @@ _POSTGRES_LOCK = (
     f" RETURNING {_PG_RETURNING})"
     f" SELECT {_L_COLUMNS},"
     " (SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id),"
+    " {stored},"
     f" {_G_COLUMNS} FROM l"
     f" LEFT JOIN LATERAL (SELECT {_G_COLUMNS} FROM grants g"
     " WHERE %(grants)s AND g.account_id = l.account_id AND "
     + _GRANTS_WHERE.format(now="%(now)s")
     + ") g ON true"
 )
-POSTGRES_LOCK = _POSTGRES_LOCK.format(match="= ANY(%(accounts)s::varchar[])")
-# One account (a single charge, a group on one account): with the array, PostgreSQL prices
-# its generic plan for an array of unknown length above the plan for one id, and so plans
-# the statement again on every execution (planning took twice as long as running it). With
-# an equality the generic plan costs what a custom one does, and PostgreSQL keeps it.
-POSTGRES_LOCK_ONE = _POSTGRES_LOCK.format(match="= %(account)s::varchar")
+_STORED = (
+    "(SELECT json_agg(json_build_array(i.key, i.request_hash, i.response))"
+    " FROM idempotency i WHERE i.account_id = l.account_id AND i.key {match})"
+)
+
+
+@functools.cache
+def _postgres_lock(one: bool, keys: int) -> str:
+    """The lock of one account or of several, reading the answers stored under no key, one
+    key or several. One account, one key: by equality, not in an array. With arrays
+    PostgreSQL prices the generic plan for arrays of unknown length above the plan for the
+    values at hand, and so plans the statement again on every execution (planning took
+    twice as long as running it); with equalities the generic plan costs what a custom one
+    does, and PostgreSQL keeps it. A batch's lock is planned once for all its accounts."""
+    stored = "NULL"
+    if keys:
+        match = "= %(key)s" if one and keys == 1 else "= ANY(%(keys)s::varchar[])"
+        stored = _STORED.format(match=match)
+    match = "= %(account)s::varchar" if one else "= ANY(%(accounts)s::varchar[])"
+    return _POSTGRES_LOCK.format(match=match, stored=stored)
+
+
 SQLITE_LOCK = (
     "UPDATE accounts SET last_seq = last_seq + 1 WHERE account_id IN ({marks})"
     f" RETURNING {_RETURNING}"
@@ -247,24 +269,40 @@ SQLITE_GRANTS = (
 
 
 def lock(
-    connection: Connection, account_ids: Sequence[str], now: datetime, *, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    *,
+    grants: bool,
+    keys: Sequence[str] = (),
 ) -> dict[str, Locked]:
     """Lock the accounts (in id order), reserve one transfer number on each, and read their
-    open grants when `grants` (in effect at `now`, not closed, empty ones included). Accounts
-    that do not exist are missing from the answer."""
+    open grants when `grants` (in effect at `now`, not closed, empty ones included) and the
+    answers stored under `keys` in each account's scope (idempotency keys). Accounts that do
+    not exist are missing from the answer."""
     if is_postgres(connection):
-        return _lock_postgres(connection, account_ids, now, grants)
-    return _lock_sqlite(connection, account_ids, now, grants)
+        return _lock_postgres(connection, account_ids, now, grants, keys)
+    return _lock_sqlite(connection, account_ids, now, grants, keys)
 
 
 def _lock_postgres(
-    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    grants: bool,
+    keys: Sequence[str],
 ) -> dict[str, Locked]:
     params = {"now": stored_value(now, False), "grants": grants}
-    if len(account_ids) == 1:
-        sql, params["account"] = POSTGRES_LOCK_ONE, account_ids[0]
+    one = len(account_ids) == 1
+    if one:
+        params["account"] = account_ids[0]
     else:
-        sql, params["accounts"] = POSTGRES_LOCK, list(account_ids)
+        params["accounts"] = list(account_ids)
+    if one and len(keys) == 1:
+        params["key"] = keys[0]
+    elif keys:
+        params["keys"] = list(keys)
+    sql = _postgres_lock(one, min(len(keys), 2))
     width = len(ACCOUNT_COLUMNS) + 1
     locked: dict[str, Locked] = {}
     for values in execute(connection, sql, params):
@@ -272,22 +310,61 @@ def _lock_postgres(
         found = locked.get(account_id)
         if found is None:
             row = _account(values[:width])
-            current = grants and values[width] == row.last_seq - 1
-            found = locked[account_id] = Locked(row, {} if current else None)
-        grant_values = values[width + 1 :]
+            # What the statement read is current only when no other writer committed on
+            # the account between its snapshot and its lock (see the module's docstring).
+            current = values[width] == row.last_seq - 1
+            found = locked[account_id] = Locked(
+                row,
+                {} if grants and current else None,
+                _stored(values[width + 1]) if keys and current else None,
+            )
+        grant_values = values[width + 2 :]
         if found.grants is not None and grant_values[0] is not None:
             grant = _grant(grant_values)
             found.grants.setdefault(grant.pool, []).append(grant)
     return locked
 
 
+def _stored(answers: Any) -> dict[str, Record]:
+    """Stored answers as the lock read them ([key, request_hash, response] in JSON)."""
+    return {key: _answer(request_hash, response) for key, request_hash, response in answers or ()}
+
+
+def _answer(request_hash: str, response: Any) -> Record:
+    return Record({"request_hash": request_hash, "response": _decoded(response)})
+
+
+SQLITE_STORED = (
+    "SELECT account_id, key, request_hash, response FROM idempotency"
+    " WHERE account_id IN ({accounts}) AND key IN ({keys})"
+)
+
+
 def _lock_sqlite(
-    connection: Connection, account_ids: Sequence[str], now: datetime, grants: bool
+    connection: Connection,
+    account_ids: Sequence[str],
+    now: datetime,
+    grants: bool,
+    keys: Sequence[str],
 ) -> dict[str, Locked]:
     ids = sorted(set(account_ids))
     marks = ", ".join("?" * len(ids))
     rows = execute(connection, SQLITE_LOCK.format(marks=marks), ids)
-    locked = {values[0]: Locked(_account(values), {} if grants else None) for values in rows}
+    locked = {
+        values[0]: Locked(_account(values), {} if grants else None, {} if keys else None)
+        for values in rows
+    }
+    if keys and locked:
+        found_ids, unique_keys = sorted(locked), sorted(set(keys))
+        sql = SQLITE_STORED.format(
+            accounts=", ".join("?" * len(found_ids)), keys=", ".join("?" * len(unique_keys))
+        )
+        for account_id, key, request_hash, response in execute(
+            connection, sql, [*found_ids, *unique_keys]
+        ):
+            stored = locked[account_id].stored
+            if stored is not None:
+                stored[key] = _answer(request_hash, response)
     if grants and locked:
         found = sorted(locked)
         marks = ", ".join("?" * len(found))
