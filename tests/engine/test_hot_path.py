@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan, RateCard
 from creditbook.store.database import make_engine
@@ -54,27 +54,39 @@ def test_lock_reads_the_grants_of_every_account(ledger: Ledger) -> None:
         ]
 
 
-def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> None:
-    """The statement's snapshot predates its wait for the lock: grants another transaction
-    changed meanwhile must not be used (PostgreSQL; SQLite's writers never overlap)."""
-    _open(pg_ledger, "hot-wait")
-    now = pg_ledger.clock.now()
+def _locked_after_a_wait(
+    ledger: Ledger,
+    account_id: str,
+    keys: Sequence[str] = (),
+    meanwhile: Callable[[Connection], object] = lambda connection: None,
+) -> hot.Locked:
+    """What a lock of `account_id` read when it had to wait for another transaction's lock,
+    which ran `meanwhile` before it committed."""
+    now = ledger.clock.now()
     seen: dict[str, hot.Locked] = {}
-    with pg_ledger.engine.connect() as first:
+    with ledger.engine.connect() as first:
         first.begin()
-        hot.lock(first, ["hot-wait"], now, grants=True)
+        hot.lock(first, [account_id], now, grants=True)
 
         def second() -> None:
-            with pg_ledger.engine.begin() as connection:
-                seen.update(hot.lock(connection, ["hot-wait"], now, grants=True))
+            with ledger.engine.begin() as connection:
+                seen.update(hot.lock(connection, [account_id], now, grants=True, keys=keys))
 
         waiter = threading.Thread(target=second)
         waiter.start()
         time.sleep(0.5)  # the second lock is now waiting on the first
         assert waiter.is_alive()
+        meanwhile(first)
         first.commit()
     waiter.join(10)
-    assert seen["hot-wait"].grants is None  # the caller reads them again
+    return seen[account_id]
+
+
+def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> None:
+    """The statement's snapshot predates its wait for the lock: grants another transaction
+    changed meanwhile must not be used (PostgreSQL; SQLite's writers never overlap)."""
+    _open(pg_ledger, "hot-wait")
+    assert _locked_after_a_wait(pg_ledger, "hot-wait").grants is None  # read them again
 
 
 def test_the_lock_reads_stored_answers_unless_it_waited(pg_ledger: Ledger) -> None:
@@ -92,23 +104,12 @@ def test_the_lock_reads_stored_answers_unless_it_waited(pg_ledger: Ledger) -> No
     stored = found["hot-keys"].stored
     assert stored is not None and set(stored) == {"k-stored"}
     assert (stored["k-stored"].request_hash, stored["k-stored"].response) == ("hash-1", {"a": 1})
-    seen: dict[str, hot.Locked] = {}
-    with pg_ledger.engine.connect() as first:
-        first.begin()
-        hot.lock(first, ["hot-keys"], now, grants=True)
 
-        def second() -> None:
-            with pg_ledger.engine.begin() as connection:
-                seen.update(hot.lock(connection, ["hot-keys"], now, grants=True, keys=["k-2"]))
-
-        waiter = threading.Thread(target=second)
-        waiter.start()
-        time.sleep(0.5)  # the second lock is now waiting on the first
-        assert waiter.is_alive()
+    def store_k2(first: Connection) -> None:
         idempotency_queries.store(first, "hot-keys", "k-2", "charge", "hash-2", {"b": 2}, now)
-        first.commit()
-    waiter.join(10)
-    assert seen["hot-keys"].stored is None  # the caller looks the keys up itself
+
+    waited = _locked_after_a_wait(pg_ledger, "hot-keys", ["k-2"], store_k2)
+    assert waited.stored is None  # the caller looks the keys up itself
 
 
 def test_a_keyed_charge_costs_no_statement_more_on_postgresql(
