@@ -355,7 +355,9 @@ def test_a_single_charges_flush_stays_within_psycopgs_conversion_cache() -> None
         entries = [row(ledger_state.ENTRY_TYPES, account_id="acct", seq=7)] * lines
         deltas = [("acct", f"grant-{index}", -1) for index in range(grants)]
         for keys in ([], key):
-            sql, params = deferred._small_flush(transfer, entries, rollup, deltas, keys)
+            sql, params = deferred._small_flush(
+                deferred.Writes(transfer, entries, rollup, deltas, keys)
+            )
             assert len(params) <= 50, (lines, grants, len(keys))
             assert len(sql.encode()) <= 4096
             named = set(re.findall(r"%\((\w+)\)s", sql))

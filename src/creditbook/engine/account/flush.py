@@ -118,7 +118,7 @@ def flush_all(txs: list[AccountTx]) -> None:
         _leave_deferred(tx)
     if not transfers:
         return
-    updated = deferred.flush(connection, transfers, entries, rollups, deltas, keys)
+    updated = deferred.flush(connection, deferred.Writes(transfers, entries, rollups, deltas, keys))
     invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
 
 

@@ -5,7 +5,7 @@ in one statement on PostgreSQL and one executemany per table on SQLite."""
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
@@ -47,22 +47,27 @@ def _tuples(
     return tuples
 
 
-def flush(
-    connection: Connection,
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-    keys: list[dict[str, Any]],
-) -> int:
-    """Write deferred transfers, entries, grant changes, rollups and idempotency answers
-    (`keys`, KEY_TYPES with the response as JSON text): one statement on PostgreSQL, one
-    executemany per table on SQLite. The number of grants updated (-1: the driver did not
-    count them)."""
+class Writes(NamedTuple):
+    """What deferred transactions collected: rows of transfers, entries and rollups (by
+    column name), grant changes as (account_id, grant_id, amount), and idempotency answers
+    (KEY_TYPES, the response as JSON text)."""
+
+    transfers: list[dict[str, Any]]
+    entries: list[dict[str, Any]]
+    rollups: list[dict[str, Any]]
+    deltas: list[tuple[str, str, int]]
+    keys: list[dict[str, Any]]
+
+
+def flush(connection: Connection, writes: Writes) -> int:
+    """Write deferred transfers, entries, grant changes, rollups and idempotency answers:
+    one statement on PostgreSQL, one executemany per table on SQLite. The number of grants
+    updated (-1: the driver did not count them)."""
     if is_postgres(connection):
-        flush_of = _small_flush if len(transfers) <= SMALL_FLUSH_TRANSFERS else _set_flush
-        sql, values = flush_of(transfers, entries, rollups, deltas, keys)
+        small = len(writes.transfers) <= SMALL_FLUSH_TRANSFERS
+        sql, values = (_small_flush if small else _set_flush)(writes)
         return int(hot.execute(connection, sql, values)[0][0])
+    transfers, entries, rollups, deltas, keys = writes
     hot.executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     hot.executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
     if keys:
@@ -77,17 +82,12 @@ def flush(
     return updated
 
 
-def _set_flush(
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-    keys: list[dict[str, Any]],
-) -> tuple[str, Any]:
+def _set_flush(writes: Writes) -> tuple[str, Any]:
     """The flush as one statement over arrays, one per column (in binary: psycopg's text
     form quotes every element by regular expression). A column with the same value on
     every row is bound once instead; whole numbers bound once go as int8, so that a prepared
     statement serves them whatever their size."""
+    transfers, entries, rollups, deltas, keys = writes
     params: dict[str, Any] = {}
     shared: set[str] = set()
     tables = [
@@ -195,13 +195,8 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
     return sql, tuple(names)
 
 
-def _small_flush(
-    transfers: list[dict[str, Any]],
-    entries: list[dict[str, Any]],
-    rollups: list[dict[str, Any]],
-    deltas: list[tuple[str, str, int]],
-    keys: list[dict[str, Any]],
-) -> tuple[str, Any]:
+def _small_flush(writes: Writes) -> tuple[str, Any]:
+    transfers, entries, rollups, deltas, keys = writes
     delta_rows = [dict(zip(_DELTA_NAMES, delta, strict=True)) for delta in deltas]
     tables = (transfers, entries, keys, delta_rows, rollups)
     counts = (len(transfers), len(entries), len(keys), len(deltas), len(rollups))
