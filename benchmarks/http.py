@@ -692,10 +692,12 @@ MAX_POOL_SIZE = 30  # the server's default
 
 def hot_pool_size(ledger: Ledger, workers: int) -> int:
     """Connections per worker, so that both servers of the hot run together fit within the
-    PostgreSQL server's `max_connections` (a fixed pool keeps what it opened)."""
+    PostgreSQL server's `max_connections` (a fixed pool keeps what it opened, and each worker
+    has one more, its group commit's)."""
     with ledger.engine.connect() as connection:
         limit = int(connection.exec_driver_sql("SHOW max_connections").scalar_one())
-    return max(1, min(MAX_POOL_SIZE, (limit - SPARE_CONNECTIONS) // (len(GROUP_MODES) * workers)))
+    per_worker = (limit - SPARE_CONNECTIONS) // (len(GROUP_MODES) * workers)
+    return max(1, min(MAX_POOL_SIZE, per_worker - 1))
 
 
 class LockSampler:

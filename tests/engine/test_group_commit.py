@@ -3,6 +3,7 @@ and each caller still gets exactly its own result or refusal (on SQLite and Post
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from creditbook import (
     Credits,
     InsufficientCreditsError,
     Ledger,
+    ManualClock,
     NotFoundError,
     Plan,
 )
@@ -294,3 +296,67 @@ def test_a_failed_commit_answers_no_write_as_done(ledger: Ledger, database_url: 
     finally:
         with ledger.engine.begin() as connection:
             connection.execute(text("DROP TABLE group_probe"))
+
+
+def test_the_writer_keeps_its_connection_between_groups(ledger: Ledger) -> None:
+    """Writes take no connection from the pool: the writer keeps one from group to group.
+    A refusal or a database error (rolled back) leaves it in use; an interrupted write
+    gives it up, and the next write takes a fresh one. (A dropped connection is replaced:
+    test_hot_path.test_a_dropped_connection_is_retried_once.)"""
+    account = open_account(ledger, "kept", 10)
+    taken: list[int] = []
+    event.listen(ledger.engine, "checkout", lambda *_: taken.append(1))
+    for _ in range(3):
+        ledger.charge(account, Credits.of(1))
+    assert taken == []
+    with pytest.raises(InsufficientCreditsError):
+        ledger.charge(account, Credits.of(100))  # reads the account's alerts from the pool
+    taken.clear()
+
+    def broken(connection: Connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(DBAPIError):
+        ledger._context.run(broken)
+    ledger.charge(account, Credits.of(1))
+    assert taken == []
+
+    def interrupted(connection: Connection) -> None:
+        connection.execute(text("SELECT 1"))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ledger._context.run(interrupted)
+    ledger.charge(account, Credits.of(1))
+    ledger.charge(account, Credits.of(1))
+    assert taken == [1]
+    assert ledger.balance(account).pools["credits"].available == Credits.of(4)
+
+
+def test_closing_the_ledger_closes_the_writers_connection(
+    postgres_database_url: str, clock: ManualClock
+) -> None:
+    admin = make_engine(postgres_database_url)
+    count = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def backends() -> int:
+        with admin.connect() as connection:
+            return int(connection.execute(count).scalar_one())
+
+    try:
+        gc.collect()  # ledgers other tests dropped give their connections back first
+        before = backends()
+        ledger = Ledger(make_engine(postgres_database_url), clock)
+        account = open_account(ledger, "closed", 10)
+        ledger.charge(account, Credits.of(1))
+        assert backends() > before
+        ledger.close()
+        deadline = time.monotonic() + GATHER_S  # a backend leaves soon after its client
+        while (left := backends()) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert left <= before
+    finally:
+        admin.dispose()

@@ -327,10 +327,12 @@ def test_the_charge_statements_are_planned_once(
             run = ledger.start_run(account_id=account, rate_card_id="maps")
             ledger.report_results(account_id=account, run_id=run.run_id, rows_kept=2)
             ledger.finish_run(account_id=account, run_id=run.run_id)
-        with ledger.engine.connect() as connection:  # the pool's one connection
-            plans = connection.exec_driver_sql(
+        # As a write, on the connection the writer keeps: the one every write above used.
+        plans = ledger._context.run(
+            lambda connection: connection.exec_driver_sql(
                 "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
             ).all()
+        )
     finally:
         ledger.close()
     lock = [generic for statement, generic, _ in plans if statement.startswith("WITH o AS")]

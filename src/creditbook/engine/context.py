@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,7 +66,13 @@ class Context:
     def now(self) -> datetime:
         return require_aware(self.clock.now())
 
-    def run(self, body: Callable[[Connection], T], *, read_only: bool = False) -> T:
+    def run(
+        self,
+        body: Callable[[Connection], T],
+        *,
+        read_only: bool = False,
+        lend: Callable[[], AbstractContextManager[Connection]] | None = None,
+    ) -> T:
         """Run `body` in one transaction, again (after a short back-off) when the database
         refused it for a reason another try can get past. A write goes to the group
         writer when there is one (see `creditbook.engine.group_commit`).
@@ -73,17 +80,18 @@ class Context:
         A connection that dropped (a restarted server, a pooled connection gone stale) is
         retried once on a new connection, but only when it dropped before the commit was
         sent: a commit whose outcome is unknown is never run again. Pooled connections are
-        not pinged before use; this retry takes the ping's place."""
+        not pinged before use; this retry takes the ping's place.
+
+        `lend` gives the connection to use (the group writer keeps one); by default each
+        transaction takes one from the pool."""
         if not read_only and self.writer is not None and not self.writer.active():
             return self.writer.submit(body)
         reconnected = False
         for attempt in range(MAX_RETRIES):
             committing = False
             try:
-                connection = self.engine.connect()
-                if read_only:
-                    connection = connection.execution_options(**{READ_ONLY: True})
-                with connection, connection.begin():
+                lent = self._pooled(read_only) if lend is None else lend()
+                with lent as connection, connection.begin():
                     result = body(connection)
                     committing = True
                 return result
@@ -95,6 +103,10 @@ class Context:
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _pooled(self, read_only: bool) -> Connection:
+        connection = self.engine.connect()
+        return connection.execution_options(**{READ_ONLY: True}) if read_only else connection
 
     def run_merged(self, merge: Merge, item: Any) -> Any:
         """Run one write that the group writer may merge with its neighbours of the same

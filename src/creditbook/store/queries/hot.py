@@ -88,7 +88,9 @@ class Locked:
 
 
 def _driver(connection: Connection) -> Any:
-    return connection.connection.driver_connection
+    """The driver's connection (sqlite3 and psycopg are their own DB-API layer). Through
+    `dbapi_connection`, which a connection detached from its pool keeps too."""
+    return connection.connection.dbapi_connection
 
 
 def is_postgres(connection: Connection) -> bool:
