@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from creditbook import (
@@ -333,30 +333,64 @@ def test_the_writer_keeps_its_connection_between_groups(ledger: Ledger) -> None:
     assert ledger.balance(account).pools["credits"].available == Credits.of(4)
 
 
+def _backends(admin: Engine) -> int:
+    """Client backends on the database, other than the one asking."""
+    with admin.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        )
+
+
+def _settles_at(admin: Engine, expected: int) -> int:
+    """The backend count once it is down to `expected` (a backend leaves soon after its
+    client closes), or as it stands after GATHER_S."""
+    deadline = time.monotonic() + GATHER_S
+    while (left := _backends(admin)) > expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def test_closing_the_ledger_closes_the_writers_connection(
     postgres_database_url: str, clock: ManualClock
 ) -> None:
     admin = make_engine(postgres_database_url)
-    count = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
-
-    def backends() -> int:
-        with admin.connect() as connection:
-            return int(connection.execute(count).scalar_one())
-
     try:
         gc.collect()  # ledgers other tests dropped give their connections back first
-        before = backends()
+        before = _backends(admin)
         ledger = Ledger(make_engine(postgres_database_url), clock)
         account = open_account(ledger, "closed", 10)
         ledger.charge(account, Credits.of(1))
-        assert backends() > before
+        assert _backends(admin) > before
         ledger.close()
-        deadline = time.monotonic() + GATHER_S  # a backend leaves soon after its client
-        while (left := backends()) > before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert left <= before
+        assert _settles_at(admin, before) <= before
     finally:
+        admin.dispose()
+
+
+def test_a_writer_dropped_unclosed_closes_its_connection(
+    postgres_database_url: str, clock: ManualClock
+) -> None:
+    """Dropping a ledger without `close()` (its engine still in use elsewhere) closes the
+    writer's connection when the ledger is collected; the pool's stay open. Closed, not
+    merely collected: psycopg warns of a connection collected open, and the suite's
+    warnings are errors."""
+    admin = make_engine(postgres_database_url)
+    engine = make_engine(postgres_database_url)
+    try:
+        ledger = Ledger(engine, clock)
+        account = open_account(ledger, "dropped", 10)
+        ledger.charge(account, Credits.of(1))
+        ledger.balance(account)  # a read: a connection in the pool
+        gc.collect()  # ledgers other tests dropped give their connections back first
+        before = _backends(admin)
+        del ledger
+        gc.collect()
+        assert _settles_at(admin, before - 1) == before - 1
+    finally:
+        engine.dispose()
         admin.dispose()
