@@ -49,7 +49,11 @@ def serve(
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
         try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+            # Wait for an answer rather than ask again: a worker still starting can take
+            # more than a second, and a check given up on is still served (and counted
+            # by /metrics, which test_serve_metrics checks to the request).
+            timeout = httpx.Timeout(max(deadline - time.monotonic(), 0.1), connect=1.0)
+            if httpx.get(f"{base}/healthz", timeout=timeout).status_code == 200:
                 return process, base, log
         except httpx.TransportError:
             time.sleep(0.1)
