@@ -181,16 +181,15 @@ class _Lender:
             # another ledger on the same engine) neither waits for it nor leaves it open.
             connection.detach()
             self._connection = connection
-        usable = False
         try:
             yield connection
-            usable = True
-        except Exception:
-            usable = True
+        except BaseException as error:
+            if not isinstance(error, Exception):  # interrupted: the driver's state is unknown
+                self.release()
             raise
         finally:
             # A failed commit leaves its (inactive) transaction on the connection.
-            if not usable or connection.invalidated or connection.get_transaction() is not None:
+            if connection.invalidated or connection.get_transaction() is not None:
                 self.release()
 
     def release(self) -> None:
