@@ -218,17 +218,28 @@ _GRANTS_WHERE = "g.closed_at IS NULL AND g.effective_at <= {now}"
 _G_COLUMNS = ", ".join(f"g.{name}" for name in GRANT_COLUMNS)
 _L_COLUMNS = ", ".join(f"l.{name}" for name in (*ACCOUNT_COLUMNS, "plan_version"))
 
-# Locks in account-id order (the FOR UPDATE subquery), so two batches never deadlock. Every
-# table is reached through its key, whatever the plan: the statement is prepared, and the
-# generic plan PostgreSQL settles on assumes nothing of the arrays' sizes (a join on `o`
-# alone, or a hash join with the grants, scanned whole tables on every charge).
-_POSTGRES_LOCK = (
-    "WITH o AS (SELECT account_id FROM accounts WHERE account_id {match}"
+# Several accounts are locked in account-id order (the FOR UPDATE subquery), so two batches
+# never deadlock. Every table is reached through its key, whatever the plan: the statement
+# is prepared, and the generic plan PostgreSQL settles on assumes nothing of the arrays'
+# sizes (a join on `o` alone, or a hash join with the grants, scanned whole tables on every
+# charge).
+_POSTGRES_LOCK_MANY = (
+    "o AS (SELECT account_id FROM accounts WHERE account_id = ANY(%(accounts)s::varchar[])"
     " ORDER BY account_id FOR UPDATE),"
     " l AS (UPDATE accounts SET last_seq = accounts.last_seq + 1 FROM o"
     " WHERE accounts.account_id = o.account_id"
-    " AND accounts.account_id {match}"
+    " AND accounts.account_id = ANY(%(accounts)s::varchar[])"
     f" RETURNING {_PG_RETURNING})"
+)
+# One account needs no order: its UPDATE takes the row lock itself. Locking it first as
+# well cost a second tuple lock and WAL record on every single charge.
+_POSTGRES_LOCK_ONE = (
+    "l AS (UPDATE accounts SET last_seq = accounts.last_seq + 1"
+    " WHERE accounts.account_id = %(account)s::varchar"
+    f" RETURNING {_PG_RETURNING})"
+)
+_POSTGRES_LOCK = (
+    "WITH {lock}"
     f" SELECT {_L_COLUMNS},"
     " (SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id),"
     " {stored},"
@@ -256,8 +267,8 @@ def _postgres_lock(one: bool, keys: int) -> str:
     if keys:
         match = "= %(key)s" if one and keys == 1 else "= ANY(%(keys)s::varchar[])"
         stored = _STORED.format(match=match)
-    match = "= %(account)s::varchar" if one else "= ANY(%(accounts)s::varchar[])"
-    return _POSTGRES_LOCK.format(match=match, stored=stored)
+    lock = _POSTGRES_LOCK_ONE if one else _POSTGRES_LOCK_MANY
+    return _POSTGRES_LOCK.format(lock=lock, stored=stored)
 
 
 SQLITE_LOCK = (
