@@ -21,7 +21,8 @@ from creditbook import (
     NotFoundError,
     Plan,
 )
-from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter
+from creditbook.engine import group_commit
+from creditbook.engine.group_commit import MAX_YIELDS, GroupCommitSettings, GroupWriter, _Write
 from creditbook.store.database import make_engine
 from creditbook.store.queries import hot
 
@@ -221,6 +222,43 @@ def test_group_commit_off(ledger: Ledger, commits: list[int]) -> None:
 def test_settings_are_checked(size: int, wait: float) -> None:
     with pytest.raises(ValueError, match="group commit"):
         GroupCommitSettings(True, size, wait)
+
+
+@pytest.mark.parametrize(
+    ("last_size", "arrivals", "max_size", "taken", "yields"),
+    [
+        (2, 3, 64, 4, 4),  # yields while callers keep queueing, then once to see none came
+        (2, 20, 64, 9, 8),  # at most MAX_YIELDS yields
+        (2, 20, 3, 3, 2),  # no yield once a full group is queued
+        (1, 3, 64, 1, 0),  # after a write alone, no yield: an idle ledger adds no latency
+    ],
+)
+def test_a_busy_leader_lets_answered_callers_join_its_group(
+    ledger: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    last_size: int,
+    arrivals: int,
+    max_size: int,
+    taken: int,
+    yields: int,
+) -> None:
+    """Each yield of the leader lets one more caller queue (a stand-in for the threads the
+    last group answered)."""
+    writer = GroupWriter(ledger._context, GroupCommitSettings(True, max_size, 0.0))
+    writer._last_size = last_size
+    writer._queue.append(_Write(lambda _: None))
+    slept: list[float] = []
+
+    def yield_once(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) <= arrivals:
+            writer._queue.append(_Write(lambda _: None))
+
+    monkeypatch.setattr(group_commit.time, "sleep", yield_once)
+    assert MAX_YIELDS == 8
+    assert len(writer._take()) == taken
+    assert slept == [0] * yields
+    writer.close()
 
 
 def test_deadlocked_groups_of_two_processes_retry(ledger: Ledger, database_url: str) -> None:

@@ -62,6 +62,8 @@ Merge = Callable[[Context, Connection, list[Any]], list[tuple[Any, Exception | N
 DEFAULT_MAX_SIZE = 64
 DEFAULT_MAX_WAIT_S = 0.0
 GROUP_RETRIES = 3
+# How often a busy leader yields to let answered callers queue again (see `_let_callers_in`).
+MAX_YIELDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,10 +314,7 @@ class GroupWriter:
     def _take(self) -> list[_Write]:
         size, wait = self.settings.max_size, self.settings.max_wait_s
         if self._last_size > 1:
-            # Busy: the callers the last group just answered are about to write again.
-            # Letting them run first (a bare yield of the interpreter) joins them to this
-            # group instead of leaving them for the next: fewer, fuller groups, no wait.
-            time.sleep(0)
+            self._let_callers_in(size)
         with self._arrived:
             if wait > 0:
                 deadline = time.monotonic() + wait
@@ -324,6 +323,19 @@ class GroupWriter:
                     if left <= 0 or not self._arrived.wait(left):
                         break
             return [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+
+    def _let_callers_in(self, size: int) -> None:
+        """Busy: the callers the last group just answered are about to write again. Letting
+        them run first joins them to this group instead of leaving them for the next: fewer,
+        fuller groups, and no timed wait. The leader yields the interpreter (a bare
+        `sleep(0)`) as long as the queue still grows, up to `MAX_YIELDS` times."""
+        queued = -1
+        for _ in range(MAX_YIELDS):
+            now_queued = len(self._queue)
+            if now_queued == queued or now_queued >= size:
+                return
+            queued = now_queued
+            time.sleep(0)
 
     def _run(self, group: list[_Write]) -> None:
         self._last_size = len(group)
