@@ -504,6 +504,18 @@ def test_bounded_text_columns_refuse_longer_values(engine: Engine, table: str) -
             assert f"ck_{table}_{column.name}_length" in str(caught.value)
 
 
+def test_a_transfer_id_names_one_transfer_of_the_whole_ledger(engine: Engine) -> None:
+    """Since migration 0013 one unique index on `transfer_id` finds a transfer by its id
+    alone (as the operator's refund does) and refuses the id in any other account too."""
+    first = row("transfers", account_id="a")
+    insert(engine, "transfers", first)
+    with pytest.raises(IntegrityError, match=r"uq_transfers_transfer_id|transfers\.transfer_id"):
+        insert(
+            engine, "transfers", row("transfers", account_id="b", transfer_id=first["transfer_id"])
+        )
+    insert(engine, "transfers", row("transfers", account_id="b"))
+
+
 def check_names(engine: Engine) -> set[str]:
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":

@@ -187,13 +187,13 @@ transfers = Table(
     # Materialised on charges: credits refunded so far by linked refunds.
     millicredits("refunded"),
     PrimaryKeyConstraint("account_id", "seq"),
-    UniqueConstraint("account_id", "transfer_id", name="uq_transfers_transfer_id"),
+    # A transfer id names one transfer of the whole ledger (the operator refunds a charge
+    # by its id alone); this index also finds it.
+    UniqueConstraint("transfer_id", name="uq_transfers_transfer_id"),
     Index("ix_transfers_type", "account_id", "type", "seq"),
     # Only transfers of a run: a plain charge adds nothing to it.
     Index("ix_transfers_run", "account_id", "run_id", **where_not_empty("run_id")),
     Index("ix_transfers_created_at", "account_id", "created_at"),
-    # The operator refunds a charge by its id alone.
-    Index("ix_transfers_by_transfer_id", "transfer_id"),
     CheckConstraint("seq >= 1", name="seq"),
     # Only charges (negative amounts) are refunded, and never beyond what they took.
     CheckConstraint("refunded = 0 OR (refunded > 0 AND refunded <= -amount)", name="refunded"),
