@@ -110,9 +110,8 @@ def test_the_library_example_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stripe: FakeStripe
 ) -> None:
     """As written; only Stripe's address is the local stand-in's."""
-    import stripe as stripe_package
-
-    monkeypatch.setattr(stripe_package._stripe_client, "DEFAULT_API_BASE", stripe.url)
+    # By its dotted path: the stripe package imports this module only when first used.
+    monkeypatch.setattr("stripe._stripe_client.DEFAULT_API_BASE", stripe.url)
     monkeypatch.chdir(tmp_path)
     (example,) = [block for block in blocks("python") if "Ledger.open" in block]
     namespace: dict[str, Any] = {"__name__": "payments_doc"}
