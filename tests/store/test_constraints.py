@@ -505,8 +505,8 @@ def test_bounded_text_columns_refuse_longer_values(engine: Engine, table: str) -
 
 
 def test_a_transfer_id_names_one_transfer_of_the_whole_ledger(engine: Engine) -> None:
-    """Since migration 0013 one unique index on `transfer_id` finds a transfer by its id
-    alone (as the operator's refund does) and refuses the id in any other account too."""
+    """Since migration 0013 an id taken by a transfer of one account is refused in any
+    other account too: the operator's refund finds a transfer by its id alone."""
     first = row("transfers", account_id="a")
     insert(engine, "transfers", first)
     with pytest.raises(IntegrityError, match=r"uq_transfers_transfer_id|transfers\.transfer_id"):
