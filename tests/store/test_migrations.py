@@ -108,3 +108,24 @@ def test_entries_are_append_only_in_the_database(database_url: str) -> None:
         assert amounts == [7]
     finally:
         engine.dispose()
+
+
+def test_the_tables_a_charge_updates_leave_room_on_postgres(postgres_database_url: str) -> None:
+    """Storage parameters are not in Alembic's comparison either: each table's fill factor
+    in the migrated database is the declared one (PostgreSQL's default of 100 elsewhere)."""
+    engine = make_engine(postgres_database_url)
+    try:
+        with engine.connect() as connection:
+            found = dict(
+                connection.execute(
+                    text(
+                        "SELECT relname, reloptions FROM pg_class"
+                        " WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    declared = {table: [f"fillfactor={value}"] for table, value in schema.FILLFACTOR.items()}
+    assert {table: options for table, options in found.items() if options} == declared
+    assert set(schema.metadata.tables) <= set(found)
