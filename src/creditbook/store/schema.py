@@ -11,9 +11,6 @@ never above what it was funded with, holds within their amount, entries never ze
 and sources, non-negative counters. SQLite does not enforce `VARCHAR(n)`, so
 there every bounded text column also carries a `length(col) <= n` check; PostgreSQL enforces the
 type itself. `CHECKS` and `SQLITE_LENGTH_CHECKS` list them by table.
-
-On PostgreSQL the tables every charge updates fill their pages only to `FILLFACTOR` (migration
-0014), so an updated row usually fits on its page and the update writes no index entry.
 """
 
 from __future__ import annotations
@@ -57,8 +54,8 @@ naming_convention = {
 }
 metadata = MetaData(naming_convention=naming_convention)
 
-# PostgreSQL's fill factor of the tables a charge updates in place (the account's sequence,
-# the grants drawn on, the day's rollup); the others keep the default of 100.
+# PostgreSQL's fill factor of the tables every charge updates (migration 0014): an updated row
+# then usually fits on its page, and the update writes no index entry. Others keep 100.
 FILLFACTOR = {"accounts": 80, "grants": 80, "rollups": 80}
 
 
