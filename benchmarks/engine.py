@@ -16,7 +16,8 @@ Measures, in one run and per database:
   commit. Both one per commit and batched.
 
 Every measurement is repeated over several rounds that alternate engine and floor (the
-order rotates each round) and the median is reported, since a shared machine is noisy.
+order rotates each round) and the median is reported, since a shared machine is noisy;
+each ratio also shows its lowest and highest value within one round.
 Next to throughput it reports this process's CPU time per charge (Python and drivers;
 for SQLite also the database's own work), which is steadier than wall time when other
 work competes for the disk, and how many statements and round trips one engine charge
@@ -702,6 +703,13 @@ class Ratio:
     def value(self, result: DatabaseResult) -> float:
         return result.rate(self.numerator) / result.rate(self.denominator)
 
+    def per_round(self, result: DatabaseResult) -> list[float]:
+        """The ratio within each round. A round measures both sides seconds apart, so the
+        spread shows how far the machine's drift moves the ratio of medians."""
+        numerator = result.figures[self.numerator].samples
+        denominator = result.figures[self.denominator].samples
+        return [n / d for n, d in zip(numerator, denominator, strict=True)]
+
 
 def ratios(result: DatabaseResult) -> list[Ratio]:
     """The ratios the database has figures for, with the goals."""
@@ -774,6 +782,7 @@ def as_json(results: list[DatabaseResult], budget: Budget, notes: list[str]) -> 
                 "ratios": {
                     ratio.name: {
                         "value": ratio.value(result),
+                        "per_round": ratio.per_round(result),
                         "goal": ratio.goal,
                         "met": None if ratio.goal is None else ratio.value(result) >= ratio.goal,
                     }
@@ -814,10 +823,10 @@ def print_tables(
         figures.add_section()
     console.print(figures)
 
-    goals = Table(title="Ratios (of medians)")
+    goals = Table(title="Ratios (of medians; and the lowest and highest within one round)")
     for column in ("database", "ratio"):
         goals.add_column(column)
-    for column in ("value", "goal"):
+    for column in ("value", "rounds", "goal"):
         goals.add_column(column, justify="right")
     goals.add_column("met")
     for result in results:
@@ -828,7 +837,9 @@ def print_tables(
             else:
                 goal = f"≥ {ratio.goal:g}"
                 met = "[green]yes[/]" if value >= ratio.goal else "[red]NO[/]"
-            goals.add_row(result.name, ratio.name, f"{value:.2f}", goal, met)
+            rounds = ratio.per_round(result)
+            spread = f"{min(rounds):.2f}–{max(rounds):.2f}"
+            goals.add_row(result.name, ratio.name, f"{value:.2f}", spread, goal, met)
         goals.add_section()
     console.print(goals)
 
