@@ -4,6 +4,7 @@ and each caller still gets exactly its own result or refusal (on SQLite and Post
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -404,6 +405,36 @@ def test_closing_the_ledger_closes_the_writers_connection(
         ledger.charge(account, Credits.of(1))
         assert _backends(admin) > before
         ledger.close()
+        assert _settles_at(admin, before) <= before
+    finally:
+        admin.dispose()
+
+
+def test_closing_the_ledger_during_a_group_closes_the_connection_after_it(
+    postgres_database_url: str, clock: ManualClock
+) -> None:
+    """The group being run keeps the connection it writes on, and closes it once it has
+    committed: no backend is left behind."""
+    admin = make_engine(postgres_database_url)
+    try:
+        gc.collect()  # ledgers other tests dropped give their connections back first
+        before = _backends(admin)
+        ledger = Ledger(make_engine(postgres_database_url), clock)
+        account = open_account(ledger, "closing", 10)
+        inside, go_on = threading.Event(), threading.Event()
+
+        def body(connection: Connection) -> int:
+            inside.set()
+            go_on.wait(GATHER_S)
+            return len(hot.lock(connection, [account], clock.now(), grants=False))
+
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(writer_of(ledger).submit, body)
+            assert inside.wait(GATHER_S)
+            ledger.close()
+            assert _backends(admin) > before  # the group still writes on it
+            go_on.set()
+            assert running.result(GATHER_S) == 1
         assert _settles_at(admin, before) <= before
     finally:
         admin.dispose()

@@ -217,6 +217,7 @@ class GroupWriter:
         self._queue: deque[_Write] = deque()
         self._arrived = threading.Condition()
         self._leading = False
+        self._closed = False  # closed: the connection is given up whenever no group runs
         self._careful = False  # the last group had a refusal: use savepoints from the start
         self._local = threading.local()
         self._last_size = 0  # the size of the last group run
@@ -281,12 +282,15 @@ class GroupWriter:
             log.exception("a group commit failed")
 
     def close(self) -> None:
-        """Stop the writer's thread once it has run the groups it was given (an awaited
-        write that comes later starts a new one)."""
+        """Stop the writer's thread once it has run the groups it was given, and close the
+        connection once no group runs (the group being run closes it when it is done). A
+        write that comes later still runs, on a connection of its own that its group
+        closes, and an awaited one starts a new thread."""
         leader, self._leader = self._leader, _leader_thread()
         leader.shutdown()
         with self._arrived:
-            if not self._leading:  # else the group being run still uses it
+            self._closed = True
+            if not self._leading:
                 self._lender.release()
 
     def _lead(self) -> None:
@@ -306,6 +310,8 @@ class GroupWriter:
             with self._arrived:
                 if not self._queue:
                     self._leading = False
+                    if self._closed:
+                        self._lender.release()
                 elif self._queue[0].future is None:
                     self._queue[0].wake.release()  # promoted: it leads the next group
                 else:
