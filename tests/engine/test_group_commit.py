@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -393,21 +394,28 @@ def _settles_at(admin: Engine, expected: int) -> int:
     return left
 
 
+@contextmanager
+def _counted_backends(url: str) -> Iterator[tuple[Engine, int]]:
+    """An engine to count the database's backends with, and their number before the test
+    opens its own."""
+    admin = make_engine(url)
+    try:
+        gc.collect()  # ledgers other tests dropped give their connections back first
+        yield admin, _backends(admin)
+    finally:
+        admin.dispose()
+
+
 def test_closing_the_ledger_closes_the_writers_connection(
     postgres_database_url: str, clock: ManualClock
 ) -> None:
-    admin = make_engine(postgres_database_url)
-    try:
-        gc.collect()  # ledgers other tests dropped give their connections back first
-        before = _backends(admin)
+    with _counted_backends(postgres_database_url) as (admin, before):
         ledger = Ledger(make_engine(postgres_database_url), clock)
         account = open_account(ledger, "closed", 10)
         ledger.charge(account, Credits.of(1))
         assert _backends(admin) > before
         ledger.close()
         assert _settles_at(admin, before) <= before
-    finally:
-        admin.dispose()
 
 
 def test_closing_the_ledger_during_a_group_closes_the_connection_after_it(
@@ -415,10 +423,7 @@ def test_closing_the_ledger_during_a_group_closes_the_connection_after_it(
 ) -> None:
     """The group being run keeps the connection it writes on, and closes it once it has
     committed: no backend is left behind."""
-    admin = make_engine(postgres_database_url)
-    try:
-        gc.collect()  # ledgers other tests dropped give their connections back first
-        before = _backends(admin)
+    with _counted_backends(postgres_database_url) as (admin, before):
         ledger = Ledger(make_engine(postgres_database_url), clock)
         account = open_account(ledger, "closing", 10)
         inside, go_on = threading.Event(), threading.Event()
@@ -436,8 +441,6 @@ def test_closing_the_ledger_during_a_group_closes_the_connection_after_it(
             go_on.set()
             assert running.result(GATHER_S) == 1
         assert _settles_at(admin, before) <= before
-    finally:
-        admin.dispose()
 
 
 def test_a_writer_dropped_unclosed_closes_its_connection(
