@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Security
@@ -22,36 +20,33 @@ from creditbook.domain.errors import (
 from creditbook.domain.requests import MAX_BATCH_IDEMPOTENCY_KEY_CHARS
 from creditbook.engine.ledger import Ledger
 from creditbook.engine.principal import Principal
+from creditbook.engine.remembered import Remembered
 from creditbook.wire.common import STORABLE_TEXT
 
 PLAN_LIMITS_TTL_S = 10.0
 
 
 class PlanLimits:
-    """Rate limit of each account's plan, cached briefly (plans change rarely)."""
+    """Rate limit of each account's plan, remembered briefly (plans change rarely; see
+    `Remembered` for when one request reads them again)."""
 
     def __init__(self, default_rate: float, default_burst: int) -> None:
         self.default = (default_rate, default_burst)
-        self._cache: dict[str, tuple[float, tuple[float, int]]] = {}
-        self._lock = threading.Lock()
+        self._limits: Remembered[str, tuple[float, int]] = Remembered(PLAN_LIMITS_TTL_S)
 
     def remembered(self, account_id: str | None) -> tuple[float, int] | None:
         """The limits `of` answers without reading the database, or None."""
         if account_id is None:
             return self.default
-        with self._lock:
-            cached = self._cache.get(account_id)
-        if cached is not None and time.monotonic() - cached[0] < PLAN_LIMITS_TTL_S:
-            return cached[1]
-        return None
+        return self._limits.peek(account_id)
 
     def of(self, ledger: Ledger, account_id: str | None) -> tuple[float, int]:
         if account_id is None:
             return self.default
-        remembered = self.remembered(account_id)
+        remembered = self._limits.take(account_id)
         if remembered is not None:
             return remembered
-        now = time.monotonic()
+        read_at = self._limits.now()
         try:
             plan = ledger.get_plan(ledger.get_account(account_id).plan_id)
             rate = float(plan.rate_limit_per_s or self.default[0])
@@ -59,8 +54,7 @@ class PlanLimits:
             limits = (rate, max(1, int(burst)))
         except NotFoundError:
             limits = self.default
-        with self._lock:
-            self._cache[account_id] = (now, limits)
+        self._limits.put(account_id, limits, read_at)
         return limits
 
 

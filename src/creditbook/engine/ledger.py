@@ -14,7 +14,6 @@ request's fields as arguments, positional and keyword, in the request's order.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -489,18 +488,20 @@ class Ledger:
 
     def authenticate(self, token: str) -> ApiKey:
         """The key behind a token; AuthenticationError (unknown) or KeyRevokedError. A key
-        authenticated less than `key_cache_s` ago is answered from memory."""
-        cached = self.remembered_key(token)
+        authenticated less than `key_cache_s` ago is answered from memory; shortly before
+        that lifetime ends, one caller looks it up again."""
+        cached = self._keys.take(token)
         if cached is not None:
             return cached
-        looked_up_at = time.monotonic()
+        looked_up_at = self._keys.now()
         key = self._read(lambda c: keys.authenticate(c, token))
         self._keys.put(token, key, looked_up_at)
         return key
 
     def remembered_key(self, token: str) -> ApiKey | None:
         """What `authenticate` answers from memory for `token` now, without reading the
-        database: its key, or None (not authenticated lately: `authenticate` would read)."""
+        database: its key, or None (not authenticated lately, or due to be looked up again
+        and nobody does yet: `authenticate` would read)."""
         return self._keys.get(token)
 
     def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:

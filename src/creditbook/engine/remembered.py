@@ -1,0 +1,96 @@
+"""Values a process remembers for a short time, and reads again before they expire.
+
+A value read at `t` is answered from memory until `t + ttl_s`, never later. From a random
+point between `REFRESH_FROM` and `REFRESH_TO` of that lifetime it is due: the first caller
+to find it due reads it again, while the others go on being answered from memory until it
+expires. Values read together (every key a process saw in its first second) therefore
+neither expire together nor send every request in flight to the database at the same
+moment: under an even load that herd was the whole of the HTTP server's latency tail.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+REFRESH_FROM = 0.75  # a value falls due at a random point between these parts of its life
+REFRESH_TO = 0.95
+MAX_ENTRIES = 10_000
+
+
+@dataclass
+class _Entry(Generic[V]):
+    value: V
+    due: float  # from then on, one caller reads it again
+    expires: float  # from then on, it is never answered
+    claimed: bool = False  # a caller is reading it again
+
+
+class Remembered(Generic[K, V]):
+    """Values by key, each answered for at most `ttl_s` seconds after it was read (0: none
+    is remembered)."""
+
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        if ttl_s < 0:
+            raise ValueError("a remembered value's lifetime must not be negative")
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._draw = draw
+        self._entries: dict[K, _Entry[V]] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, key: K) -> V | None:
+        """The value if it can be answered from memory now: not due, or due and being read
+        again by another caller. None: the caller should read it (see `take`)."""
+        return self._answer(key, claim=False)
+
+    def take(self, key: K) -> V | None:
+        """As `peek`, but a due value nobody reads again yet is claimed: None, and the
+        caller reads it and `put`s it (or `forget`s it)."""
+        return self._answer(key, claim=True)
+
+    def _answer(self, key: K, *, claim: bool) -> V | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if now >= entry.expires:
+                del self._entries[key]
+                return None
+            if now < entry.due or entry.claimed:
+                return entry.value
+            if claim:
+                entry.claimed = True
+            return None
+
+    def put(self, key: K, value: V, read_at: float) -> None:
+        """Remember `value`, read by a read that began at `read_at` (on this clock)."""
+        if self.ttl_s == 0:
+            return
+        share = REFRESH_FROM + (REFRESH_TO - REFRESH_FROM) * self._draw()
+        entry = _Entry(value, read_at + self.ttl_s * share, read_at + self.ttl_s)
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
+                self._entries.clear()
+            self._entries[key] = entry
+
+    def forget(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def now(self) -> float:
+        return self._clock()
