@@ -4,6 +4,7 @@ the same: the key, its revocation, its rate limit."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.api.conftest import Api, bearer
 from creditbook.api import deps
 from creditbook.api.app import create_app
 from creditbook.api.ratelimit import Decision
+from creditbook.engine import remembered
 from creditbook.engine.ledger import Ledger
 from creditbook.settings import Settings
 
@@ -99,3 +101,37 @@ def test_a_wrong_secret_for_a_remembered_key_is_refused(api: Api, hops: list[str
     refused = api.client.get(path, headers=bearer(forged))
     assert refused.status_code == 401
     assert hops == ["principal", "principal"]  # the forged token found nothing in memory
+
+
+def _refreshed_in_background() -> None:
+    """Wait until the background reads the app started are done."""
+    deadline = time.monotonic() + 10.0
+    while deps._REFRESHING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not deps._REFRESHING
+
+
+def test_a_key_due_again_is_answered_and_looked_up_in_the_background(
+    api: Api, hops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remembered key falls due before it expires (here: at once). The request that finds
+    it due is answered from memory and its key looked up again on a thread, so a
+    revocation by another process shows here within the key's lifetime, and no request
+    waits for the lookup."""
+    monkeypatch.setattr(remembered, "REFRESH_FROM", 0.0)
+    monkeypatch.setattr(remembered, "REFRESH_TO", 0.0)
+    keys = api.account("mem-d")
+    path = "/v1/accounts/mem-d/balance"
+    assert api.client.get(path, headers=bearer(keys.read)).status_code == 200
+    assert hops == ["principal"]
+    assert api.client.get(path, headers=bearer(keys.read)).status_code == 200
+    _refreshed_in_background()
+    assert hops == ["principal", "refresh_key", "refresh"]  # the key, the plan's limits
+    key_id = api.client.get("/v1/api_keys/current", headers=bearer(keys.read)).json()["key_id"]
+    _refreshed_in_background()
+    elsewhere = Ledger(api.ledger.engine, api.ledger.clock)  # another process's revocation
+    elsewhere.revoke_key(key_id)
+    assert api.client.get(path, headers=bearer(keys.read)).status_code == 200  # remembered
+    _refreshed_in_background()  # ... and looked up again: revoked, so forgotten
+    refused = api.client.get(path, headers=bearer(keys.read))
+    assert (refused.status_code, refused.json()["code"]) == (403, "key_revoked")

@@ -77,14 +77,14 @@ def test_the_cache_holds_only_the_right_token(ledger: Ledger) -> None:
     assert issued.secret is not None
     cache = KeyCache(10.0)
     cache.put(issued.secret, issued.key, time.monotonic())
-    assert cache.get(issued.secret) == issued.key
+    assert cache.take(issued.secret) == issued.key
     # Same key id, another secret (with a valid checksum): not answered from memory.
     forged = ledger.create_key(None, scope="operator").secret
     assert forged is not None
     body = issued.secret[:20] + forged[20:52]  # cb_<key id>_ and another secret
     same_id = f"{body}_{zlib.crc32(body.encode()):08x}"
     assert parse(same_id) == issued.key.key_id
-    assert cache.get(same_id) is None
-    assert KeyCache(0.0).get(issued.secret) is None
+    assert cache.take(same_id) is None and cache.answer(same_id) == (None, False)
+    assert KeyCache(0.0).take(issued.secret) is None
     with pytest.raises(ValueError, match="must not be negative"):
         KeyCache(-1.0)

@@ -28,8 +28,20 @@ def test_a_value_is_answered_until_it_falls_due() -> None:
     values = remembered(clock)
     values.put("a", 1, read_at=clock.now)
     clock.now += TTL_S * REFRESH_FROM - 0.001
-    assert (values.peek("a"), values.take("a")) == (1, 1)
-    assert values.peek("b") is None and values.take("b") is None  # never read
+    assert (values.answer("a"), values.take("a")) == ((1, False), 1)
+    assert values.answer("b") == (None, False) and values.take("b") is None  # never read
+
+
+def test_one_caller_reads_a_due_value_again_in_the_background() -> None:
+    clock = Clock()
+    values = remembered(clock)
+    values.put("a", 1, read_at=clock.now)
+    clock.now += TTL_S * REFRESH_FROM
+    assert values.answer("a") == (1, True)  # answered, and chosen to read it again
+    assert [values.answer("a"), values.take("a")] == [(1, False), 1]  # the others
+    values.put("a", 2, read_at=clock.now)
+    clock.now += TTL_S * REFRESH_FROM - 0.001
+    assert values.answer("a") == (2, False)  # fresh again
 
 
 def test_one_caller_reads_a_due_value_again_while_the_others_are_answered() -> None:
@@ -37,12 +49,8 @@ def test_one_caller_reads_a_due_value_again_while_the_others_are_answered() -> N
     values = remembered(clock)
     values.put("a", 1, read_at=clock.now)
     clock.now += TTL_S * REFRESH_FROM
-    assert values.peek("a") is None  # due, and nobody reads it yet: go and read it
-    assert values.take("a") is None  # this caller reads it
-    assert [values.take("a"), values.peek("a")] == [1, 1]  # the others are answered
-    values.put("a", 2, read_at=clock.now)
-    clock.now += TTL_S * REFRESH_FROM - 0.001
-    assert values.take("a") == 2  # fresh again
+    assert values.take("a") is None  # this caller reads it now
+    assert [values.take("a"), values.answer("a")] == [1, (1, False)]  # the others
 
 
 def test_a_value_is_never_answered_past_its_lifetime() -> None:
@@ -51,14 +59,26 @@ def test_a_value_is_never_answered_past_its_lifetime() -> None:
     read_at = clock.now
     values.put("a", 1, read_at=read_at)
     clock.now = read_at + TTL_S * REFRESH_FROM
-    assert values.take("a") is None  # claimed; this caller never puts it back
+    assert values.answer("a") == (1, True)  # chosen; this caller never puts it back
     clock.now = read_at + TTL_S - 0.001
-    assert values.peek("a") == 1  # being read again by another caller
+    assert values.answer("a") == (1, False)
     clock.now = read_at + TTL_S
-    assert values.peek("a") is None and values.take("a") is None  # expired, claimed or not
+    assert values.answer("a") == (None, False) and values.take("a") is None  # expired
     values.put("a", 2, read_at=clock.now)
     values.forget("a")
-    assert values.peek("a") is None
+    assert values.answer("a") == (None, False)
+
+
+def test_a_value_refused_by_the_caller_is_neither_answered_nor_claimed() -> None:
+    """The key cache refuses an entry whose token digest differs: a forged token for a
+    known key id must not take over the key's next lookup."""
+    clock = Clock()
+    values = remembered(clock)
+    values.put("a", 1, read_at=clock.now)
+    clock.now += TTL_S * REFRESH_FROM
+    assert values.answer("a", lambda value: value == 2) == (None, False)
+    assert values.take("a", lambda value: value == 2) is None
+    assert values.answer("a") == (1, True)  # still unclaimed for the right caller
 
 
 def test_values_read_together_fall_due_apart() -> None:
@@ -87,6 +107,6 @@ def test_values_read_together_fall_due_apart() -> None:
 def test_a_lifetime_of_zero_remembers_nothing() -> None:
     values: Remembered[str, int] = Remembered(0.0)
     values.put("a", 1, read_at=values.now())
-    assert values.peek("a") is None and values.take("a") is None
+    assert values.answer("a") == (None, False) and values.take("a") is None
     with pytest.raises(ValueError, match="must not be negative"):
         Remembered(-1.0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Security
@@ -24,6 +27,8 @@ from creditbook.engine.remembered import Remembered
 from creditbook.wire.common import STORABLE_TEXT
 
 PLAN_LIMITS_TTL_S = 10.0
+log = logging.getLogger("creditbook.auth")
+_REFRESHING: set[asyncio.Task[object]] = set()  # background reads not done yet
 
 
 class PlanLimits:
@@ -34,18 +39,22 @@ class PlanLimits:
         self.default = (default_rate, default_burst)
         self._limits: Remembered[str, tuple[float, int]] = Remembered(PLAN_LIMITS_TTL_S)
 
-    def remembered(self, account_id: str | None) -> tuple[float, int] | None:
-        """The limits `of` answers without reading the database, or None."""
+    def remembered(self, account_id: str | None) -> tuple[tuple[float, int] | None, bool]:
+        """The limits `of` answers without reading the database (None: it would read), and
+        whether this caller must read them again in the background (`refresh`)."""
         if account_id is None:
-            return self.default
-        return self._limits.peek(account_id)
+            return self.default, False
+        return self._limits.answer(account_id)
 
     def of(self, ledger: Ledger, account_id: str | None) -> tuple[float, int]:
         if account_id is None:
             return self.default
         remembered = self._limits.take(account_id)
-        if remembered is not None:
-            return remembered
+        return remembered if remembered is not None else self.refresh(ledger, account_id)
+
+    def refresh(self, ledger: Ledger, account_id: str) -> tuple[float, int]:
+        """Read the account's limits (its plan's, or the default when either is gone) and
+        remember them."""
         read_at = self._limits.now()
         try:
             plan = ledger.get_plan(ledger.get_account(account_id).plan_id)
@@ -56,6 +65,21 @@ class PlanLimits:
             limits = self.default
         self._limits.put(account_id, limits, read_at)
         return limits
+
+
+def _in_background(function: Callable[..., object], *args: object) -> None:
+    """Run `function` on a worker thread without the request waiting for it: a remembered
+    value read again before it expires. Kept until done; a failure is logged (the value
+    then expires, and the next request reads it itself)."""
+    task = asyncio.create_task(run_in_threadpool(function, *args))
+    _REFRESHING.add(task)
+    task.add_done_callback(_refreshed)
+
+
+def _refreshed(task: asyncio.Task[object]) -> None:
+    _REFRESHING.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("reading a remembered value again failed: %s", error)
 
 
 async def ledger_of(request: Request) -> Ledger:
@@ -116,10 +140,15 @@ async def caller_of(
     The hop to a thread and back costs more than the rest of it."""
     ledger: Ledger = request.app.state.ledger
     token = token_of(request)
-    key = ledger.remembered_key(token) if token is not None else None
+    key, refresh = ledger.remembered_key(token) if token is not None else (None, False)
+    if refresh:
+        _in_background(ledger.refresh_key, token)
     if key is not None and isinstance(request.app.state.limiter, MemoryLimiter):
         caller = Principal(key)
-        limits = request.app.state.plan_limits.remembered(caller.account_id)
+        plan_limits: PlanLimits = request.app.state.plan_limits
+        limits, refresh = plan_limits.remembered(caller.account_id)
+        if refresh:
+            _in_background(plan_limits.refresh, ledger, caller.account_id)
         if limits is not None:
             return _admit(request, caller, limits)
     return await run_in_threadpool(principal, request, bearer, api_key)

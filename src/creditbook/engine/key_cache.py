@@ -12,9 +12,12 @@ the token.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+from collections.abc import Callable
 
+from creditbook.domain.errors import CreditbookError, KeyRevokedError
 from creditbook.engine.keys import ApiKey, parse
 from creditbook.engine.remembered import Remembered
 
@@ -25,6 +28,13 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _of_token(token: str) -> Callable[[tuple[str, ApiKey]], bool]:
+    """Whether an entry was authenticated with `token` (another secret for the same key id
+    is neither answered nor lets its caller claim the entry's next lookup)."""
+    digest = _digest(token)
+    return lambda entry: hmac.compare_digest(entry[0], digest)
+
+
 class KeyCache:
     """Keys by key id, each with the sha256 of its token (see `Remembered` for how long
     and when an entry is read again)."""
@@ -33,25 +43,41 @@ class KeyCache:
         self.ttl_s = ttl_s
         self._entries: Remembered[str, tuple[str, ApiKey]] = Remembered(ttl_s)
 
-    def get(self, token: str) -> ApiKey | None:
-        """The key of `token` if it can be answered from memory now."""
-        return self._answer(token, claim=False)
-
-    def take(self, token: str) -> ApiKey | None:
-        """As `get`, but when the entry is due to be read again and nobody reads it yet,
-        None: the caller looks the key up (and `put`s it)."""
-        return self._answer(token, claim=True)
-
-    def _answer(self, token: str, *, claim: bool) -> ApiKey | None:
+    def answer(self, token: str) -> tuple[ApiKey | None, bool]:
+        """The key of `token` until its entry expires, and whether this caller has just
+        claimed looking it up again (see `Remembered.answer`)."""
         key_id = parse(token)
         if key_id is None:
-            return None
-        entries = self._entries
-        entry = entries.take(key_id) if claim else entries.peek(key_id)
-        if entry is None:
-            return None
-        digest, key = entry
-        return key if hmac.compare_digest(digest, _digest(token)) else None
+            return None, False
+        entry, claimed = self._entries.answer(key_id, _of_token(token))
+        return (None if entry is None else entry[1]), claimed
+
+    def take(self, token: str) -> ApiKey | None:
+        """The key of `token`, unless it is due to be looked up again and nobody does yet:
+        then None, and the caller looks it up (and `put`s it)."""
+        key_id = parse(token)
+        entry = None if key_id is None else self._entries.take(key_id, _of_token(token))
+        return None if entry is None else entry[1]
+
+    def look_up(self, token: str, read: Callable[[], ApiKey]) -> ApiKey:
+        """Authenticate `token` by `read` (the database's answer) and remember its key; a
+        key found revoked is forgotten (the token was right: this process saw it revoked)."""
+        looked_up_at = self.now()
+        try:
+            key = read()
+        except KeyRevokedError:
+            key_id = parse(token)
+            if key_id is not None:
+                self.forget(key_id)
+            raise
+        self.put(token, key, looked_up_at)
+        return key
+
+    def refresh(self, token: str, read: Callable[[], ApiKey]) -> None:
+        """`look_up` for the caller `answer` chose, in the background: a key found revoked
+        is forgotten, and any other refusal is the next lookup's to report."""
+        with contextlib.suppress(CreditbookError):
+            self.look_up(token, read)
 
     def put(self, token: str, key: ApiKey, looked_up_at: float) -> None:
         """Remember `key` (authenticated by a lookup that began at `looked_up_at`, on the

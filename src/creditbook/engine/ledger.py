@@ -487,22 +487,21 @@ class Ledger:
         return self._read(lambda c: keys.of_account(c, account_id))
 
     def authenticate(self, token: str) -> ApiKey:
-        """The key behind a token; AuthenticationError (unknown) or KeyRevokedError. A key
-        authenticated less than `key_cache_s` ago is answered from memory; shortly before
-        that lifetime ends, one caller looks it up again."""
-        cached = self._keys.take(token)
-        if cached is not None:
-            return cached
-        looked_up_at = self._keys.now()
-        key = self._read(lambda c: keys.authenticate(c, token))
-        self._keys.put(token, key, looked_up_at)
-        return key
+        """The key behind a token; AuthenticationError (unknown) or KeyRevokedError. Answered
+        from memory for `key_cache_s` (one caller looks it up again shortly before that)."""
+        return self._keys.take(token) or self._keys.look_up(token, self._read_key(token))
 
-    def remembered_key(self, token: str) -> ApiKey | None:
-        """What `authenticate` answers from memory for `token` now, without reading the
-        database: its key, or None (not authenticated lately, or due to be looked up again
-        and nobody does yet: `authenticate` would read)."""
-        return self._keys.get(token)
+    def remembered_key(self, token: str) -> tuple[ApiKey | None, bool]:
+        """What `authenticate` answers from memory now (None: it would read), and whether
+        this caller must look the key up again in the background (`refresh_key`)."""
+        return self._keys.answer(token)
+
+    def refresh_key(self, token: str) -> None:
+        """Look a remembered key up again: remembered afresh, or forgotten if revoked."""
+        self._keys.refresh(token, self._read_key(token))
+
+    def _read_key(self, token: str) -> Callable[[], ApiKey]:
+        return lambda: self._read(lambda c: keys.authenticate(c, token))
 
     def end_session(self, key_id: str, session_id: str, *, lifetime_s: int) -> None:
         """Sign a dashboard session of `key_id` out for good: `is_session_ended` answers

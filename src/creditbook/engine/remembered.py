@@ -2,10 +2,11 @@
 
 A value read at `t` is answered from memory until `t + ttl_s`, never later. From a random
 point between `REFRESH_FROM` and `REFRESH_TO` of that lifetime it is due: the first caller
-to find it due reads it again, while the others go on being answered from memory until it
-expires. Values read together (every key a process saw in its first second) therefore
-neither expire together nor send every request in flight to the database at the same
-moment: under an even load that herd was the whole of the HTTP server's latency tail.
+to find it due reads it again (on the HTTP server in the background, answering the request
+from memory meanwhile), while the others go on being answered from memory until it expires.
+Values read together (every key a process saw in its first second) therefore neither expire
+together nor send every request in flight to the database at the same moment: under an even
+load that herd was the whole of the HTTP server's latency tail.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ V = TypeVar("V")
 REFRESH_FROM = 0.75  # a value falls due at a random point between these parts of its life
 REFRESH_TO = 0.95
 MAX_ENTRIES = 10_000
+Accept = Callable[[V], bool]
+# Its own generator: the process-wide one is the application's (tests seed and watch it).
+_SPREAD = random.Random()
+
+
+def _any(value: object) -> bool:
+    return True
 
 
 @dataclass
@@ -42,7 +50,7 @@ class Remembered(Generic[K, V]):
         ttl_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        draw: Callable[[], float] = random.random,
+        draw: Callable[[], float] = _SPREAD.random,
     ) -> None:
         if ttl_s < 0:
             raise ValueError("a remembered value's lifetime must not be negative")
@@ -52,30 +60,31 @@ class Remembered(Generic[K, V]):
         self._entries: dict[K, _Entry[V]] = {}
         self._lock = threading.Lock()
 
-    def peek(self, key: K) -> V | None:
-        """The value if it can be answered from memory now: not due, or due and being read
-        again by another caller. None: the caller should read it (see `take`)."""
-        return self._answer(key, claim=False)
-
-    def take(self, key: K) -> V | None:
-        """As `peek`, but a due value nobody reads again yet is claimed: None, and the
-        caller reads it and `put`s it (or `forget`s it)."""
-        return self._answer(key, claim=True)
-
-    def _answer(self, key: K, *, claim: bool) -> V | None:
+    def answer(self, key: K, accept: Accept[V] = _any) -> tuple[V | None, bool]:
+        """The value until it expires, and whether this caller has just claimed reading it
+        again (it is due, and nobody reads it yet): a caller that can read it in the
+        background answers with the value meanwhile. A value `accept` refuses is neither
+        answered nor claimed."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                return None
+                return None, False
             if now >= entry.expires:
                 del self._entries[key]
-                return None
+                return None, False
+            if not accept(entry.value):
+                return None, False
             if now < entry.due or entry.claimed:
-                return entry.value
-            if claim:
-                entry.claimed = True
-            return None
+                return entry.value, False
+            entry.claimed = True
+            return entry.value, True
+
+    def take(self, key: K, accept: Accept[V] = _any) -> V | None:
+        """The value, unless it is due and nobody reads it again yet: then None, and this
+        caller reads it now and `put`s it (or `forget`s it)."""
+        value, claimed = self.answer(key, accept)
+        return None if claimed else value
 
     def put(self, key: K, value: V, read_at: float) -> None:
         """Remember `value`, read by a read that began at `read_at` (on this clock)."""
