@@ -69,6 +69,20 @@ def test_a_value_is_never_answered_past_its_lifetime() -> None:
     assert values.answer("a") == (None, False)
 
 
+def test_a_read_that_began_before_the_key_was_forgotten_is_not_remembered() -> None:
+    """A key revoked through this process is forgotten at once; a lookup that began before
+    (a background refresh) must not bring it back for the rest of its lifetime."""
+    clock = Clock()
+    values = remembered(clock)
+    began = clock.now
+    clock.now += 0.5
+    values.forget("a")  # revoked while the read was under way
+    values.put("a", 1, read_at=began)
+    assert values.answer("a") == (None, False)
+    values.put("a", 2, read_at=clock.now + 0.001)  # a read that began afterwards
+    assert values.answer("a") == (2, False)
+
+
 def test_a_value_refused_by_the_caller_is_neither_answered_nor_claimed() -> None:
     """The key cache refuses an entry whose token digest differs: a forged token for a
     known key id must not take over the key's next lookup."""

@@ -58,6 +58,7 @@ class Remembered(Generic[K, V]):
         self._clock = clock
         self._draw = draw
         self._entries: dict[K, _Entry[V]] = {}
+        self._forgotten: dict[K, float] = {}  # when each key was last forgotten
         self._lock = threading.Lock()
 
     def answer(self, key: K, accept: Accept[V] = _any) -> tuple[V | None, bool]:
@@ -87,19 +88,28 @@ class Remembered(Generic[K, V]):
         return None if claimed else value
 
     def put(self, key: K, value: V, read_at: float) -> None:
-        """Remember `value`, read by a read that began at `read_at` (on this clock)."""
+        """Remember `value`, read by a read that began at `read_at` (on this clock). A read
+        that began before the key was last forgotten is not remembered: it may predate what
+        made it forgotten (a key revoked through this process while it was looked up)."""
         if self.ttl_s == 0:
             return
         share = REFRESH_FROM + (REFRESH_TO - REFRESH_FROM) * self._draw()
         entry = _Entry(value, read_at + self.ttl_s * share, read_at + self.ttl_s)
         with self._lock:
+            if read_at <= self._forgotten.get(key, float("-inf")):
+                return
             if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
                 self._entries.clear()
             self._entries[key] = entry
 
     def forget(self, key: K) -> None:
+        now = self._clock()
         with self._lock:
             self._entries.pop(key, None)
+            # A read that began a lifetime ago would be expired already: older times go.
+            for old in [k for k, at in self._forgotten.items() if at < now - self.ttl_s]:
+                del self._forgotten[old]
+            self._forgotten[key] = now
 
     def now(self) -> float:
         return self._clock()
