@@ -3,6 +3,7 @@ the set-based batch lock, and the retry of a transaction whose connection droppe
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -342,8 +343,9 @@ def test_the_charge_statements_are_planned_once(
 
 
 def test_a_single_charges_flush_stays_within_psycopgs_conversion_cache() -> None:
-    """A charge alone, keyed or drawing on two grants, flushes in a statement of at most 50
-    parameters: its rows' shared account and transfer number are bound once."""
+    """A charge alone, keyed or drawing on two grants, guarded or not, flushes in a
+    statement of at most 50 parameters: its rows' shared account and transfer number are
+    bound once."""
     now = datetime.now(UTC)
 
     def row(columns: tuple[tuple[str, str], ...], **values: Any) -> dict[str, Any]:
@@ -357,11 +359,11 @@ def test_a_single_charges_flush_stays_within_psycopgs_conversion_cache() -> None
     for lines, grants in ((2, 1), (3, 2)):
         entries = [row(ledger_state.ENTRY_TYPES, account_id="acct", seq=7)] * lines
         deltas = [("acct", f"grant-{index}", -1) for index in range(grants)]
-        for keys in ([], key):
+        for keys, guard in itertools.product(([], key), (None, deferred.Guard("acct", "9", 7))):
             sql, params = deferred._small_flush(
-                deferred.Writes(transfer, entries, rollup, deltas, keys)
+                deferred.Writes(transfer, entries, rollup, deltas, keys), guard
             )
-            assert len(params) <= 50, (lines, grants, len(keys))
+            assert len(params) <= 50, (lines, grants, len(keys), guard)
             assert len(sql.encode()) <= 4096
             named = set(re.findall(r"%\((\w+)\)s", sql))
             assert named == set(params) if isinstance(params, dict) else not named

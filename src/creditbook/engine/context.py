@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_RETRIES = 8
+# The connection whose transaction `Context.run` runs for one body alone (not a group's
+# transaction shared by several writes): a write alone on it may commit by itself.
+_ALONE: ContextVar[Connection | None] = ContextVar("creditbook_alone", default=None)
 
 
 def _retryable(error: DBAPIError) -> bool:
@@ -79,7 +83,8 @@ class Context:
 
         A connection that dropped (a restarted server, a pooled connection gone stale) is
         retried once on a new connection, but only when it dropped before the commit was
-        sent: a commit whose outcome is unknown is never run again. Pooled connections are
+        sent: a commit whose outcome is unknown is never run again (nor is a write that
+        commits by itself, see `hot.commits_alone`). Pooled connections are
         not pinged before use; this retry takes the ping's place.
 
         `lend` gives the connection to use (the group writer keeps one); by default each
@@ -92,17 +97,28 @@ class Context:
             try:
                 lent = self._pooled(read_only) if lend is None else lend()
                 with lent as connection, connection.begin():
-                    result = body(connection)
+                    alone = _ALONE.set(connection)
+                    try:
+                        result = body(connection)
+                    finally:
+                        _ALONE.reset(alone)
                     committing = True
                 return result
             except DBAPIError as error:
-                if error.connection_invalidated and not committing and not reconnected:
+                unsent = not committing and not hot.outcome_unknown(error)
+                if error.connection_invalidated and unsent and not reconnected:
                     reconnected = True
                     continue
                 if attempt + 1 == MAX_RETRIES or not _retryable(error):
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def runs_alone(connection: Connection) -> bool:
+        """Whether the transaction on `connection` is `run`'s for one body alone, so that
+        nothing else will be written in it (a group's transaction is shared by several)."""
+        return _ALONE.get() is connection
 
     def _pooled(self, read_only: bool) -> Connection:
         connection = self.engine.connect()
@@ -171,18 +187,23 @@ class Context:
     ) -> dict[str, AccountTx]:
         """Lock the accounts that exist (in account-id order, one statement), as lock(),
         reading the answers stored under `keys` in their scopes too."""
-        locked: dict[str, AccountTx] = {}
         found_all = hot.lock(connection, account_ids, now, grants=grants, keys=keys or ())
-        for account_id, found in found_all.items():
-            row = found.row
-            plan = self.plans.get((row.plan_id, row.plan_version))
-            if plan is None:
-                plan = self.plan(connection, row.plan_id)
-            tx = locked[account_id] = AccountTx(connection, row, plan, now)
-            tx.prefetched = found.grants
-            tx.stored_keys = found.stored
-            tx.expiring_notice = self.expiring_notice
-        return locked
+        return {
+            account_id: self.account_tx(connection, found, now)
+            for account_id, found in found_all.items()
+        }
+
+    def account_tx(self, connection: Connection, found: hot.Locked, now: datetime) -> AccountTx:
+        """The transaction state of an account as the lock (or `hot.peek`) read it."""
+        row = found.row
+        plan = self.plans.get((row.plan_id, row.plan_version))
+        if plan is None:
+            plan = self.plan(connection, row.plan_id)
+        tx = AccountTx(connection, row, plan, now)
+        tx.prefetched = found.grants
+        tx.stored_keys = found.stored
+        tx.expiring_notice = self.expiring_notice
+        return tx
 
     def plan(self, connection: Connection, plan_id: str) -> Plan:
         """The plan's current version, parsed once per version."""

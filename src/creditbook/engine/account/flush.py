@@ -93,7 +93,32 @@ def flush_all(txs: list[AccountTx]) -> None:
     one statement, on SQLite one executemany per table."""
     if not txs:
         return
-    connection = txs[0].connection
+    writes = _collected(txs)
+    if not writes.transfers:
+        return
+    updated = deferred.flush(txs[0].connection, writes)
+    invariant(updated in (-1, len(writes.deltas)), "an entry names a missing grant")
+
+
+def flush_guarded(tx: AccountTx, version: str) -> bool:
+    """Write what one deferred transaction on an account read by `hot.peek` collected, with
+    the account's last transfer number, in one statement, only if the account row is still
+    the `version` read (see `deferred.flush_guarded`); leave deferred mode. False: the
+    account changed since, and nothing was written."""
+    writes = _collected([tx])
+    if not writes.transfers:
+        return True
+    last_seq = max(tx.next_seq - 1, tx.reserved_seq)
+    guard = deferred.Guard(tx.account_id, version, last_seq)
+    updated = deferred.flush_guarded(tx.connection, writes, guard)
+    if updated is None:
+        return False
+    invariant(updated == len(writes.deltas), "an entry names a missing grant")
+    return True
+
+
+def _collected(txs: list[AccountTx]) -> deferred.Writes:
+    """What the transactions collected, as one flush writes it; they leave deferred mode."""
     transfers = [row for tx in txs for row in tx.pending_transfers]
     entries = [row for tx in txs for row in tx.pending_entries]
     deltas = [
@@ -116,10 +141,7 @@ def flush_all(txs: list[AccountTx]) -> None:
     keys = [row for tx in txs for row in tx.pending_keys.values()]
     for tx in txs:
         _leave_deferred(tx)
-    if not transfers:
-        return
-    updated = deferred.flush(connection, deferred.Writes(transfers, entries, rollups, deltas, keys))
-    invariant(updated in (-1, len(deltas)), "an entry names a missing grant")
+    return deferred.Writes(transfers, entries, rollups, deltas, keys)
 
 
 def _leave_deferred(tx: AccountTx) -> None:

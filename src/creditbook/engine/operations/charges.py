@@ -26,7 +26,7 @@ from creditbook.domain.requests import (
     ChargeRequest,
 )
 from creditbook.engine import idempotency
-from creditbook.engine.account.flush import flush_all
+from creditbook.engine.account.flush import flush_all, flush_guarded
 from creditbook.engine.account.lines import Attribution, Line, draws_total
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
@@ -72,7 +72,15 @@ def charge_many(
     once, and every table written once for them all. Each charge's balance alerts are
     evaluated right after it, so that an alert names the charge that crossed its threshold
     and the balance just after it. A refusal for lack of credits is answered, not
-    recorded: the caller records it once the transaction is over, as a charge alone would."""
+    recorded: the caller records it once the transaction is over, as a charge alone would.
+    A charge that is its transaction's one write first tries without a lock, on PostgreSQL
+    (`_charge_unlocked`); in a group's transaction it rides on the group's commit."""
+    [first, *others] = requests
+    if not others and first.resource_name is None and context.runs_alone(connection):
+        with hot.each_on_its_own(connection) as unlocked:
+            outcome = _charge_unlocked(context, connection, first) if unlocked else None
+        if outcome is not None:
+            return [outcome]
     locked = _lock_all(context, connection, requests)
     for tx in locked.values():
         tx.deferred = True  # the writes go out together (one statement on PostgreSQL)
@@ -90,6 +98,42 @@ def charge_many(
             tx.pool_changes = {}
     _finish_all(connection, locked)
     return outcomes
+
+
+def _charge_unlocked(
+    context: Context, connection: Connection, request: ChargeRequest
+) -> tuple[Charge | None, Exception | None] | None:
+    """One charge in two statements, each its own transaction: read the account without
+    locking it (`hot.peek`), then write the charge only if the account row is still the
+    version read (`flush.flush_guarded`), which no other write can have slipped between.
+    Every write to an account locks its row first, so an account unchanged since the read
+    had the same grants, holds and stored answers all along, and the charge is exactly
+    what it would have been under the lock. A refusal is answered from the read alone.
+
+    None, having written nothing: the charge takes the lock instead. So it does when the
+    account changed in between, when something is due on it (catching up writes periods
+    and expiries), when the charge would emit an event or change the account's alert
+    state, and when there is no such account (the lock's path says so)."""
+    now = context.now()
+    key = request.idempotency_key
+    found = hot.peek(connection, request.account_id, now, [key] if key else [])
+    if found is None or found.version is None:
+        return None
+    tx = context.account_tx(connection, found, now)
+    if now >= tx.next_event_at:
+        return None
+    tx.deferred = True
+    try:
+        charged = _charge_item(context, {tx.account_id: tx}, request)
+    except CreditbookError as error:
+        return None, error
+    if tx.pool_changes:
+        outbox.evaluate_pools(tx, sorted(tx.pool_changes))
+    if tx.pending_events or tx.alerts_dirty or tx.account_dirty:
+        return None
+    if not flush_guarded(tx, found.version):
+        return None
+    return charged, None
 
 
 def _finish_all(connection: Connection, locked: dict[str, AccountTx]) -> None:

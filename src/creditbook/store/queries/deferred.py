@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from creditbook.store.queries import hot
 from creditbook.store.queries.hot import insert_sql, is_postgres, stored_value
@@ -47,6 +48,15 @@ def _tuples(
     return tuples
 
 
+class Guard(NamedTuple):
+    """The account a guarded flush applies to, the row version it must still be (xmin, as
+    `hot.peek` read it), and the last transfer number it sets."""
+
+    account_id: str
+    version: str
+    last_seq: int
+
+
 class Writes(NamedTuple):
     """What deferred transactions collected: rows of transfers, entries and rollups (by
     column name), grant changes as (account_id, grant_id, amount), and idempotency answers
@@ -80,6 +90,20 @@ def flush(connection: Connection, writes: Writes) -> int:
     if rollups:
         hot.executemany(connection, _SQLITE_ROLLUPS, _tuples(rollups, ROLLUP_TYPES))
     return updated
+
+
+def flush_guarded(connection: Connection, writes: Writes, guard: Guard) -> int | None:
+    """Write the deferred rows of one transfer on one account (PostgreSQL) together with
+    the account's new last transfer number, in one statement meant to run on its own
+    (autocommit), and only if the account row is still the version `peek` read: otherwise
+    nothing at all is written and the answer is None. Else the number of grants updated."""
+    sql, values = _small_flush(writes, guard)
+    try:
+        written, updated = hot.execute(connection, sql, values)[0]
+    except DBAPIError as error:
+        hot.commits_alone(error)
+        raise
+    return int(updated) if written else None
 
 
 def _set_flush(writes: Writes) -> tuple[str, Any]:
@@ -125,7 +149,7 @@ def _set_flush(writes: Writes) -> tuple[str, Any]:
 # each row costs less than naming the parameters.
 SMALL_FLUSH_TRANSFERS = 2
 CONVERSION_CACHE_PARAMS = 50
-_Shape = tuple[int, int, int, int, int, bool]
+_Shape = tuple[int, int, int, int, int, bool, bool]
 _SMALL_FLUSH: dict[_Shape, tuple[str, tuple[str, ...]]] = {}
 _DELTA_COLUMNS = (("account_id", "varchar"), ("grant_id", "varchar"), ("amount", "bigint"))
 _DELTA_NAMES = tuple(name for name, _ in _DELTA_COLUMNS)
@@ -147,8 +171,13 @@ _WIDTHS = tuple(len(columns) for _, columns, _ in _SMALL_TABLES)
 
 def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
     """The statement of a small flush and, when it binds shared values once, the names of
-    the others in the order they are given (each table's rows, each row's columns)."""
-    *counts, shares = shape
+    the others in the order they are given (each table's rows, each row's columns).
+
+    A guarded flush first sets the account's last number, only if its row is still the
+    version given (`a`), and every other write reads `a`: when `a` changed no row, none
+    of them writes anything. Its rows are then selected rather than given as VALUES of
+    the INSERT, so each value names its type."""
+    *counts, shares, guarded = shape
     names: list[str] = []
     values: dict[str, str] = {}
     for (prefix, columns, shared), rows in zip(_SMALL_TABLES, counts, strict=True):
@@ -163,46 +192,69 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
                 else:
                     names.append(f"{prefix}{index}_{name}")
                     mark = f"%({names[-1]})s"
-                cast = f"::{kind}" if prefix == "d" or kind == "json" else ""
+                cast = f"::{kind}" if guarded or prefix == "d" or kind == "json" else ""
                 marks.append(mark + cast)
             tuples.append("(" + ", ".join(marks) + ")")
         values[prefix] = ", ".join(tuples)
     keys, deltas, rollups = counts[2:]
+    given = _guarded_rows if guarded else _plain_rows
     grants = "SELECT 1 WHERE false"
     if deltas:
         grants = (
             "UPDATE grants SET remaining = grants.remaining + d.amount"
-            f" FROM (VALUES {values['d']}) AS d(account_id, grant_id, amount)"
+            f" FROM {'a, ' if guarded else ''}(VALUES {values['d']})"
+            " AS d(account_id, grant_id, amount)"
             " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
             " RETURNING 1"
         )
     rollup = ""
     if rollups:
         r_names = ", ".join(name for name, _ in ROLLUP_TYPES)
-        rollup = f", r AS (INSERT INTO rollups ({r_names}) VALUES {values['r']}{ROLLUP_UPSERT})"
+        rollup = f", r AS (INSERT INTO rollups ({r_names}) {given(values['r'])}{ROLLUP_UPSERT})"
     stored = ""
     if keys:
         k_names = ", ".join(name for name, _ in KEY_TYPES)
-        stored = f" k AS (INSERT INTO idempotency ({k_names}) VALUES {values['k']}),"
+        stored = f" k AS (INSERT INTO idempotency ({k_names}) {given(values['k'])}),"
     t_names = ", ".join(name for name, _ in TRANSFER_TYPES)
     e_names = ", ".join(name for name, _ in ENTRY_TYPES)
+    account, answer = _guard_sql(shares) if guarded else ("", "SELECT count(*) FROM g")
     sql = (
-        f"WITH t AS (INSERT INTO transfers ({t_names}) VALUES {values['t']}),"
-        f" e AS (INSERT INTO entries ({e_names}) VALUES {values['e']}),"
-        f"{stored} g AS ({grants}){rollup}"
-        " SELECT count(*) FROM g"
+        f"WITH {account}t AS (INSERT INTO transfers ({t_names}) {given(values['t'])}),"
+        f" e AS (INSERT INTO entries ({e_names}) {given(values['e'])}),"
+        f"{stored} g AS ({grants}){rollup} {answer}"
     )
     return sql, tuple(names)
 
 
-def _small_flush(writes: Writes) -> tuple[str, Any]:
+def _guard_sql(shares: bool) -> tuple[str, str]:
+    """A guarded flush's account update (`a`, first) and its answer: whether it changed
+    the row, and how many grants were updated."""
+    mark = "%({})s" if shares else "%s"
+    account = (
+        f"a AS (UPDATE accounts SET last_seq = {mark.format('a_last_seq')}::bigint"
+        f" WHERE account_id = {mark.format('a_account_id')}::varchar"
+        f" AND xmin = {mark.format('a_version')}::xid RETURNING 1), "
+    )
+    return account, "SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM g)"
+
+
+def _plain_rows(values: str) -> str:
+    return f"VALUES {values}"
+
+
+def _guarded_rows(values: str) -> str:
+    return f"SELECT v.* FROM a, (VALUES {values}) AS v"
+
+
+def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
     transfers, entries, rollups, deltas, keys = writes
     delta_rows = [dict(zip(_DELTA_NAMES, delta, strict=True)) for delta in deltas]
     tables = (transfers, entries, keys, delta_rows, rollups)
     counts = (len(transfers), len(entries), len(keys), len(deltas), len(rollups))
     first = transfers[0]
     shares = (
-        sum(map(operator.mul, counts, _WIDTHS)) > CONVERSION_CACHE_PARAMS
+        sum(map(operator.mul, counts, _WIDTHS)) + (guard is not None) * len(Guard._fields)
+        > CONVERSION_CACHE_PARAMS
         and len(transfers) == 1
         and all(
             row[name] == first[name]
@@ -211,12 +263,14 @@ def _small_flush(writes: Writes) -> tuple[str, Any]:
             for name in shared
         )
     )
-    shape = (*counts, shares)
+    shape = (*counts, shares, guard is not None)
     found = _SMALL_FLUSH.get(shape)
     if found is None:
         found = _SMALL_FLUSH[shape] = _small_flush_sql(shape)
     sql, names = found
     values: list[Any] = []
+    if guard is not None and not shares:
+        values.extend((guard.last_seq, guard.account_id, guard.version))
     for (_, columns, shared), rows in zip(_SMALL_TABLES, tables, strict=True):
         kept = [name for name, _ in columns if not (shares and name in shared)]
         for row in rows:
@@ -225,4 +279,7 @@ def _small_flush(writes: Writes) -> tuple[str, Any]:
         return sql, values
     params = dict(zip(names, values, strict=True))
     params.update((name, stored_value(first[name], False)) for name in _TRANSFER_SHARED)
+    if guard is not None:
+        params.update(a_last_seq=guard.last_seq, a_account_id=guard.account_id)
+        params["a_version"] = guard.version
     return sql, params

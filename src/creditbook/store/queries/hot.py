@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
+from psycopg import pq
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
@@ -39,6 +41,7 @@ from creditbook.store.queries.ledger_state import (
 )
 
 T = TypeVar("T")
+_IDLE = pq.TransactionStatus.IDLE
 
 ACCOUNT_COLUMNS = tuple(column.name for column in schema.accounts.c)
 GRANT_COLUMNS = (
@@ -77,11 +80,13 @@ class AccountRecord(Record):
 @dataclass
 class Locked:
     """A locked account row, its open grants by pool (None: read them again), and the
-    answers stored under the idempotency keys asked for, by key (None: look them up)."""
+    answers stored under the idempotency keys asked for, by key (None: look them up).
+    `version` is set by `peek` only: the row version it read (see `peek`)."""
 
     row: Record
     grants: dict[str, list[Record]] | None
     stored: dict[str, Record] | None = None
+    version: str | None = None
 
 
 # -- running SQL on the driver -------------------------------------------------------------
@@ -95,6 +100,25 @@ def _driver(connection: Connection) -> Any:
 
 def is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
+
+
+@contextmanager
+def each_on_its_own(connection: Connection) -> Iterator[bool]:
+    """On PostgreSQL, when no transaction has begun on the connection yet, run each
+    statement of the block as a transaction of its own (autocommit) and yield True: no
+    BEGIN and no COMMIT round trip. Otherwise yield False and change nothing."""
+    raw = _driver(connection)
+    if not is_postgres(connection) or raw.pgconn.transaction_status != _IDLE:
+        yield False
+        return
+    raw.autocommit = True
+    try:
+        yield True
+    finally:
+        if raw.pgconn.transaction_status == _IDLE:
+            raw.autocommit = False
+        else:  # dropped, or interrupted mid-statement: never to be used again in autocommit
+            connection.invalidate()
 
 
 def _driver_error(
@@ -114,6 +138,20 @@ def _driver_error(
         dialect=dialect,
     )
     return mapped
+
+
+_OUTCOME_UNKNOWN = "creditbook_outcome_unknown"
+
+
+def commits_alone(error: DBAPIError) -> None:
+    """Mark the error of a write that commits by itself: if its connection dropped, the
+    write may have been committed, and the transaction runner must not run it again."""
+    setattr(error, _OUTCOME_UNKNOWN, True)
+
+
+def outcome_unknown(error: DBAPIError) -> bool:
+    """Whether the error is that of a write that committed by itself (`commits_alone`)."""
+    return bool(getattr(error, _OUTCOME_UNKNOWN, False))
 
 
 def execute(
@@ -238,10 +276,20 @@ _POSTGRES_LOCK_ONE = (
     " WHERE accounts.account_id = %(account)s::varchar"
     f" RETURNING {_PG_RETURNING})"
 )
+# The optimistic read of one account (`peek`): the lock's statement without the lock. It
+# answers as the lock would, with the next transfer number as `last_seq`, and the row's
+# version (xmin) where the lock answers the last number its snapshot saw.
+_POSTGRES_PEEK_ONE = (
+    "l AS (SELECT "
+    + _PG_RETURNING.replace("accounts.last_seq", "accounts.last_seq + 1 AS last_seq", 1)
+    + ", accounts.xmin::text AS version FROM accounts"
+    " WHERE accounts.account_id = %(account)s::varchar)"
+)
+_SEEN = "(SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id)"
 _POSTGRES_LOCK = (
     "WITH {lock}"
     f" SELECT {_L_COLUMNS},"
-    " (SELECT seen.last_seq FROM accounts seen WHERE seen.account_id = l.account_id),"
+    " {seen},"
     " {stored},"
     f" {_G_COLUMNS} FROM l"
     f" LEFT JOIN LATERAL (SELECT {_G_COLUMNS} FROM grants g"
@@ -256,7 +304,7 @@ _STORED = (
 
 
 @functools.cache
-def _postgres_lock(one: bool, keys: int) -> str:
+def _postgres_lock(one: bool, keys: int, peek: bool = False) -> str:
     """The lock of one account or of several, reading the answers stored under no key, one
     key or several. One account, one key: by equality, not in an array. With arrays
     PostgreSQL prices the generic plan for arrays of unknown length above the plan for the
@@ -267,8 +315,10 @@ def _postgres_lock(one: bool, keys: int) -> str:
     if keys:
         match = "= %(key)s" if one and keys == 1 else "= ANY(%(keys)s::varchar[])"
         stored = _STORED.format(match=match)
+    if peek:
+        return _POSTGRES_LOCK.format(lock=_POSTGRES_PEEK_ONE, seen="l.version", stored=stored)
     lock = _POSTGRES_LOCK_ONE if one else _POSTGRES_LOCK_MANY
-    return _POSTGRES_LOCK.format(lock=lock, stored=stored)
+    return _POSTGRES_LOCK.format(lock=lock, seen=_SEEN, stored=stored)
 
 
 SQLITE_LOCK = (
@@ -298,12 +348,28 @@ def lock(
     return _lock_sqlite(connection, account_ids, now, grants, keys)
 
 
+def peek(
+    connection: Connection, account_id: str, now: datetime, keys: Sequence[str]
+) -> Locked | None:
+    """Read one account as `lock` reads it, with its open grants and the answers stored
+    under `keys`, without locking it or reserving a number (PostgreSQL only; None: no such
+    account). All of it comes from one snapshot; `row.last_seq` is the number a transfer
+    would take, and `version` names the row version read: a write guarded by it
+    (`deferred.flush_guarded`) applies only if no other transaction changed the account
+    since, and every write to an account's grants, holds or keys locks its row, which
+    makes a new version."""
+    found = _lock_postgres(connection, [account_id], now, True, keys, peek=True)
+    return found.get(account_id)
+
+
 def _lock_postgres(
     connection: Connection,
     account_ids: Sequence[str],
     now: datetime,
     grants: bool,
     keys: Sequence[str],
+    *,
+    peek: bool = False,
 ) -> dict[str, Locked]:
     params = {"now": stored_value(now, False), "grants": grants}
     one = len(account_ids) == 1
@@ -315,7 +381,7 @@ def _lock_postgres(
         params["key"] = keys[0]
     elif keys:
         params["keys"] = list(keys)
-    sql = _postgres_lock(one, min(len(keys), 2))
+    sql = _postgres_lock(one, min(len(keys), 2), peek)
     width = len(ACCOUNT_COLUMNS) + 1
     locked: dict[str, Locked] = {}
     for values in execute(connection, sql, params):
@@ -325,11 +391,13 @@ def _lock_postgres(
             row = _account(values[:width])
             # What the statement read is current only when no other writer committed on
             # the account between its snapshot and its lock (see the module's docstring).
-            current = values[width] == row.last_seq - 1
+            # A peek reads without a lock: all it read is of one snapshot.
+            current = peek or values[width] == row.last_seq - 1
             found = locked[account_id] = Locked(
                 row,
                 {} if grants and current else None,
                 _stored(values[width + 1]) if keys and current else None,
+                values[width] if peek else None,
             )
         grant_values = values[width + 2 :]
         if found.grants is not None and grant_values[0] is not None:

@@ -1,0 +1,265 @@
+"""A charge alone on PostgreSQL: read without a lock, then written in one statement that
+applies only if the account row is still the version read (each statement its own
+transaction). When anything changed the account in between, nothing is written and the
+charge takes the lock instead."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from creditbook import Credits, InsufficientCreditsError, Ledger, ManualClock, Plan
+from creditbook.domain.grants import TransactionType
+from creditbook.store.database import make_engine
+from creditbook.store.queries import hot
+
+POOL = "credits"
+
+
+@pytest.fixture
+def pg_ledger(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+    ledger = Ledger(make_engine(postgres_database_url), clock)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def other_process(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+    """Another ledger on the same database, with connections of its own (as another
+    process would have)."""
+    ledger = Ledger(make_engine(postgres_database_url), clock)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _open(ledger: Ledger, account_id: str, allowance: int = 100) -> None:
+    ledger.put_plan(Plan("unlocked", allowances={POOL: Credits.of(allowance)}))
+    ledger.open_account("unlocked", account_id=account_id)
+
+
+def _available(ledger: Ledger, account_id: str) -> Credits:
+    return ledger.balance(account_id).pools[POOL].available
+
+
+def _record_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Each statement the hot path runs from now on, and whether it ran in autocommit."""
+    ran: list[tuple[str, bool]] = []
+    real = hot._run
+
+    def recording(connection: Any, sql: str, *rest: Any) -> Any:
+        ran.append((sql, hot._driver(connection).autocommit))
+        return real(connection, sql, *rest)
+
+    monkeypatch.setattr(hot, "_run", recording)
+    return ran
+
+
+def _after_the_read(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[Any], None]) -> None:
+    """Run `meanwhile` (with the charging connection) right after the next unlocked read."""
+    real = hot.peek
+    done: list[bool] = []
+
+    def peek(connection: Any, *args: Any, **kwargs: Any) -> hot.Locked | None:
+        found = real(connection, *args, **kwargs)
+        if not done:
+            done.append(True)
+            meanwhile(connection)
+        return found
+
+    monkeypatch.setattr(hot, "peek", peek)
+
+
+def test_a_charge_alone_is_two_statements_each_committed_alone(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lock, no BEGIN and no COMMIT: the read and the guarded write, both in autocommit,
+    and the connection is back in transaction mode afterwards."""
+    _open(pg_ledger, "alone")
+    pg_ledger.charge(account_id="alone", amount=Credits.of(1))  # warms the plan cache
+    ran = _record_statements(monkeypatch)
+    charged = pg_ledger.charge(account_id="alone", amount=Credits.of(2))
+    assert [(sql.split(" (")[0], alone) for sql, alone in ran] == [
+        ("WITH l AS", True),
+        ("WITH a AS", True),
+    ]
+    assert "FOR UPDATE" not in ran[0][0] and "UPDATE accounts" not in ran[0][0]
+    assert charged.amount == Credits.of(2)
+    assert _available(pg_ledger, "alone") == Credits.of(97)
+    with pg_ledger.engine.connect() as connection:  # a pooled connection, as SQLAlchemy left it
+        assert not hot._driver(connection).autocommit
+    assert not pg_ledger.verify("alone").differences
+
+
+def test_a_refusal_is_answered_from_the_read_alone(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _open(pg_ledger, "refused", allowance=1)
+    ran = _record_statements(monkeypatch)
+    with pytest.raises(InsufficientCreditsError):
+        pg_ledger.charge(account_id="refused", amount=Credits.of(2))
+    assert ran[0][0].startswith("WITH l AS (SELECT")
+    assert not any(sql.startswith("WITH a AS") for sql, _ in ran)  # no charge written
+    assert _available(pg_ledger, "refused") == Credits.of(1)
+
+
+@pytest.mark.parametrize("change", ["a charge", "a new name"])
+def test_an_account_changed_after_the_read_is_charged_under_the_lock(
+    pg_ledger: Ledger,
+    other_process: Ledger,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """Another process commits on the account between the read and the write: the guarded
+    write writes nothing, and the charge runs again under the lock, once. A change that
+    takes no transfer number (a rename) is caught too: the guard is the row version."""
+    account = f"changed-{change.replace(' ', '-')}"
+    _open(pg_ledger, account)
+
+    def meanwhile(_: Any) -> None:
+        if change == "a charge":
+            other_process.charge(account_id=account, amount=Credits.of(5))
+        else:
+            other_process.update_account(account, name="renamed")
+
+    _after_the_read(monkeypatch, meanwhile)
+    locks: list[int] = []
+    real_lock = hot.lock
+    monkeypatch.setattr(
+        hot, "lock", lambda *args, **kwargs: locks.append(1) or real_lock(*args, **kwargs)
+    )
+    charged = pg_ledger.charge(account_id=account, amount=Credits.of(3))
+    assert charged.amount == Credits.of(3)
+    assert locks == [1]  # the charge took the lock after its guarded write found a change
+    expected = 100 - 3 - (5 if change == "a charge" else 0)
+    assert _available(pg_ledger, account) == Credits.of(expected)
+    history = pg_ledger.transactions(account)
+    charges = [item for item in history.data if item.type == TransactionType.DEDUCTION]
+    assert len(charges) == (2 if change == "a charge" else 1)
+    assert not pg_ledger.verify(account).differences
+
+
+def test_a_guarded_write_whose_connection_dropped_is_not_run_again(
+    pg_ledger: Ledger, postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guarded write commits by itself: when its connection drops, whether it committed
+    is unknown, so the error reaches the caller rather than a second try (a caller with an
+    idempotency key retries safely). A drop before the read is retried as before."""
+    _open(pg_ledger, "dropped")
+    admin = make_engine(postgres_database_url)
+
+    def drop(connection: Any) -> None:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            other.commit()
+
+    _after_the_read(monkeypatch, drop)
+    reads: list[int] = []
+    real_peek = hot.peek
+    monkeypatch.setattr(
+        hot, "peek", lambda *args, **kwargs: reads.append(1) or real_peek(*args, **kwargs)
+    )
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            pg_ledger.charge(account_id="dropped", amount=Credits.of(4))
+        assert failed.value.connection_invalidated
+        assert hot.outcome_unknown(failed.value)
+        assert reads == [1]  # not run again
+        assert _available(pg_ledger, "dropped") == Credits.of(100)  # it never reached the server
+        assert pg_ledger.charge(account_id="dropped", amount=Credits.of(4)).amount == Credits.of(4)
+        assert _available(pg_ledger, "dropped") == Credits.of(96)
+    finally:
+        admin.dispose()
+
+
+def test_a_charge_grouped_with_another_write_commits_with_the_group(
+    pg_ledger: Ledger,
+) -> None:
+    """Only a charge that is its transaction's one write commits by itself. Here a charge
+    and another write share a group (the charge first, on a connection where nothing ran
+    yet) and the group's commit fails (a deferred unique constraint): the group runs
+    again, then each write alone. The charge must ride on the group's transaction each
+    time, and be made exactly once."""
+    _open(pg_ledger, "grouped")
+    with pg_ledger.engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE group_probe (id int, CONSTRAINT group_probe_once UNIQUE (id)"
+                " DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+        connection.execute(text("INSERT INTO group_probe VALUES (1)"))
+    busy = Ledger(pg_ledger.engine, pg_ledger.clock, group_max_size=2, group_max_wait_s=10.0)
+    writer = busy._context.writer
+    assert writer is not None
+
+    def insert(connection: Any) -> str:
+        connection.execute(text("INSERT INTO group_probe VALUES (1)"))
+        return "inserted"
+
+    outcomes: dict[str, Any] = {}
+
+    def charge() -> None:
+        outcomes["charge"] = busy.charge(account_id="grouped", amount=Credits.of(1))
+
+    def other() -> None:
+        try:
+            busy._context.run(insert)
+        except DBAPIError as error:
+            outcomes["insert"] = error
+
+    try:
+        charging = threading.Thread(target=charge)
+        charging.start()
+        deadline = time.monotonic() + 10
+        while not writer._queue and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert writer._queue  # the charge leads, waiting for the group to fill
+        inserting = threading.Thread(target=other)
+        inserting.start()
+        charging.join(30)
+        inserting.join(30)
+        assert outcomes["charge"].amount == Credits.of(1)
+        assert isinstance(outcomes["insert"], DBAPIError)
+        assert writer.stats.fallbacks == 1  # the group failed, then each write ran alone
+        assert _available(pg_ledger, "grouped") == Credits.of(99)
+        assert not pg_ledger.verify("grouped").differences
+    finally:
+        busy.close()
+        with pg_ledger.engine.begin() as connection:
+            connection.execute(text("DROP TABLE group_probe"))
+
+
+def test_statements_run_alone_only_on_a_connection_where_nothing_began(
+    pg_ledger: Ledger,
+) -> None:
+    with pg_ledger.engine.connect() as connection:
+        with hot.each_on_its_own(connection) as alone:
+            assert alone and hot._driver(connection).autocommit
+        assert not hot._driver(connection).autocommit
+        connection.execute(text("SELECT 1"))  # a transaction has begun
+        with hot.each_on_its_own(connection) as alone:
+            assert not alone and not hot._driver(connection).autocommit
+        connection.rollback()
+
+
+def test_a_connection_left_mid_statement_in_autocommit_is_never_used_again(
+    pg_ledger: Ledger,
+) -> None:
+    """Interrupted while a statement ran, the connection cannot be put back in transaction
+    mode: it is invalidated, so that no pool hands it out still committing each statement."""
+    with pg_ledger.engine.connect() as connection:
+        with pytest.raises(KeyboardInterrupt), hot.each_on_its_own(connection):
+            hot._driver(connection).pgconn.send_query(b"SELECT pg_sleep(0.2)")
+            raise KeyboardInterrupt
+        assert connection.invalidated
