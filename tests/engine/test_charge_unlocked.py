@@ -263,3 +263,45 @@ def test_a_connection_left_mid_statement_in_autocommit_is_never_used_again(
             hot._driver(connection).pgconn.send_query(b"SELECT pg_sleep(0.2)")
             raise KeyboardInterrupt
         assert connection.invalidated
+
+
+def test_the_last_credits_go_to_exactly_that_many_unlocked_charges(
+    postgres_database_url: str, clock: ManualClock
+) -> None:
+    """Two ledgers (as two processes), group commit off so that every charge goes alone
+    and unlocked, 24 threads racing for an account's last 10 credits: exactly 10 charges
+    are paid, each once, and every other is refused."""
+    ledgers = [
+        Ledger(make_engine(postgres_database_url, pool_size=12), clock, group_commit=False)
+        for _ in range(2)
+    ]
+    try:
+        _open(ledgers[0], "last-credits", allowance=10)
+        start = threading.Barrier(24)
+        paid: list[str] = []
+        refused: list[str] = []
+
+        def charger(ledger: Ledger) -> None:
+            start.wait()
+            for _ in range(3):
+                try:
+                    paid.append(
+                        ledger.charge(account_id="last-credits", amount=Credits.of(1)).charge_id
+                    )
+                except InsufficientCreditsError as error:
+                    refused.append(error.code)
+
+        threads = [threading.Thread(target=charger, args=(ledgers[i % 2],)) for i in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(paid) == len(set(paid)) == 10
+        assert len(refused) == 24 * 3 - 10
+        assert _available(ledgers[0], "last-credits") == Credits.of(0)
+        history = ledgers[0].transactions("last-credits", limit=100)
+        assert len([t for t in history.data if t.type == TransactionType.DEDUCTION]) == 10
+        assert not ledgers[0].verify("last-credits").differences
+    finally:
+        for ledger in ledgers:
+            ledger.close()
