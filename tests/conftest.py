@@ -127,3 +127,14 @@ def ledger(database_url: str, clock: ManualClock, key_cache_s: float) -> Iterato
         yield ledger
     finally:
         ledger.close()
+
+
+@pytest.fixture
+def pg_ledger(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+    """A ledger on the session's PostgreSQL database, for what only PostgreSQL does (its
+    tests use account ids of their own: the database is shared by the session)."""
+    ledger = Ledger(make_engine(postgres_database_url), clock)
+    try:
+        yield ledger
+    finally:
+        ledger.close()

@@ -23,23 +23,12 @@ POOL = "credits"
 
 
 @pytest.fixture
-def pg_ledger(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
-    ledger = Ledger(make_engine(postgres_database_url), clock)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
-
-
-@pytest.fixture
-def other_process(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
+def other_process(pg_ledger: Ledger, postgres_database_url: str) -> Iterator[Ledger]:
     """Another ledger on the same database, with connections of its own (as another
     process would have)."""
-    ledger = Ledger(make_engine(postgres_database_url), clock)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
+    other = Ledger(make_engine(postgres_database_url), pg_ledger.clock)
+    yield other
+    other.close()
 
 
 def _open(ledger: Ledger, account_id: str, allowance: int = 100) -> None:

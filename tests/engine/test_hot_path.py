@@ -7,7 +7,7 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,15 +20,6 @@ from creditbook.store.queries import deferred, hot, ledger_state
 from creditbook.store.queries import idempotency as idempotency_queries
 
 POOL = "credits"
-
-
-@pytest.fixture
-def pg_ledger(postgres_database_url: str, clock: ManualClock) -> Iterator[Ledger]:
-    ledger = Ledger(make_engine(postgres_database_url), clock)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
 
 
 def _open(ledger: Ledger, *account_ids: str, allowance: int = 100) -> None:
