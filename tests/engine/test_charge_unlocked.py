@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from creditbook import Credits, InsufficientCreditsError, Ledger, ManualClock, Plan
+from creditbook.domain.alerts import AlertRule
 from creditbook.domain.grants import TransactionType
 from creditbook.store.database import make_engine
 from creditbook.store.queries import hot
@@ -291,6 +292,61 @@ def test_the_last_credits_go_to_exactly_that_many_unlocked_charges(
         history = ledgers[0].transactions("last-credits", limit=100)
         assert len([t for t in history.data if t.type == TransactionType.DEDUCTION]) == 10
         assert not ledgers[0].verify("last-credits").differences
+    finally:
+        for ledger in ledgers:
+            ledger.close()
+
+
+def test_a_charge_that_crosses_an_alert_threshold_is_written_under_the_lock(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event must be written with its charge: the unlocked write carries none, so the
+    charge that crosses `balance.low` writes nothing unlocked and runs under the lock."""
+    _open(pg_ledger, "alerted", allowance=25)
+    pg_ledger.set_alerts("alerted", [AlertRule(POOL, credits=Credits.of(10))])
+    pg_ledger.charge(account_id="alerted", amount=Credits.of(5))  # above the threshold
+    ran = _record_statements(monkeypatch)
+    pg_ledger.charge(account_id="alerted", amount=Credits.of(12))  # crosses it
+    shapes = [sql.split(" (")[0] for sql, _ in ran]
+    assert shapes[0] == "WITH l AS" and ran[0][1]  # the unlocked read
+    assert "WITH a AS" not in shapes  # no unlocked write
+    assert any("UPDATE accounts SET last_seq = accounts.last_seq + 1" in sql for sql, _ in ran)
+    events = pg_ledger.events(account_id="alerted").data
+    assert [event.type for event in events] == ["balance.low"]
+    assert _available(pg_ledger, "alerted") == Credits.of(8)
+
+
+def test_one_key_used_at_once_by_unlocked_charges_charges_once(
+    postgres_database_url: str, clock: ManualClock
+) -> None:
+    """Two ledgers, group commit off, 16 threads charging under one idempotency key: one
+    charge is made, and every other caller gets it back as a replay."""
+    ledgers = [
+        Ledger(make_engine(postgres_database_url, pool_size=8), clock, group_commit=False)
+        for _ in range(2)
+    ]
+    try:
+        _open(ledgers[0], "one-key")
+        start = threading.Barrier(16)
+        answers: list[tuple[str, bool]] = []
+
+        def charger(ledger: Ledger) -> None:
+            start.wait()
+            charged = ledger.charge(
+                account_id="one-key", amount=Credits.of(3), idempotency_key="order-1"
+            )
+            answers.append((charged.charge_id, charged.replayed))
+
+        threads = [threading.Thread(target=charger, args=(ledgers[i % 2],)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(answers) == 16
+        assert len({charge_id for charge_id, _ in answers}) == 1
+        assert sorted(replayed for _, replayed in answers) == [False] + [True] * 15
+        assert _available(ledgers[0], "one-key") == Credits.of(97)
+        assert not ledgers[0].verify("one-key").differences
     finally:
         for ledger in ledgers:
             ledger.close()
