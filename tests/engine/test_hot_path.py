@@ -327,9 +327,13 @@ def test_the_charge_statements_are_planned_once(
         )
     finally:
         ledger.close()
-    # One account is locked by its UPDATE alone ("WITH l AS"); several in id order first.
+    # One account is locked by its UPDATE alone ("WITH l AS (UPDATE"); several in id order
+    # first. A charge alone reads its account unlocked ("WITH l AS (SELECT").
     lock = [generic for statement, generic, _ in plans if statement.startswith("WITH l AS")]
-    assert lock and sum(lock) >= 12 * 5 - 5  # every operation locked its account
+    assert lock and sum(lock) >= 12 * 5 - 5  # every operation read or locked its account
+    peeks = [generic for statement, generic, _ in plans if statement.startswith("WITH l AS (SEL")]
+    # The charges, keyed and not: two statements, each planned for its values five times.
+    assert len(peeks) == 2 and sum(peeks) >= 12 * 2 - 2 * 5
     assert [statement[:80] for statement, _, custom in plans if custom > 5] == []
 
 
