@@ -77,6 +77,15 @@ def test_a_charge_alone_is_two_statements_each_committed_alone(
     _open(pg_ledger, "alone")
     pg_ledger.charge(account_id="alone", amount=Credits.of(1))  # warms the plan cache
     ran = _record_statements(monkeypatch)
+    used: list[Any] = []
+    real_peek = hot.peek
+    monkeypatch.setattr(
+        hot,
+        "peek",
+        lambda connection, *rest: (
+            used.append(hot._driver(connection)) or real_peek(connection, *rest)
+        ),
+    )
     charged = pg_ledger.charge(account_id="alone", amount=Credits.of(2))
     assert [(sql.split(" (")[0], alone) for sql, alone in ran] == [
         ("WITH l AS", True),
@@ -85,8 +94,8 @@ def test_a_charge_alone_is_two_statements_each_committed_alone(
     assert "FOR UPDATE" not in ran[0][0] and "UPDATE accounts" not in ran[0][0]
     assert charged.amount == Credits.of(2)
     assert _available(pg_ledger, "alone") == Credits.of(97)
-    with pg_ledger.engine.connect() as connection:  # a pooled connection, as SQLAlchemy left it
-        assert not hot._driver(connection).autocommit
+    [driver] = used  # the connection the charge ran on, kept by the group writer
+    assert not driver.autocommit
     assert not pg_ledger.verify("alone").differences
 
 
