@@ -152,7 +152,8 @@ def test_a_guarded_write_whose_connection_dropped_is_not_run_again(
 ) -> None:
     """The guarded write commits by itself: when its connection drops, whether it committed
     is unknown, so the error reaches the caller rather than a second try (a caller with an
-    idempotency key retries safely). A drop before the read is retried as before."""
+    idempotency key retries safely). A drop before the read is retried as before
+    (`test_a_dropped_connection_is_retried_once` in test_hot_path.py)."""
     _open(pg_ledger, "dropped")
     admin = make_engine(postgres_database_url)
 
