@@ -108,8 +108,7 @@ def flush_guarded(tx: AccountTx, version: str) -> bool:
     writes = _collected([tx])
     if not writes.transfers:
         return True
-    last_seq = max(tx.next_seq - 1, tx.reserved_seq)
-    guard = deferred.Guard(tx.account_id, version, last_seq)
+    guard = deferred.Guard(tx.account_id, version, tx.last_seq())
     updated = deferred.flush_guarded(tx.connection, writes, guard)
     if updated is None:
         return False

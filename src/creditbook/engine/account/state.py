@@ -138,9 +138,13 @@ class AccountTx:
         if changed is not None:
             hot.update_accounts(self.connection, [changed])
 
+    def last_seq(self) -> int:
+        """The account's last transfer number once this transaction is written."""
+        return max(self.next_seq - 1, self.reserved_seq)
+
     def changes(self) -> tuple[Any, ...] | None:
         """What `finish` writes back, as hot.update_accounts takes it (None: nothing)."""
-        last_seq = max(self.next_seq - 1, self.reserved_seq)
+        last_seq = self.last_seq()
         if last_seq == self.reserved_seq and not self.account_dirty:
             return None
         return self.write_back(last_seq)

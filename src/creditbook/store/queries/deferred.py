@@ -280,6 +280,7 @@ def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
     params = dict(zip(names, values, strict=True))
     params.update((name, stored_value(first[name], False)) for name in _TRANSFER_SHARED)
     if guard is not None:
-        params.update(a_last_seq=guard.last_seq, a_account_id=guard.account_id)
-        params["a_version"] = guard.version
+        params.update(
+            a_last_seq=guard.last_seq, a_account_id=guard.account_id, a_version=guard.version
+        )
     return sql, params
