@@ -4,7 +4,9 @@ in one statement on PostgreSQL and one executemany per table on SQLite."""
 
 from __future__ import annotations
 
+import functools
 import operator
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from psycopg.types.numeric import Int8
@@ -30,22 +32,42 @@ _SQLITE_ROLLUPS = insert_sql("rollups", ROLLUP_TYPES, "?") + ROLLUP_UPSERT
 
 
 _TIME_KINDS = ("timestamp", "date")
+_NOTHING_SHARED: frozenset[str] = frozenset()
 
 
 def _tuples(
     rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
 ) -> list[tuple[Any, ...]]:
-    """Rows as SQLite's executemany takes them; only the time columns need converting."""
-    names = [name for name, _ in columns]
-    times = [index for index, (_, kind) in enumerate(columns) if kind in _TIME_KINDS]
-    tuples = []
+    """Rows as SQLite's executemany takes them."""
+    return [tuple(values) for values in _converted(rows, columns, sqlite=True)]
+
+
+def _converted(
+    rows: list[dict[str, Any]],
+    columns: tuple[tuple[str, str], ...],
+    *,
+    sqlite: bool,
+    skipped: frozenset[str] = _NOTHING_SHARED,
+) -> Iterator[list[Any]]:
+    """Each row's values of `columns` but `skipped`, as the schema stores them: only the
+    time columns need converting (`stored_value`), so only they are looked at."""
+    names, times = _layout(columns, skipped)
     for row in rows:
         values = [row[name] for name in names]
         for index in times:
             if values[index] is not None:
-                values[index] = stored_value(values[index], True)
-        tuples.append(tuple(values))
-    return tuples
+                values[index] = stored_value(values[index], sqlite)
+        yield values
+
+
+@functools.cache
+def _layout(
+    columns: tuple[tuple[str, str], ...], skipped: frozenset[str]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The names of `columns` but `skipped`, and where the time columns are among them."""
+    kept = [(name, kind) for name, kind in columns if name not in skipped]
+    times = tuple(index for index, (_, kind) in enumerate(kept) if kind in _TIME_KINDS)
+    return tuple(name for name, _ in kept), times
 
 
 class Guard(NamedTuple):
@@ -160,11 +182,11 @@ _TRANSFER_SHARED = ("account_id", "seq", *_ATTRIBUTION)
 # The tables of a small flush in the order its values are given, and the columns that take
 # the transfer's value when the flush binds it once.
 _SMALL_TABLES = (
-    ("t", TRANSFER_TYPES, _TRANSFER_SHARED),
-    ("e", ENTRY_TYPES, ("account_id", "seq")),
-    ("k", KEY_TYPES, ("account_id",)),
-    ("d", _DELTA_COLUMNS, ("account_id",)),
-    ("r", ROLLUP_TYPES, ("account_id", *_ATTRIBUTION)),
+    ("t", TRANSFER_TYPES, frozenset(_TRANSFER_SHARED)),
+    ("e", ENTRY_TYPES, frozenset(("account_id", "seq"))),
+    ("k", KEY_TYPES, frozenset(("account_id",))),
+    ("d", _DELTA_COLUMNS, frozenset(("account_id",))),
+    ("r", ROLLUP_TYPES, frozenset(("account_id", *_ATTRIBUTION))),
 )
 _WIDTHS = tuple(len(columns) for _, columns, _ in _SMALL_TABLES)
 
@@ -272,9 +294,9 @@ def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
     if guard is not None and not shares:
         values.extend((guard.last_seq, guard.account_id, guard.version))
     for (_, columns, shared), rows in zip(_SMALL_TABLES, tables, strict=True):
-        kept = [name for name, _ in columns if not (shares and name in shared)]
-        for row in rows:
-            values.extend(stored_value(row[name], False) for name in kept)
+        skipped = shared if shares else _NOTHING_SHARED
+        for row_values in _converted(rows, columns, sqlite=False, skipped=skipped):
+            values.extend(row_values)
     if not shares:
         return sql, values
     params = dict(zip(names, values, strict=True))
