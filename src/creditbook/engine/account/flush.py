@@ -5,11 +5,9 @@ at once."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import invariant
 from creditbook.domain.periods import local_date
 from creditbook.engine.account.lines import Attribution, Line
@@ -40,9 +38,7 @@ def defer_post(
             tx.grant_cache = {}  # a grant the cache does not know: read again
             cached = None
             continue
-        cached[line.grant_id] = replace(
-            view, remaining=Credits(view.remaining.millicredits + line.amount)
-        )
+        cached[line.grant_id] = view.with_remaining(view.remaining.millicredits + line.amount)
 
 
 def rollup(

@@ -3,7 +3,6 @@ grants and their debt, and the draws that pay an amount in spend order."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ def _cached_open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
             view = grant_view(row)
             delta = tx.grant_deltas.get(view.grant_id, 0)
             if delta:
-                view = replace(view, remaining=Credits(view.remaining.millicredits + delta))
+                view = view.with_remaining(view.remaining.millicredits + delta)
             cached[view.grant_id] = view
     return [
         view

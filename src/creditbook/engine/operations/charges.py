@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, cast
@@ -328,8 +329,11 @@ def charge_fields(request: ChargeRequest) -> dict[str, Any]:
     return fields
 
 
+@functools.lru_cache(maxsize=4096)
 def describe(function: str, quantity: int, charged: int) -> str:
-    """The default description of a charge in the customer's history."""
+    """The default description of a charge in the customer's history (remembered: most
+    charges repeat a few functions and amounts, and rendering an amount takes Decimal
+    arithmetic)."""
     if function:
         return f"{function} x {quantity}" if quantity else function
     return f"Charge of {Credits(charged)} credits"
