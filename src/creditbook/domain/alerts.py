@@ -128,10 +128,12 @@ def evaluate(
     """The transitions of one pool whose available credits are now `available` (after a
     write that `credited` it credits or not; `refused`: the amount of a charge refused for
     lack of credits), and the pool's new state."""
-    thresholds = [(rule, _threshold(rule, allowance)) for rule in rules]
-    quiet = not state.low and not state.depleted and refused is None and available > 0
-    if quiet and all(threshold is None or available >= threshold for _, threshold in thresholds):
+    quiet = is_quiet(
+        rules, allowance, available, low=bool(state.low), depleted=state.depleted, refused=refused
+    )
+    if quiet:
         return [], state  # the common case: well above every threshold, nothing to do
+    thresholds = [(rule, _threshold(rule, allowance)) for rule in rules]
     transitions: list[Transition] = []
     low = set(state.low & {rule.key for rule in rules})
     for rule, threshold in sorted(thresholds, key=lambda pair: -(pair[1] or 0)):
@@ -161,6 +163,30 @@ def evaluate(
             )
         )
     return transitions, PoolState(frozenset(low), depleted)
+
+
+def is_quiet(
+    rules: tuple[AlertRule, ...],
+    allowance: Credits,
+    available: int,
+    *,
+    low: bool,
+    depleted: bool,
+    refused: int | None,
+) -> bool:
+    """Whether a pool has nothing to report: no rule low, not depleted, no charge refused,
+    and credits left at or above every threshold (then `evaluate` changes nothing)."""
+    if low or depleted or refused is not None or available <= 0:
+        return False
+    highest = _highest_threshold(rules, allowance)
+    return highest is None or available >= highest
+
+
+@functools.lru_cache(maxsize=4096)
+def _highest_threshold(rules: tuple[AlertRule, ...], allowance: Credits) -> int | None:
+    """The highest threshold of the rules (None: none of them has one)."""
+    thresholds = [t for rule in rules if (t := _threshold(rule, allowance)) is not None]
+    return max(thresholds, default=None)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from creditbook.domain.alerts import AlertRule, PoolState, evaluate
+from creditbook.domain.alerts import AlertRule, PoolState, evaluate, is_quiet
 from creditbook.domain.amounts import Credits
 from creditbook.engine.account import spending
 from creditbook.store.queries import events as queries
@@ -37,6 +37,11 @@ def rules_of(tx: AccountTx) -> tuple[tuple[AlertRule, ...], str]:
     if recharge is not None:
         rules = _with_recharge(rules, recharge["pool"], recharge["credits"])
     return rules, source
+
+
+@functools.lru_cache(maxsize=4096)
+def _rules_of_pool(rules: tuple[AlertRule, ...], pool: str) -> tuple[AlertRule, ...]:
+    return tuple(rule for rule in rules if rule.pool == pool)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -88,17 +93,34 @@ def settle(tx: AccountTx) -> None:
 
 
 def evaluate_pools(tx: AccountTx, pools: list[str]) -> None:
-    """Record the alert transitions of `pools` and keep their new state."""
+    """Record the alert transitions of `pools` and keep their new state. Charges call it
+    after each charge, so a pool with nothing to report is told apart first, without
+    building its state."""
     rules, _ = rules_of(tx)
+    low = tx.alerts.get("low", {})
+    depleted = tx.alerts.get("depleted", ())
     for pool in pools:
+        pool_rules = _rules_of_pool(rules, pool)
+        allowance = tx.plan.allowance(pool)
+        left = available(tx, pool)
+        refused = tx.refused.get(pool)
+        if is_quiet(
+            pool_rules,
+            allowance,
+            left,
+            low=bool(low.get(pool)),
+            depleted=pool in depleted,
+            refused=refused,
+        ):
+            continue
         before = pool_state(tx, pool)
         transitions, after = evaluate(
-            tuple(rule for rule in rules if rule.pool == pool),
-            tx.plan.allowance(pool),
-            available(tx, pool),
+            pool_rules,
+            allowance,
+            left,
             before,
             credited=tx.pool_changes.get(pool, False),
-            refused=tx.refused.get(pool),
+            refused=refused,
         )
         for transition in transitions:
             tx.emit(
