@@ -73,29 +73,31 @@ rule_sets = st.lists(
 ).map(tuple)
 
 
+@st.composite
+def pools(draw: st.DrawFn) -> tuple[tuple[AlertRule, ...], Credits, int, PoolState, int | None]:
+    """A pool's rules, allowance, available millicredits, alert state (a rule low or none)
+    and the amount of a charge refused on it (or none)."""
+    rules = draw(rule_sets)
+    low = frozenset(rule.key for rule in rules[:1]) if draw(st.booleans()) else frozenset()
+    return (
+        rules,
+        Credits.of(draw(st.integers(0, 10_000))),
+        draw(st.integers(-(10**7), 10**7)),
+        PoolState(low, draw(st.booleans())),
+        draw(st.none() | st.integers(1, 10**6)),
+    )
+
+
 @PROPERTY
-@given(
-    rules=rule_sets,
-    allowance=st.integers(0, 10_000).map(Credits.of),
-    available=st.integers(-(10**7), 10**7),
-    low=st.booleans(),
-    depleted=st.booleans(),
-    refused=st.none() | st.integers(1, 10**6),
-    credited=st.booleans(),
-)
+@given(pool=pools(), credited=st.booleans())
 def test_a_quiet_pool_evaluates_to_no_transition_and_the_same_state(
-    rules: tuple[AlertRule, ...],
-    allowance: Credits,
-    available: int,
-    low: bool,
-    depleted: bool,
-    refused: int | None,
-    credited: bool,
+    pool: tuple[tuple[AlertRule, ...], Credits, int, PoolState, int | None], credited: bool
 ) -> None:
-    state = PoolState(frozenset(rule.key for rule in rules[:1]) if low else frozenset(), depleted)
+    rules, allowance, available, state, refused = pool
     transitions, after = evaluate(
         rules, allowance, available, state, credited=credited, refused=refused
     )
+    depleted = state.depleted
     if is_quiet(
         rules, allowance, available, low=bool(state.low), depleted=depleted, refused=refused
     ):
