@@ -84,8 +84,8 @@ class GrantView:
     remaining: Credits
 
     def with_remaining(self, millicredits: int) -> GrantView:
-        """The same grant with `millicredits` left (`dataclasses.replace` costs a charge
-        more than the rest of keeping its cached grants current)."""
+        """The same grant with `millicredits` left, built directly: `dataclasses.replace`
+        took more of a charge's time than the rest of keeping its cached grants current."""
         return GrantView(
             self.grant_id,
             self.source,

@@ -97,8 +97,6 @@ def evaluate_pools(tx: AccountTx, pools: list[str]) -> None:
     after each charge, so a pool with nothing to report is told apart first, without
     building its state."""
     rules, _ = rules_of(tx)
-    low = tx.alerts.get("low", {})
-    depleted = tx.alerts.get("depleted", ())
     for pool in pools:
         pool_rules = _rules_of_pool(rules, pool)
         allowance = tx.plan.allowance(pool)
@@ -108,8 +106,8 @@ def evaluate_pools(tx: AccountTx, pools: list[str]) -> None:
             pool_rules,
             allowance,
             left,
-            low=bool(low.get(pool)),
-            depleted=pool in depleted,
+            low=bool(tx.alerts.get("low", {}).get(pool)),
+            depleted=pool in tx.alerts.get("depleted", ()),
             refused=refused,
         ):
             continue
