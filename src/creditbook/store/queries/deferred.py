@@ -4,9 +4,7 @@ in one statement on PostgreSQL and one executemany per table on SQLite."""
 
 from __future__ import annotations
 
-import functools
 import operator
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from psycopg.types.numeric import Int8
@@ -14,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from creditbook.store.queries import hot
-from creditbook.store.queries.hot import insert_sql, is_postgres, stored_value
+from creditbook.store.queries.hot import insert_sql, is_postgres, stored_rows, stored_value
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     KEY_TYPES,
@@ -31,43 +29,11 @@ _SQLITE_APPLY = "UPDATE grants SET remaining = remaining + ? WHERE account_id = 
 _SQLITE_ROLLUPS = insert_sql("rollups", ROLLUP_TYPES, "?") + ROLLUP_UPSERT
 
 
-_TIME_KINDS = ("timestamp", "date")
-_NOTHING_SHARED: frozenset[str] = frozenset()
-
-
 def _tuples(
     rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]
 ) -> list[tuple[Any, ...]]:
     """Rows as SQLite's executemany takes them."""
-    return [tuple(values) for values in _converted(rows, columns, sqlite=True)]
-
-
-def _converted(
-    rows: list[dict[str, Any]],
-    columns: tuple[tuple[str, str], ...],
-    *,
-    sqlite: bool,
-    skipped: frozenset[str] = _NOTHING_SHARED,
-) -> Iterator[list[Any]]:
-    """Each row's values of `columns` but `skipped`, as the schema stores them: only the
-    time columns need converting (`stored_value`), so only they are looked at."""
-    names, times = _layout(columns, skipped)
-    for row in rows:
-        values = [row[name] for name in names]
-        for index in times:
-            if values[index] is not None:
-                values[index] = stored_value(values[index], sqlite)
-        yield values
-
-
-@functools.cache
-def _layout(
-    columns: tuple[tuple[str, str], ...], skipped: frozenset[str]
-) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The names of `columns` but `skipped`, and where the time columns are among them."""
-    kept = [(name, kind) for name, kind in columns if name not in skipped]
-    times = tuple(index for index, (_, kind) in enumerate(kept) if kind in _TIME_KINDS)
-    return tuple(name for name, _ in kept), times
+    return [tuple(values) for values in stored_rows(rows, columns, sqlite=True)]
 
 
 class Guard(NamedTuple):
@@ -294,8 +260,8 @@ def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
     if guard is not None and not shares:
         values.extend((guard.last_seq, guard.account_id, guard.version))
     for (_, columns, shared), rows in zip(_SMALL_TABLES, tables, strict=True):
-        skipped = shared if shares else _NOTHING_SHARED
-        for row_values in _converted(rows, columns, sqlite=False, skipped=skipped):
+        skipped = shared if shares else frozenset()
+        for row_values in stored_rows(rows, columns, sqlite=False, skipped=skipped):
             values.extend(row_values)
     if not shares:
         return sql, values

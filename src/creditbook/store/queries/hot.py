@@ -218,6 +218,37 @@ def stored_value(value: Any, sqlite: bool) -> Any:
     return value
 
 
+_TIME_KINDS = ("timestamp", "date")
+
+
+def stored_rows(
+    rows: list[dict[str, Any]],
+    columns: tuple[tuple[str, str], ...],
+    *,
+    sqlite: bool,
+    skipped: frozenset[str] = frozenset(),
+) -> Iterator[list[Any]]:
+    """Each row's values of `columns` but `skipped`, as the schema stores them: only the
+    time columns need converting (`stored_value`), so only they are looked at."""
+    names, times = _layout(columns, skipped)
+    for row in rows:
+        values = [row[name] for name in names]
+        for index in times:
+            if values[index] is not None:
+                values[index] = stored_value(values[index], sqlite)
+        yield values
+
+
+@functools.cache
+def _layout(
+    columns: tuple[tuple[str, str], ...], skipped: frozenset[str]
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The names of `columns` but `skipped`, and where the time columns are among them."""
+    kept = [(name, kind) for name, kind in columns if name not in skipped]
+    times = tuple(index for index, (_, kind) in enumerate(kept) if kind in _TIME_KINDS)
+    return tuple(name for name, _ in kept), times
+
+
 def _account(values: Sequence[Any]) -> Record:
     row = dict(zip((*ACCOUNT_COLUMNS, "plan_version"), values, strict=True))
     for name in _ACCOUNT_TIMES:
@@ -507,18 +538,12 @@ def insert_sql(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> s
     return f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 
 
-def _row(
-    row: dict[str, Any], columns: tuple[tuple[str, str], ...], sqlite: bool
-) -> tuple[Any, ...]:
-    return tuple(stored_value(row[name], sqlite) for name, _ in columns)
-
-
 def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
     """Insert transfers or entries (`table`), one statement for one row, else executemany."""
     columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
     sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
     sqlite = not is_postgres(connection)
-    values = [_row(row, columns, sqlite) for row in rows]
+    values = [tuple(row) for row in stored_rows(rows, columns, sqlite=sqlite)]
     if len(values) == 1:
         execute(connection, sql, values[0], rows=False)
     elif values:
@@ -548,7 +573,8 @@ def _upsert_rollup(mark: str) -> str:
 def add_rollup(connection: Connection, row: dict[str, Any]) -> None:
     """Add a rollup row's sums to its day's row (inserting it if new)."""
     sql = _statement(connection, "rollup", _upsert_rollup)
-    execute(connection, sql, _row(row, ROLLUP_TYPES, not is_postgres(connection)), rows=False)
+    [values] = stored_rows([row], ROLLUP_TYPES, sqlite=not is_postgres(connection))
+    execute(connection, sql, values, rows=False)
 
 
 def open_grants(
