@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from creditbook.store.queries import hot
-from creditbook.store.queries.hot import insert_sql, is_postgres, stored_rows, stored_value
+from creditbook.store.queries.hot import is_postgres, stored_rows, stored_value
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
     KEY_TYPES,
@@ -21,6 +21,7 @@ from creditbook.store.queries.ledger_state import (
     TRANSFER_TYPES,
     postgres_flush,
 )
+from creditbook.store.queries.row_writes import insert_sql
 
 _SQLITE_INSERT_TRANSFERS = insert_sql("transfers", TRANSFER_TYPES, "?")
 _SQLITE_INSERT_ENTRIES = insert_sql("entries", ENTRY_TYPES, "?")

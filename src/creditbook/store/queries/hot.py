@@ -1,8 +1,9 @@
 """The charge hot path at the driver: the account lock with the account's open grants and
 stored idempotency answers, and the account write-back, as SQL run on the raw driver cursor
 (psycopg 3 with server-side prepared statements; `sqlite3` directly); the deferred writes
-are in `deferred`. SQLAlchemy's per-execution machinery costs more than these statements
-themselves; it stays for everything else.
+are in `deferred`, the writes one row at a time in `row_writes`. SQLAlchemy's
+per-execution machinery costs more than these statements themselves; it stays for
+everything else.
 
 A driver error is raised as SQLAlchemy's own (`DBAPIError` and its subclasses), so the
 transaction runner's retry rules see one kind of error; a dropped connection is invalidated
@@ -33,12 +34,6 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from creditbook.store import schema
-from creditbook.store.queries.ledger_state import (
-    ENTRY_TYPES,
-    ROLLUP_TYPES,
-    ROLLUP_UPSERT,
-    TRANSFER_TYPES,
-)
 
 T = TypeVar("T")
 _IDLE = pq.TransactionStatus.IDLE
@@ -163,7 +158,7 @@ def execute(
     return _run(connection, sql, params, lambda cursor: cursor.fetchall() if rows else [])
 
 
-def _execute_count(connection: Connection, sql: str, params: Any) -> int:
+def execute_count(connection: Connection, sql: str, params: Any) -> int:
     """Run one statement; the number of rows it changed."""
     return _run(connection, sql, params, lambda cursor: int(cursor.rowcount))
 
@@ -264,7 +259,7 @@ def _decoded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _grant(values: Sequence[Any]) -> Record:
+def grant_record(values: Sequence[Any]) -> Record:
     row = dict(zip(GRANT_COLUMNS, values, strict=True))
     row["expires_at"] = _aware(row["expires_at"])
     return Record(row)
@@ -283,8 +278,8 @@ _PG_RETURNING = ", ".join(
         f"{_PLAN_VERSION} AS plan_version",
     )
 )
-_GRANTS_WHERE = "g.closed_at IS NULL AND g.effective_at <= {now}"
-_G_COLUMNS = ", ".join(f"g.{name}" for name in GRANT_COLUMNS)
+OPEN_GRANTS_WHERE = "g.closed_at IS NULL AND g.effective_at <= {now}"
+GRANT_SELECT = ", ".join(f"g.{name}" for name in GRANT_COLUMNS)
 _L_COLUMNS = ", ".join(f"l.{name}" for name in (*ACCOUNT_COLUMNS, "plan_version"))
 
 # Several accounts are locked in account-id order (the FOR UPDATE subquery), so two batches
@@ -322,10 +317,10 @@ _POSTGRES_LOCK = (
     f" SELECT {_L_COLUMNS},"
     " {seen},"
     " {stored},"
-    f" {_G_COLUMNS} FROM l"
-    f" LEFT JOIN LATERAL (SELECT {_G_COLUMNS} FROM grants g"
+    f" {GRANT_SELECT} FROM l"
+    f" LEFT JOIN LATERAL (SELECT {GRANT_SELECT} FROM grants g"
     " WHERE %(grants)s AND g.account_id = l.account_id AND "
-    + _GRANTS_WHERE.format(now="%(now)s")
+    + OPEN_GRANTS_WHERE.format(now="%(now)s")
     + ") g ON true"
 )
 _STORED = (
@@ -357,8 +352,8 @@ SQLITE_LOCK = (
     f" RETURNING {_RETURNING}"
 )
 SQLITE_GRANTS = (
-    f"SELECT g.account_id, {_G_COLUMNS} FROM grants g WHERE g.account_id IN ({{marks}}) AND "
-    + _GRANTS_WHERE.format(now="?")
+    f"SELECT g.account_id, {GRANT_SELECT} FROM grants g WHERE g.account_id IN ({{marks}}) AND "
+    + OPEN_GRANTS_WHERE.format(now="?")
 )
 
 
@@ -432,7 +427,7 @@ def _lock_postgres(
             )
         grant_values = values[width + 2 :]
         if found.grants is not None and grant_values[0] is not None:
-            grant = _grant(grant_values)
+            grant = grant_record(grant_values)
             found.grants.setdefault(grant.pool, []).append(grant)
     return locked
 
@@ -482,7 +477,7 @@ def _lock_sqlite(
         marks = ", ".join("?" * len(found))
         sql = SQLITE_GRANTS.format(marks=marks)
         for values in execute(connection, sql, [*found, stored_value(now, True)]):
-            grant = _grant(values[1:])
+            grant = grant_record(values[1:])
             by_pool = locked[values[0]].grants
             if by_pool is not None:
                 by_pool.setdefault(grant.pool, []).append(grant)
@@ -511,86 +506,3 @@ def update_accounts(connection: Connection, rows: list[tuple[Any, ...]]) -> None
     sqlite = not is_postgres(connection)
     values = [tuple(stored_value(value, sqlite) for value in row) for row in rows]
     executemany(connection, _UPDATE_ACCOUNT[connection.dialect.name], values)
-
-
-# -- the writes of a transfer outside deferred mode (grants, holds, runs, refunds) ----------
-
-
-def _mark(connection: Connection) -> str:
-    return "%s" if is_postgres(connection) else "?"
-
-
-_STATEMENTS: dict[tuple[str, str], str] = {}
-
-
-def _statement(connection: Connection, name: str, build: Callable[[str], str]) -> str:
-    """A fixed statement in the dialect's parameter style, built once."""
-    key = (connection.dialect.name, name)
-    sql = _STATEMENTS.get(key)
-    if sql is None:
-        sql = _STATEMENTS[key] = build(_mark(connection))
-    return sql
-
-
-def insert_sql(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> str:
-    """INSERT of one row of `columns` into `table`, with `mark` as each value's placeholder."""
-    names = ", ".join(name for name, _ in columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
-
-
-def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert transfers or entries (`table`), one statement for one row, else executemany."""
-    columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
-    sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
-    sqlite = not is_postgres(connection)
-    values = [tuple(row) for row in stored_rows(rows, columns, sqlite=sqlite)]
-    if len(values) == 1:
-        execute(connection, sql, values[0], rows=False)
-    elif values:
-        executemany(connection, sql, values)
-
-
-def add_remaining(
-    connection: Connection, table: str, account_id: str, object_id: str, amount: int
-) -> int:
-    """Add `amount` to a grant's or a hold's (`table`) remaining credits; rows changed."""
-    id_column = "grant_id" if table == "grants" else "hold_id"
-    sql = _statement(
-        connection,
-        f"apply:{table}",
-        lambda mark: (
-            f"UPDATE {table} SET remaining = remaining + {mark}"
-            f" WHERE account_id = {mark} AND {id_column} = {mark}"
-        ),
-    )
-    return _execute_count(connection, sql, (amount, account_id, object_id))
-
-
-def _upsert_rollup(mark: str) -> str:
-    return insert_sql("rollups", ROLLUP_TYPES, mark) + ROLLUP_UPSERT
-
-
-def add_rollup(connection: Connection, row: dict[str, Any]) -> None:
-    """Add a rollup row's sums to its day's row (inserting it if new)."""
-    sql = _statement(connection, "rollup", _upsert_rollup)
-    [values] = stored_rows([row], ROLLUP_TYPES, sqlite=not is_postgres(connection))
-    execute(connection, sql, values, rows=False)
-
-
-def open_grants(
-    connection: Connection, account_id: str, pool: str, now: datetime, *, spendable: bool
-) -> list[Record]:
-    """A pool's grants in effect at `now` and not closed; `spendable`: only those that can
-    be drawn from (credits left, or the overdraft grant)."""
-    name = "open_grants:spendable" if spendable else "open_grants"
-    condition = " AND (g.remaining > 0 OR g.source = 'overdraft')" if spendable else ""
-    sql = _statement(
-        connection,
-        name,
-        lambda mark: (
-            f"SELECT {_G_COLUMNS} FROM grants g WHERE g.account_id = {mark}"
-            f" AND g.pool = {mark} AND " + _GRANTS_WHERE.format(now=mark) + condition
-        ),
-    )
-    params = (account_id, pool, stored_value(now, not is_postgres(connection)))
-    return [_grant(values) for values in execute(connection, sql, params)]

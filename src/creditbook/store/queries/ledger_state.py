@@ -45,29 +45,29 @@ _E = schema.entries.c
 
 def insert_transfers(connection: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
     """Insert one transfer row (a dict) or many (a list, in one executemany), on the driver."""
-    from creditbook.store.queries import hot  # hot takes this module's column lists
+    from creditbook.store.queries import row_writes  # it takes this module's column lists
 
-    hot.insert_rows(connection, "transfers", [rows] if isinstance(rows, dict) else rows)
+    row_writes.insert_rows(connection, "transfers", [rows] if isinstance(rows, dict) else rows)
 
 
 def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    hot.insert_rows(connection, "entries", rows)
+    row_writes.insert_rows(connection, "entries", rows)
 
 
 def apply_to_grant(connection: Connection, account_id: str, grant_id: str, amount: int) -> int:
     """Add `amount` to a grant's remaining credits; the number of rows changed."""
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    return hot.add_remaining(connection, "grants", account_id, grant_id, amount)
+    return row_writes.add_remaining(connection, "grants", account_id, grant_id, amount)
 
 
 def apply_to_hold(connection: Connection, account_id: str, hold_id: str, amount: int) -> int:
     """Add `amount` to a hold's remaining credits; the number of rows changed."""
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    return hot.add_remaining(connection, "holds", account_id, hold_id, amount)
+    return row_writes.add_remaining(connection, "holds", account_id, hold_id, amount)
 
 
 # -- the account row ---------------------------------------------------------------------
@@ -188,16 +188,16 @@ _FIRST_GRANT_EXPIRY = select(func.min(_G.expires_at)).where(
 def open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
     """A pool's grants in effect at `now` that can be drawn from (credits left, or the
     overdraft grant), read on the driver."""
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    return hot.open_grants(connection, account_id, pool, now, spendable=True)
+    return row_writes.open_grants(connection, account_id, pool, now, spendable=True)
 
 
 def all_open_grants(connection: Connection, account_id: str, pool: str, now: datetime) -> Any:
     """A pool's grants in effect at `now` and not closed, empty ones included."""
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    return hot.open_grants(connection, account_id, pool, now, spendable=False)
+    return row_writes.open_grants(connection, account_id, pool, now, spendable=False)
 
 
 def insert_grant(connection: Connection, row: Mapping[str, Any]) -> None:
@@ -387,9 +387,9 @@ ROLLUP_KEYS = ("day", "pool", "function", "module", "service", "user_id", "resou
 
 def add_rollup(connection: Connection, keys: dict[str, Any], sums: dict[str, int]) -> None:
     """Add `sums` to one day's rollup row (inserting it if new), on the driver."""
-    from creditbook.store.queries import hot
+    from creditbook.store.queries import row_writes
 
-    hot.add_rollup(connection, {**keys, **sums})
+    row_writes.add_rollup(connection, {**keys, **sums})
 
 
 def add_rollups(connection: Connection, rows: list[dict[str, Any]]) -> None:
