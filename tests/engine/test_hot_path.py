@@ -372,3 +372,83 @@ def test_a_lock_asked_for_no_key_reads_none() -> None:
     assert "i.key = %(key)s" in hot._postgres_lock(True, 1)
     assert "ANY(%(keys)s" in hot._postgres_lock(True, 2)
     assert "ANY(%(keys)s" in hot._postgres_lock(False, 1)
+
+
+def _numbers(ledger: Ledger, account_id: str) -> tuple[list[int], int]:
+    """The account's transfer numbers in order, and its last number."""
+    with ledger.engine.connect() as connection:
+        numbers = connection.execute(
+            text("SELECT seq FROM transfers WHERE account_id = :a ORDER BY seq"), {"a": account_id}
+        ).scalars()
+        last = connection.execute(
+            text("SELECT last_seq FROM accounts WHERE account_id = :a"), {"a": account_id}
+        ).scalar_one()
+    return list(numbers), last
+
+
+def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements the hot path runs from now on (in the list returned)."""
+    ran: list[str] = []
+    for name in ("_run", "executemany"):
+        real = getattr(hot, name)
+        monkeypatch.setattr(
+            hot, name, lambda c, sql, *rest, real=real: ran.append(sql) or real(c, sql, *rest)
+        )
+    return ran
+
+
+def test_charges_of_one_account_reserve_their_numbers_with_the_lock(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Charges of one account in one transaction (a busy account's group, or a batch) take
+    a transfer number each with the lock, so the account row is not written back at the
+    end. A refused charge's number is skipped, never used by another transfer."""
+    _open(ledger, "hot-numbers", allowance=10)
+    ledger.charge(account_id="hot-numbers", amount=Credits.of(1))
+    before, last_before = _numbers(ledger, "hot-numbers")
+    assert before[-1] == last_before
+    ran = _statements(monkeypatch)
+    results = ledger.charge_batch(
+        [
+            ChargeRequest(account_id="hot-numbers", amount=Credits.of(1)),
+            ChargeRequest(account_id="hot-numbers", amount=Credits.of(50)),  # refused
+            ChargeRequest(account_id="hot-numbers", amount=Credits.of(2)),
+        ]
+    )
+    assert [result.error_code for result in results] == [None, "insufficient_credits", None]
+    assert ran and not set(ran) & set(hot._UPDATE_ACCOUNT.values())  # no write-back
+    numbers, last = _numbers(ledger, "hot-numbers")
+    assert numbers[len(before) :] == [last_before + 1, last_before + 2]
+    assert last == last_before + 3  # the third reserved number went unused
+    ledger.charge(account_id="hot-numbers", amount=Credits.of(1))
+    numbers, last = _numbers(ledger, "hot-numbers")
+    assert numbers[-1] == last == last_before + 4
+    assert _available(ledger, "hot-numbers") == Credits.of(5)
+    assert ledger.verify().ok
+
+
+def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
+    ledger: Ledger, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group that catches a period up posts more transfers than its charges reserved
+    numbers for: the account's last number is written back, and the next transfer takes the
+    number after it."""
+    _open(ledger, "hot-reset", allowance=10)
+    ledger.charge(account_id="hot-reset", amount=Credits.of(4))
+    before, _ = _numbers(ledger, "hot-reset")
+    clock.advance(days=40)  # past the period's end: the lock's catch-up resets the allowance
+    ran = _statements(monkeypatch)
+    results = ledger.charge_batch(
+        [ChargeRequest(account_id="hot-reset", amount=Credits.of(1)) for _ in range(2)]
+    )
+    assert [result.error_code for result in results] == [None, None]
+    assert set(ran) & set(hot._UPDATE_ACCOUNT.values())  # written back
+    numbers, last = _numbers(ledger, "hot-reset")
+    assert len(numbers) - len(before) > 2  # the catch-up's transfers and the two charges
+    assert len(numbers) == len(set(numbers)) and numbers == sorted(numbers)
+    assert numbers[-1] == last
+    ledger.charge(account_id="hot-reset", amount=Credits.of(1))
+    numbers, next_last = _numbers(ledger, "hot-reset")
+    assert numbers[-1] == next_last == last + 1
+    assert _available(ledger, "hot-reset") == Credits.of(7)
+    assert ledger.verify().ok

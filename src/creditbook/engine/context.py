@@ -184,10 +184,14 @@ class Context:
         *,
         grants: bool,
         keys: list[str] | None = None,
+        reserved: int = 1,
     ) -> dict[str, AccountTx]:
         """Lock the accounts that exist (in account-id order, one statement), as lock(),
-        reading the answers stored under `keys` in their scopes too."""
-        found_all = hot.lock(connection, account_ids, now, grants=grants, keys=keys or ())
+        reading the answers stored under `keys` in their scopes too; one account may have
+        `reserved` transfer numbers reserved at once (`hot.lock`)."""
+        found_all = hot.lock(
+            connection, account_ids, now, grants=grants, keys=keys or (), reserved=reserved
+        )
         return {
             account_id: self.account_tx(connection, found, now)
             for account_id, found in found_all.items()
@@ -199,7 +203,7 @@ class Context:
         plan = self.plans.get((row.plan_id, row.plan_version))
         if plan is None:
             plan = self.plan(connection, row.plan_id)
-        tx = AccountTx(connection, row, plan, now)
+        tx = AccountTx(connection, row, plan, now, reserved=found.reserved)
         tx.prefetched = found.grants
         tx.stored_keys = found.stored
         tx.expiring_notice = self.expiring_notice

@@ -52,8 +52,8 @@ class AccountTx:
         plan, now: the account's plan, and the instant the transaction acts at.
         timezone, anchor_at, period_index, next_event_at: the account's period state,
             written back by `finish` when changed.
-        next_seq, reserved_seq: the next transfer number to take, and the one the lock
-            reserved.
+        next_seq, reserved_seq: the next transfer number to take, and the last of the
+            `reserved` numbers the lock reserved (the first is the first one taken).
         account_dirty: the period state changed and must be written back.
         deferred: post() and rollup() collect rows that `flush.flush_all` writes together
             (charges, batches); open grants are then read once per pool.
@@ -79,7 +79,9 @@ class AccountTx:
         expiring_notice: how long before a grant expires its `credits.expiring` goes out.
     """
 
-    def __init__(self, connection: Connection, row: Any, plan: Plan, now: datetime):
+    def __init__(
+        self, connection: Connection, row: Any, plan: Plan, now: datetime, reserved: int = 1
+    ):
         self.connection = connection
         self.account_id: str = row.account_id
         self.row = row
@@ -89,8 +91,9 @@ class AccountTx:
         self.anchor_at: datetime = row.anchor_at
         self.period_index: int = row.period_index
         self.next_event_at: datetime = row.next_event_at
-        # The lock reserved `row.last_seq`; numbers past it are written back by finish().
-        self.next_seq: int = row.last_seq
+        # The lock reserved the numbers up to `row.last_seq`; numbers past it are written
+        # back by finish(), and those left unused are skipped (as a refused charge's is).
+        self.next_seq: int = row.last_seq - reserved + 1
         self.reserved_seq: int = row.last_seq
         self.account_dirty = False
         self.deferred = False

@@ -286,10 +286,15 @@ def charge_batch(context: Context, request: ChargeBatchRequest) -> list[BatchIte
 def _lock_all(
     context: Context, connection: Connection, charges: Sequence[ChargeRequest]
 ) -> dict[str, AccountTx]:
-    """Lock and catch up every account the batch charges (those that exist)."""
+    """Lock and catch up every account the batch charges (those that exist). Charges of
+    one account (a busy account's group) reserve a transfer number each with the lock, so
+    that the account row is not written again at the end."""
     ids = sorted({item.account_id for item in charges})
     keys = sorted({item.idempotency_key for item in charges if item.idempotency_key})
-    locked = context.lock_many(connection, ids, context.now(), grants=True, keys=keys)
+    reserved = len(charges) if len(ids) == 1 else 1
+    locked = context.lock_many(
+        connection, ids, context.now(), grants=True, keys=keys, reserved=reserved
+    )
     for tx in locked.values():
         tx.catch_up()
     return locked

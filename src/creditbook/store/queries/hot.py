@@ -30,9 +30,11 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from psycopg import pq
+from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from creditbook.domain.errors import invariant
 from creditbook.store import schema
 
 T = TypeVar("T")
@@ -76,12 +78,14 @@ class AccountRecord(Record):
 class Locked:
     """A locked account row, its open grants by pool (None: read them again), and the
     answers stored under the idempotency keys asked for, by key (None: look them up).
-    `version` is set by `peek` only: the row version it read (see `peek`)."""
+    `version` is set by `peek` only: the row version it read (see `peek`). `reserved`:
+    how many transfer numbers the lock reserved, the last of them `row.last_seq`."""
 
     row: Record
     grants: dict[str, list[Record]] | None
     stored: dict[str, Record] | None = None
     version: str | None = None
+    reserved: int = 1
 
 
 # -- running SQL on the driver -------------------------------------------------------------
@@ -296,9 +300,10 @@ _POSTGRES_LOCK_MANY = (
     f" RETURNING {_PG_RETURNING})"
 )
 # One account needs no order: its UPDATE takes the row lock itself. Locking it first as
-# well cost a second tuple lock and WAL record on every single charge.
+# well cost a second tuple lock and WAL record on every single charge. It reserves as many
+# numbers as it is asked for (an int8, whatever its size: one prepared statement).
 _POSTGRES_LOCK_ONE = (
-    "l AS (UPDATE accounts SET last_seq = accounts.last_seq + 1"
+    "l AS (UPDATE accounts SET last_seq = accounts.last_seq + %(reserved)s"
     " WHERE accounts.account_id = %(account)s::varchar"
     f" RETURNING {_PG_RETURNING})"
 )
@@ -348,7 +353,7 @@ def _postgres_lock(one: bool, keys: int, peek: bool = False) -> str:
 
 
 SQLITE_LOCK = (
-    "UPDATE accounts SET last_seq = last_seq + 1 WHERE account_id IN ({marks})"
+    "UPDATE accounts SET last_seq = last_seq + ? WHERE account_id IN ({marks})"
     f" RETURNING {_RETURNING}"
 )
 SQLITE_GRANTS = (
@@ -364,14 +369,20 @@ def lock(
     *,
     grants: bool,
     keys: Sequence[str] = (),
+    reserved: int = 1,
 ) -> dict[str, Locked]:
-    """Lock the accounts (in id order), reserve one transfer number on each, and read their
-    open grants when `grants` (in effect at `now`, not closed, empty ones included) and the
-    answers stored under `keys` in each account's scope (idempotency keys). Accounts that do
-    not exist are missing from the answer."""
+    """Lock the accounts (in id order), reserve one transfer number on each (`reserved`
+    numbers when one account is locked), and read their open grants when `grants` (in
+    effect at `now`, not closed, empty ones included) and the answers stored under `keys`
+    in each account's scope (idempotency keys). Accounts that do not exist are missing from
+    the answer."""
+    invariant(
+        reserved >= 1 and (reserved == 1 or len(set(account_ids)) == 1),
+        "several numbers are reserved on one account only",
+    )
     if is_postgres(connection):
-        return _lock_postgres(connection, account_ids, now, grants, keys)
-    return _lock_sqlite(connection, account_ids, now, grants, keys)
+        return _lock_postgres(connection, account_ids, now, grants, keys, reserved=reserved)
+    return _lock_sqlite(connection, account_ids, now, grants, keys, reserved)
 
 
 def peek(
@@ -396,11 +407,14 @@ def _lock_postgres(
     keys: Sequence[str],
     *,
     peek: bool = False,
+    reserved: int = 1,
 ) -> dict[str, Locked]:
     params = {"now": stored_value(now, False), "grants": grants}
     one = len(account_ids) == 1
     if one:
         params["account"] = account_ids[0]
+        if not peek:
+            params["reserved"] = Int8(reserved)
     else:
         params["accounts"] = list(account_ids)
     if one and len(keys) == 1:
@@ -418,12 +432,13 @@ def _lock_postgres(
             # What the statement read is current only when no other writer committed on
             # the account between its snapshot and its lock (see the module's docstring).
             # A peek reads without a lock: all it read is of one snapshot.
-            current = peek or values[width] == row.last_seq - 1
+            current = peek or values[width] == row.last_seq - reserved
             found = locked[account_id] = Locked(
                 row,
                 {} if grants and current else None,
                 _stored(values[width + 1]) if keys and current else None,
                 values[width] if peek else None,
+                reserved,
             )
         grant_values = values[width + 2 :]
         if found.grants is not None and grant_values[0] is not None:
@@ -453,12 +468,15 @@ def _lock_sqlite(
     now: datetime,
     grants: bool,
     keys: Sequence[str],
+    reserved: int,
 ) -> dict[str, Locked]:
     ids = sorted(set(account_ids))
     marks = ", ".join("?" * len(ids))
-    rows = execute(connection, SQLITE_LOCK.format(marks=marks), ids)
+    rows = execute(connection, SQLITE_LOCK.format(marks=marks), [reserved, *ids])
     locked = {
-        values[0]: Locked(_account(values), {} if grants else None, {} if keys else None)
+        values[0]: Locked(
+            _account(values), {} if grants else None, {} if keys else None, reserved=reserved
+        )
         for values in rows
     }
     if keys and locked:
