@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, text
 
@@ -451,4 +452,50 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     numbers, next_last = _numbers(ledger, "hot-reset")
     assert numbers[-1] == next_last == last + 1
     assert _available(ledger, "hot-reset") == Credits.of(7)
+    assert ledger.verify().ok
+
+
+def test_postgresql_writes_a_transfers_lines_in_one_statement(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg runs an executemany in pipeline mode, which costs more than a statement: on
+    PostgreSQL the lines of a hold or a capture go in one INSERT of as many rows, and a
+    single row (an account written back) in one execution."""
+    _open(pg_ledger, "hot-lines", allowance=100)
+    many: list[str] = []
+    real = psycopg.Cursor.executemany
+    monkeypatch.setattr(
+        psycopg.Cursor,
+        "executemany",
+        lambda cursor, sql, *rest, **named: many.append(sql) or real(cursor, sql, *rest, **named),
+    )
+    ran = _statements(monkeypatch)
+    hold = pg_ledger.hold(account_id="hot-lines", amount=Credits.of(3))
+    pg_ledger.capture(account_id="hot-lines", hold_id=hold.hold_id, amount=Credits.of(1))
+    assert many == []
+    lines = [sql for sql in ran if sql.startswith("INSERT INTO entries")]
+    assert len(lines) == 2 and all(") VALUES (%s" in sql and "), (%s" in sql for sql in lines)
+    assert set(ran) & set(hot._UPDATE_ACCOUNT.values())  # the hold's expiry, written back
+    assert _available(pg_ledger, "hot-lines") == Credits.of(97)  # 1 captured, 2 still held
+    assert pg_ledger.verify().ok
+
+
+def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
+    """A hold drawn on nine grants has eighteen lines (each grant's, and the hold's for each
+    grant): more parameters than psycopg converts from its cache in one statement, so they
+    go by executemany, and all of them are written."""
+    _open(ledger, "hot-wide", allowance=0)
+    for _ in range(9):
+        ledger.grant(account_id="hot-wide", amount=Credits.of(1))
+    hold = ledger.hold(account_id="hot-wide", amount=Credits.of(9))
+    assert hold.amount == Credits.of(9)
+    with ledger.engine.connect() as connection:
+        lines = connection.execute(
+            text(
+                "SELECT count(*) FROM entries WHERE account_id = 'hot-wide' AND seq ="
+                " (SELECT max(seq) FROM transfers WHERE account_id = 'hot-wide')"
+            )
+        ).scalar_one()
+    assert lines == 18
+    assert _available(ledger, "hot-wide") == Credits.of(0)
     assert ledger.verify().ok

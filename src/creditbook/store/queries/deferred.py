@@ -137,7 +137,6 @@ def _set_flush(writes: Writes) -> tuple[str, Any]:
 # account and number, such a flush binds those once, and fits again. Below 50 a copy on
 # each row costs less than naming the parameters.
 SMALL_FLUSH_TRANSFERS = 2
-CONVERSION_CACHE_PARAMS = 50
 _Shape = tuple[int, int, int, int, int, bool, bool]
 _SMALL_FLUSH: dict[_Shape, tuple[str, tuple[str, ...]]] = {}
 _DELTA_COLUMNS = (("account_id", "varchar"), ("grant_id", "varchar"), ("amount", "bigint"))
@@ -243,7 +242,7 @@ def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
     first = transfers[0]
     shares = (
         sum(map(operator.mul, counts, _WIDTHS)) + (guard is not None) * len(Guard._fields)
-        > CONVERSION_CACHE_PARAMS
+        > hot.CONVERSION_CACHE_PARAMS
         and len(transfers) == 1
         and all(
             row[name] == first[name]

@@ -140,6 +140,9 @@ def _driver_error(
 
 
 _OUTCOME_UNKNOWN = "creditbook_outcome_unknown"
+# psycopg keeps how it converts a statement's parameters only for statements of at most 50
+# parameters (and 4,096 characters); it parses any other again on every execution.
+CONVERSION_CACHE_PARAMS = 50
 
 
 def commits_alone(error: DBAPIError) -> None:
@@ -183,6 +186,11 @@ def _run(connection: Connection, sql: str, params: Any, answer: Callable[[Any], 
 
 
 def executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
+    """Run the statement once for each row; the number of rows it changed. psycopg runs an
+    executemany in pipeline mode, which costs far more than one statement: on PostgreSQL
+    one row is one execution."""
+    if len(rows) == 1 and is_postgres(connection):
+        return execute_count(connection, sql, rows[0])
     raw = _driver(connection)
     cursor = raw.cursor()
     try:

@@ -36,22 +36,34 @@ def _statement(connection: Connection, name: str, build: Callable[[str], str]) -
     return sql
 
 
-def insert_sql(table: str, columns: tuple[tuple[str, str], ...], mark: str) -> str:
-    """INSERT of one row of `columns` into `table`, with `mark` as each value's placeholder."""
+def insert_sql(
+    table: str, columns: tuple[tuple[str, str], ...], mark: str, *, rows: int = 1
+) -> str:
+    """INSERT of `rows` rows of `columns` into `table`, with `mark` as each value's
+    placeholder."""
     names = ", ".join(name for name, _ in columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+    row = f"({', '.join([mark] * len(columns))})"
+    return f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * rows)}"
 
 
 def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert transfers or entries (`table`), one statement for one row, else executemany."""
+    """Insert transfers or entries (`table`): one statement for one row; on PostgreSQL one
+    statement for as many rows as psycopg converts from its cache (a transfer's entries),
+    as executemany would cost more; else executemany."""
     columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
-    sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
     sqlite = not hot.is_postgres(connection)
     values = [tuple(row) for row in hot.stored_rows(rows, columns, sqlite=sqlite)]
-    if len(values) == 1:
-        hot.execute(connection, sql, values[0], rows=False)
-    elif values:
+    count = len(values)
+    if count > 1 and (sqlite or count * len(columns) > hot.CONVERSION_CACHE_PARAMS):
+        sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
         hot.executemany(connection, sql, values)
+    elif values:
+        sql = _statement(
+            connection,
+            f"{table}:{count}",
+            lambda mark: insert_sql(table, columns, mark, rows=count),
+        )
+        hot.execute(connection, sql, [value for row in values for value in row], rows=False)
 
 
 def add_remaining(
