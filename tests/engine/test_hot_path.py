@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 
 from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan, RateCard
 from creditbook.store.database import make_engine
@@ -499,3 +499,43 @@ def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
     assert lines == 18
     assert _available(ledger, "hot-wide") == Credits.of(0)
     assert ledger.verify().ok
+
+
+def test_a_hold_draws_on_the_grants_its_lock_read(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold's lock reads the account's open grants, as a charge's does: no statement reads
+    them again before the hold is written."""
+    _open(ledger, "hot-hold")
+    ledger.hold(account_id="hot-hold", amount=Credits.of(1))
+    ran = _statements(monkeypatch)
+    ledger.hold(account_id="hot-hold", amount=Credits.of(2))
+    written = next(index for index, sql in enumerate(ran) if sql.startswith("INSERT INTO trans"))
+    assert [sql for sql in ran[:written] if sql.startswith("SELECT g.grant_id")] == []
+    assert _available(ledger, "hot-hold") == Credits.of(97)
+
+
+def test_a_keyed_write_finds_its_stored_answer_with_the_lock(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the lock of a keyed write (here a hold) reads the answer stored under
+    its key: a replay runs no statement of its own to look it up."""
+    _open(pg_ledger, "hot-hold-key")
+    first = pg_ledger.hold(account_id="hot-hold-key", amount=Credits.of(2), idempotency_key="h1")
+    ran = _statements(monkeypatch)
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        ran.append(statement)
+
+    event.listen(pg_ledger.engine, "before_cursor_execute", record)
+    try:
+        again = pg_ledger.hold(
+            account_id="hot-hold-key", amount=Credits.of(2), idempotency_key="h1"
+        )
+    finally:
+        event.remove(pg_ledger.engine, "before_cursor_execute", record)
+    assert again.replayed and again.hold_id == first.hold_id
+    [lock] = [sql for sql in ran if sql.startswith("WITH l AS")]
+    assert "FROM idempotency" in lock
+    assert [sql for sql in ran if "idempotency" in sql and sql != lock] == []
+    assert _available(pg_ledger, "hot-hold-key") == Credits.of(98)

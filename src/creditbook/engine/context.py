@@ -153,11 +153,18 @@ class Context:
         return body
 
     def lock(
-        self, connection: Connection, account_id: str, now: datetime, *, grants: bool = False
+        self,
+        connection: Connection,
+        account_id: str,
+        now: datetime,
+        *,
+        grants: bool = False,
+        keys: list[str] | None = None,
     ) -> AccountTx:
         """Lock the account row and reserve one transfer number, in one statement (which
-        also reads the account's open grants when `grants`: charges draw on them)."""
-        locked = self.lock_many(connection, [account_id], now, grants=grants)
+        also reads the account's open grants when `grants`, for writes that draw on them,
+        and the answers stored under `keys`)."""
+        locked = self.lock_many(connection, [account_id], now, grants=grants, keys=keys)
         tx = locked.get(account_id)
         if tx is None:
             raise NotFoundError("account", account_id)

@@ -138,16 +138,18 @@ def write(
     """Run `body` on the locked, caught-up account, once per idempotency key.
 
     `remember_as` shapes what is stored for replays (key secrets are never stored); `grants`
-    has the lock read the account's open grants too (charges draw on them).
+    has the lock read the account's open grants too (for writes that draw on them). The
+    lock also reads the answer stored under the key (one statement on PostgreSQL).
     """
     check_key(key)
     # Hash only when there is a key to remember the request under.
     request_hash = "" if key is None else hash_request(operation, request)
 
     def transaction(connection: Connection) -> T:
-        tx = context.lock(connection, account_id, context.now(), grants=grants)
+        keys = [] if key is None else [key]
+        tx = context.lock(connection, account_id, context.now(), grants=grants, keys=keys)
         if key is not None:
-            replayed: T | None = replay(connection, account_id, key, request_hash, result_type)
+            replayed: T | None = replay_locked(tx, key, request_hash, result_type)
             if replayed is not None:
                 return replayed
         tx.catch_up()

@@ -24,11 +24,19 @@ if TYPE_CHECKING:
 
 
 def open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
-    """The pool's grants that can be drawn from now (credits left, or the overdraft grant)."""
+    """The pool's grants that can be drawn from now (credits left, or the overdraft grant):
+    as the lock read them while no write changed them since, else read again."""
     if tx.deferred:
         return _cached_open_grants(tx, pool)
+    if tx.prefetched is not None:
+        views = (grant_view(row) for row in tx.prefetched.get(pool, []))
+        return [view for view in views if _spendable(view)]
     rows = ledger_state.open_grants(tx.connection, tx.account_id, pool, tx.now)
     return [grant_view(row) for row in rows]
+
+
+def _spendable(view: GrantView) -> bool:
+    return view.remaining.millicredits > 0 or view.source is GrantSource.OVERDRAFT
 
 
 def _cached_open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
@@ -47,11 +55,7 @@ def _cached_open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
             if delta:
                 view = view.with_remaining(view.remaining.millicredits + delta)
             cached[view.grant_id] = view
-    return [
-        view
-        for view in cached.values()
-        if view.remaining.millicredits > 0 or view.source is GrantSource.OVERDRAFT
-    ]
+    return [view for view in cached.values() if _spendable(view)]
 
 
 def grant_view(row: Any) -> GrantView:

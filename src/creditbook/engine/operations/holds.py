@@ -30,7 +30,14 @@ def hold(context: Context, request: HoldRequest) -> Hold:
         return hold_locked(tx, amount, pool, timeout_s, run_id="")
 
     return idempotency.write(
-        context, request.account_id, "hold", fields, request.idempotency_key, Hold, body
+        context,
+        request.account_id,
+        "hold",
+        fields,
+        request.idempotency_key,
+        Hold,
+        body,
+        grants=True,
     )
 
 
