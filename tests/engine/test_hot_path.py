@@ -377,14 +377,29 @@ def test_a_lock_asked_for_no_key_reads_none() -> None:
 
 def _numbers(ledger: Ledger, account_id: str) -> tuple[list[int], int]:
     """The account's transfer numbers in order, and its last number."""
+    numbers = _column(
+        ledger, "SELECT seq FROM transfers WHERE account_id = :a ORDER BY seq", a=account_id
+    )
+    [last] = _column(ledger, "SELECT last_seq FROM accounts WHERE account_id = :a", a=account_id)
+    return numbers, last
+
+
+def _column(ledger: Ledger, sql: str, **params: Any) -> list[Any]:
+    """The first column of what `sql` answers."""
     with ledger.engine.connect() as connection:
-        numbers = connection.execute(
-            text("SELECT seq FROM transfers WHERE account_id = :a ORDER BY seq"), {"a": account_id}
-        ).scalars()
-        last = connection.execute(
-            text("SELECT last_seq FROM accounts WHERE account_id = :a"), {"a": account_id}
-        ).scalar_one()
-    return list(numbers), last
+        return list(connection.execute(text(sql), params).scalars())
+
+
+def _charge_takes_the_next_number(
+    ledger: Ledger, account_id: str, last: int, available: Credits
+) -> None:
+    """One more charge takes the number after `last`; the account then has `available`
+    credits, and the ledger verifies."""
+    ledger.charge(account_id=account_id, amount=Credits.of(1))
+    numbers, now_last = _numbers(ledger, account_id)
+    assert numbers[-1] == now_last == last + 1
+    assert _available(ledger, account_id) == available
+    assert ledger.verify().ok
 
 
 def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -421,11 +436,7 @@ def test_charges_of_one_account_reserve_their_numbers_with_the_lock(
     numbers, last = _numbers(ledger, "hot-numbers")
     assert numbers[len(before) :] == [last_before + 1, last_before + 2]
     assert last == last_before + 3  # the third reserved number went unused
-    ledger.charge(account_id="hot-numbers", amount=Credits.of(1))
-    numbers, last = _numbers(ledger, "hot-numbers")
-    assert numbers[-1] == last == last_before + 4
-    assert _available(ledger, "hot-numbers") == Credits.of(5)
-    assert ledger.verify().ok
+    _charge_takes_the_next_number(ledger, "hot-numbers", last, Credits.of(5))
 
 
 def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
@@ -448,11 +459,7 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     assert len(numbers) - len(before) > 2  # the catch-up's transfers and the two charges
     assert len(numbers) == len(set(numbers)) and numbers == sorted(numbers)
     assert numbers[-1] == last
-    ledger.charge(account_id="hot-reset", amount=Credits.of(1))
-    numbers, next_last = _numbers(ledger, "hot-reset")
-    assert numbers[-1] == next_last == last + 1
-    assert _available(ledger, "hot-reset") == Credits.of(7)
-    assert ledger.verify().ok
+    _charge_takes_the_next_number(ledger, "hot-reset", last, Credits.of(7))
 
 
 def test_postgresql_writes_a_transfers_lines_in_one_statement(
@@ -489,14 +496,13 @@ def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
         ledger.grant(account_id="hot-wide", amount=Credits.of(1))
     hold = ledger.hold(account_id="hot-wide", amount=Credits.of(9))
     assert hold.amount == Credits.of(9)
-    with ledger.engine.connect() as connection:
-        lines = connection.execute(
-            text(
-                "SELECT count(*) FROM entries WHERE account_id = 'hot-wide' AND seq ="
-                " (SELECT max(seq) FROM transfers WHERE account_id = 'hot-wide')"
-            )
-        ).scalar_one()
-    assert lines == 18
+    lines = _column(
+        ledger,
+        "SELECT count(*) FROM entries WHERE account_id = :a AND seq ="
+        " (SELECT max(seq) FROM transfers WHERE account_id = :a)",
+        a="hot-wide",
+    )
+    assert lines == [18]
     assert _available(ledger, "hot-wide") == Credits.of(0)
     assert ledger.verify().ok
 
