@@ -44,7 +44,8 @@ _E = schema.entries.c
 
 
 def insert_transfers(connection: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
-    """Insert one transfer row (a dict) or many (a list, in one executemany), on the driver."""
+    """Insert one transfer row (a dict) or many (a list), on the driver (see
+    `row_writes.insert_rows`)."""
     from creditbook.store.queries import row_writes  # it takes this module's column lists
 
     row_writes.insert_rows(connection, "transfers", [rows] if isinstance(rows, dict) else rows)
