@@ -52,18 +52,21 @@ def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) 
     as executemany would cost more; else executemany."""
     columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
     sqlite = not hot.is_postgres(connection)
-    values = [tuple(row) for row in hot.stored_rows(rows, columns, sqlite=sqlite)]
+    values = list(hot.stored_rows(rows, columns, sqlite=sqlite))
     count = len(values)
-    if count > 1 and (sqlite or count * len(columns) > hot.CONVERSION_CACHE_PARAMS):
-        sql = _statement(connection, table, lambda mark: insert_sql(table, columns, mark))
-        hot.executemany(connection, sql, values)
-    elif values:
-        sql = _statement(
-            connection,
-            f"{table}:{count}",
-            lambda mark: insert_sql(table, columns, mark, rows=count),
-        )
+    if not count:
+        return
+    together = count == 1 or (not sqlite and count * len(columns) <= hot.CONVERSION_CACHE_PARAMS)
+    per_statement = count if together else 1
+    sql = _statement(
+        connection,
+        f"{table}:{per_statement}",
+        lambda mark: insert_sql(table, columns, mark, rows=per_statement),
+    )
+    if together:
         hot.execute(connection, sql, [value for row in values for value in row], rows=False)
+    else:
+        hot.executemany(connection, sql, values)
 
 
 def add_remaining(
