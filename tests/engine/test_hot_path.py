@@ -8,14 +8,23 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Connection, event, text
 
-from creditbook import ChargeRequest, Credits, Ledger, ManualClock, Plan, RateCard
+from creditbook import (
+    ChargeRequest,
+    Credits,
+    FilterRate,
+    Ledger,
+    ManualClock,
+    Plan,
+    RateCard,
+    TransactionType,
+)
 from creditbook.store.database import make_engine
 from creditbook.store.queries import deferred, hot, ledger_state
 from creditbook.store.queries import idempotency as idempotency_queries
@@ -545,3 +554,86 @@ def test_a_keyed_write_finds_its_stored_answer_with_the_lock(
     assert "FROM idempotency" in lock
     assert [sql for sql in ran if "idempotency" in sql and sql != lock] == []
     assert _available(pg_ledger, "hot-hold-key") == Credits.of(98)
+
+
+def _sqlalchemy_statements(ledger: Ledger) -> list[str]:
+    """The statements run through SQLAlchemy on the ledger's engine from now on (in the
+    list returned, until the test ends)."""
+    ran: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        ran.append(statement)
+
+    event.listen(ledger.engine, "before_cursor_execute", record)
+    return ran
+
+
+def test_captures_releases_and_run_results_run_on_the_driver(ledger: Ledger) -> None:
+    """A hold, its capture and its release, and a run's results and its finish, run every
+    statement on the driver: none goes through SQLAlchemy but the outbox's, which writes
+    the event of the run's finish."""
+    _open(ledger, "hot-driver")
+    dedupe = FilterRate("dup", "Duplicates", Credits.of(0))
+    ledger.put_rate_card(RateCard("maps", Credits.of(1), filters={"dup": dedupe}))
+    run = ledger.start_run(account_id="hot-driver", rate_card_id="maps", hold=Credits.of(10))
+    ran = _sqlalchemy_statements(ledger)
+    captured = ledger.hold(account_id="hot-driver", amount=Credits.of(5))
+    ledger.capture(
+        account_id="hot-driver", hold_id=captured.hold_id, amount=Credits.of(2), release_rest=True
+    )
+    released = ledger.hold(account_id="hot-driver", amount=Credits.of(3))
+    ledger.release(account_id="hot-driver", hold_id=released.hold_id)
+    ledger.report_results(
+        account_id="hot-driver", run_id=run.run_id, rows_kept=3, rows_discarded={"dup": 1}
+    )
+    assert ran == []
+    finished = ledger.finish_run(account_id="hot-driver", run_id=run.run_id)
+    assert [sql.split(" (")[0].split(" SET")[0] for sql in ran] == [
+        "INSERT INTO events",
+        "UPDATE accounts",
+    ]
+    assert (finished.status, finished.rows_kept, finished.rows_discarded) == (
+        "finished",
+        3,
+        {"dup": 1},
+    )
+    assert (finished.charged, _available(ledger, "hot-driver")) == (Credits.of(3), Credits.of(95))
+    assert ledger.get_hold("hot-driver", captured.hold_id).status == "captured"
+    assert ledger.get_hold("hot-driver", run.hold_id).remaining == Credits.of(0)
+    assert ledger.get_run("hot-driver", run.run_id) == finished
+    assert ledger.verify().ok
+
+
+def test_a_release_answers_the_hold_as_stored(ledger: Ledger) -> None:
+    """A release answers the hold from the row it read before releasing it: what it answers
+    is what the ledger then shows."""
+    _open(ledger, "hot-release")
+    hold = ledger.hold(account_id="hot-release", amount=Credits.of(4), timeout_s=600)
+    ledger.capture(account_id="hot-release", hold_id=hold.hold_id, amount=Credits.of(1))
+    released = ledger.release(account_id="hot-release", hold_id=hold.hold_id)
+    assert released == ledger.get_hold("hot-release", hold.hold_id)
+    assert (released.status, released.amount, released.remaining) == (
+        "released",
+        Credits.of(4),
+        Credits.of(0),
+    )
+    assert _available(ledger, "hot-release") == Credits.of(99)
+
+
+def test_a_release_expires_what_came_from_a_grant_that_closed(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """What a hold took from a grant that has since expired expires on release, in its own
+    EXPIRY transaction; the rest goes back to its grants in a RELEASE."""
+    _open(ledger, "hot-closed")
+    expires_at = clock.now() + timedelta(minutes=1)
+    ledger.grant(account_id="hot-closed", amount=Credits.of(3), expires_at=expires_at)
+    hold = ledger.hold(account_id="hot-closed", amount=Credits.of(5), timeout_s=3600)
+    clock.advance(minutes=2)
+    ledger.release(account_id="hot-closed", hold_id=hold.hold_id)
+    history = ledger.transactions("hot-closed", types=[TransactionType.EXPIRY]).data
+    assert [(t.description, t.amount) for t in history] == [
+        (f"Held credits expired (hold {hold.hold_id} released)", Credits.of(-3))
+    ]
+    assert _available(ledger, "hot-closed") == Credits.of(100)
+    assert ledger.verify().ok

@@ -35,7 +35,6 @@ def test_reports_surface_is_pinned() -> None:
             "entry_count",
             "forecast",
             "hold",
-            "hold_is_active",
             "run",
             "run_breakdown",
             "run_row",

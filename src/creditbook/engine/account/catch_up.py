@@ -99,7 +99,7 @@ def notify_expiring(tx: AccountTx) -> None:
 def expire_holds(tx: AccountTx, until: datetime) -> None:
     """Release, as expired, every active hold whose timeout has passed by `until`."""
     for row in ledger_state.due_holds(tx.connection, tx.account_id, until):
-        release_hold(tx, row.hold_id, "expired", row.expires_at)
+        release_hold(tx, row.hold_id, row.pool, "expired", row.expires_at)
 
 
 def expire_grants(tx: AccountTx, until: datetime) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from creditbook.domain.amounts import Credits
 from creditbook.domain.grants import GrantSource, GrantView, TransactionType, in_spend_order
 from creditbook.engine.account.lines import Attribution, Line
-from creditbook.store.queries import ledger_state
+from creditbook.store.queries import holds, ledger_state
 
 if TYPE_CHECKING:
     from creditbook.engine.account.state import AccountTx
@@ -16,7 +16,12 @@ if TYPE_CHECKING:
 
 def hold_allocations(tx: AccountTx, hold_id: str) -> list[GrantView]:
     """What a hold still holds, per grant it came from, in that grant's spend order."""
-    rows = ledger_state.hold_allocations(tx.connection, tx.account_id, hold_id)
+    return _held(tx, hold_id)[0]
+
+
+def _held(tx: AccountTx, hold_id: str) -> tuple[list[GrantView], set[str]]:
+    """`hold_allocations`, and which of those grants have closed (expired) since."""
+    rows = [row for row in holds.allocations(tx.connection, tx.account_id, hold_id) if row.held]
     views = [
         GrantView(
             row.grant_id,
@@ -27,19 +32,17 @@ def hold_allocations(tx: AccountTx, hold_id: str) -> list[GrantView]:
             Credits(int(row.held)),
         )
         for row in rows
-        if row.held
     ]
-    return in_spend_order(views)
+    return in_spend_order(views), {row.grant_id for row in rows if row.closed}
 
 
-def release_hold(tx: AccountTx, hold_id: str, status: str, at: datetime) -> int:
-    """Return what a hold still holds to its grants.
+def release_hold(tx: AccountTx, hold_id: str, pool: str, status: str, at: datetime) -> int:
+    """Return what a hold (of `pool`) still holds to its grants.
 
     Credits of grants that closed meanwhile expire instead, in their own EXPIRY
     transaction: a RELEASE stays net zero, as the customer's history leaves it out.
     """
-    allocations = hold_allocations(tx, hold_id)
-    closed = closed_grants(tx, [held.grant_id for held in allocations])
+    allocations, closed = _held(tx, hold_id)
     lines: list[Line] = []
     expired_lines: list[Line] = []
     for held in allocations:
@@ -49,7 +52,6 @@ def release_hold(tx: AccountTx, hold_id: str, status: str, at: datetime) -> int:
             expired_lines.append(line)
         else:
             lines += [line, Line("grant", amount, grant_id=held.grant_id)]
-    pool = ledger_state.hold_pool(tx.connection, tx.account_id, hold_id)
     if lines:
         tx.post(
             TransactionType.RELEASE,
@@ -69,7 +71,7 @@ def release_hold(tx: AccountTx, hold_id: str, status: str, at: datetime) -> int:
             description=f"Held credits expired (hold {hold_id} {status})",
             attribution=Attribution(hold_id=hold_id),
         )
-    ledger_state.close_hold(tx.connection, tx.account_id, hold_id, status, at)
+    holds.close_hold(tx.connection, tx.account_id, hold_id, status, at)
     return sum(held.remaining.millicredits for held in allocations)
 
 

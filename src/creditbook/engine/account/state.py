@@ -332,8 +332,8 @@ class AccountTx:
     def hold_allocations(self, hold_id: str) -> list[GrantView]:
         return holding.hold_allocations(self, hold_id)
 
-    def release_hold(self, hold_id: str, status: str, at: datetime) -> int:
-        return holding.release_hold(self, hold_id, status, at)
+    def release_hold(self, hold_id: str, pool: str, status: str, at: datetime) -> int:
+        return holding.release_hold(self, hold_id, pool, status, at)
 
     def _closed_grants(self, grant_ids: list[str]) -> set[str]:
         return holding.closed_grants(self, grant_ids)

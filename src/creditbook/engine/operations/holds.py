@@ -3,6 +3,7 @@ itself when it times out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -10,11 +11,12 @@ from creditbook.domain.amounts import Credits
 from creditbook.domain.errors import InsufficientCreditsError, NotFoundError, StateError
 from creditbook.domain.grants import TransactionType
 from creditbook.domain.requests import CaptureRequest, HoldRequest, ReleaseRequest
-from creditbook.engine import idempotency, reports
+from creditbook.engine import idempotency
 from creditbook.engine.account.lines import Attribution, Line, new_id
 from creditbook.engine.account.state import AccountTx
 from creditbook.engine.context import Context
 from creditbook.engine.operations.grants import default_pool
+from creditbook.engine.reports.accounts import hold_from_row
 from creditbook.engine.results import Charge, Hold
 from creditbook.engine.validation import check_attribute, check_hold, check_positive, check_text
 from creditbook.store.queries import holds as queries
@@ -138,7 +140,7 @@ def _capture_locked(tx: AccountTx, request: CaptureRequest) -> Charge:
     )
     tx.rollup(posted.created_at, held.pool, attribution, amount.millicredits, 0, 1)
     if request.release_rest:
-        tx.release_hold(hold_id, "captured", tx.now)
+        tx.release_hold(hold_id, held.pool, "captured", tx.now)
     return Charge(
         posted.transfer_id,
         tx.account_id,
@@ -162,9 +164,10 @@ def release(context: Context, request: ReleaseRequest) -> Hold:
     hold_id = request.hold_id
 
     def body(tx: AccountTx) -> Hold:
-        active_hold(tx, hold_id)
-        tx.release_hold(hold_id, "released", tx.now)
-        return reports.hold(tx.connection, tx.account_id, hold_id)
+        held = active_hold(tx, hold_id)
+        tx.release_hold(hold_id, held.pool, "released", tx.now)
+        # What it held went back whole: the hold's row as it now stands.
+        return replace(hold_from_row(held), remaining=Credits(0), status="released")
 
     return idempotency.write(
         context,

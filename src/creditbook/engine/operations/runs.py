@@ -33,6 +33,7 @@ from creditbook.engine.context import Context
 from creditbook.engine.operations import sweep
 from creditbook.engine.operations.charges import describe
 from creditbook.engine.operations.holds import hold_locked
+from creditbook.engine.reports.runs import run_from_row
 from creditbook.engine.results import Run
 from creditbook.engine.validation import check_attribute, check_hold
 from creditbook.store.queries import accounts as account_queries
@@ -180,20 +181,14 @@ def _results_locked(
     discarded: dict[str, int],
     attempts: dict[str, tuple[int, int]],
 ) -> Run:
-    run = reports.run_row(tx.connection, tx.account_id, run_id)
-    if run.status not in RUN_ACTIVE:
-        raise StateError(f"run {run_id} is {run.status}")
+    run = _active_run(tx, run_id)
     card = card_from_body(run.rate_card)
     for name in discarded:
         card.filter(name)
     lines = price_results(
         card, rows_kept=rows_kept, functions=attempts, active_filters=tuple(run.active_filters)
     )
-    hold_id = (
-        run.hold_id
-        if run.hold_id and reports.hold_is_active(tx.connection, tx.account_id, run.hold_id)
-        else ""
-    )
+    hold_id = run.hold_id if run.hold_status == "active" else ""
     needed: dict[str, int] = {}
     for line in lines:
         needed[line.pool] = needed.get(line.pool, 0) + line.amount.millicredits
@@ -209,8 +204,19 @@ def _results_locked(
     for name, count in discarded.items():
         merged[name] = merged.get(name, 0) + count
     charged = sum(line.amount.millicredits for line in lines)
-    queries.add_results(tx.connection, tx.account_id, run_id, rows_kept, merged, charged)
-    return reports.run(tx.connection, tx.account_id, run_id)
+    billed = queries.add_results(tx.connection, tx.account_id, run_id, rows_kept, merged, charged)
+    return run_from_row(billed)
+
+
+def _active_run(tx: AccountTx, run_id: str) -> Any:
+    """The run's row with its hold's status and pool (`queries.run_to_bill`);
+    NotFoundError for an unknown run, StateError for one that has finished."""
+    run = queries.run_to_bill(tx.connection, tx.account_id, run_id)
+    if run is None:
+        raise NotFoundError("run", run_id)
+    if run.status not in RUN_ACTIVE:
+        raise StateError(f"run {run_id} is {run.status}")
+    return run
 
 
 def _bill_line(tx: AccountTx, run: Any, card: RateCard, line: Any, hold_id: str) -> None:
@@ -267,14 +273,11 @@ def finish_run(context: Context, request: FinishRunRequest) -> Run:
     run_id = request.run_id
 
     def body(tx: AccountTx) -> Run:
-        run = reports.run_row(tx.connection, tx.account_id, run_id)
-        if run.status not in RUN_ACTIVE:
-            raise StateError(f"run {run_id} is {run.status}")
+        run = _active_run(tx, run_id)
         released = 0
-        if run.hold_id and reports.hold_is_active(tx.connection, tx.account_id, run.hold_id):
-            released = tx.release_hold(run.hold_id, "released", tx.now)
-        queries.finish(tx.connection, tx.account_id, run_id, tx.now)
-        finished = reports.run(tx.connection, tx.account_id, run_id)
+        if run.hold_status == "active":
+            released = tx.release_hold(run.hold_id, run.hold_pool, "released", tx.now)
+        finished = run_from_row(queries.finish(tx.connection, tx.account_id, run_id, tx.now))
         tx.emit(
             "run.finished",
             card_from_body(run.rate_card).pool,

@@ -12,7 +12,6 @@ from creditbook.engine.reports.accounts import (
     account_row,
     accounts,
     hold,
-    hold_is_active,
 )
 from creditbook.engine.reports.balance import (
     DRAW_TYPES,
@@ -79,7 +78,6 @@ __all__ = [
     "entry_count",
     "forecast",
     "hold",
-    "hold_is_active",
     "run",
     "run_breakdown",
     "run_row",

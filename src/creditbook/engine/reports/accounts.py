@@ -38,6 +38,11 @@ def hold(connection: Connection, account_id: str, hold_id: str) -> Hold:
     row = connection.execute(queries.hold(account_id, hold_id)).first()
     if row is None:
         raise NotFoundError("hold", hold_id)
+    return hold_from_row(row)
+
+
+def hold_from_row(row: Any) -> Hold:
+    """A hold as its row (read here or on the driver) stands."""
     return Hold(
         row.hold_id,
         row.account_id,
@@ -49,11 +54,6 @@ def hold(connection: Connection, account_id: str, hold_id: str) -> Hold:
         row.created_at,
         row.expires_at,
     )
-
-
-def hold_is_active(connection: Connection, account_id: str, hold_id: str) -> bool:
-    status = connection.execute(queries.hold_status(account_id, hold_id)).scalar()
-    return status == "active"
 
 
 def _account_from_row(row: Any) -> Account:

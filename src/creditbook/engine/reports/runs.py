@@ -36,7 +36,7 @@ def run_row(connection: Connection, account_id: str, run_id: str) -> Any:
 
 
 def run(connection: Connection, account_id: str, run_id: str) -> Run:
-    return _run_from_row(run_row(connection, account_id, run_id))
+    return run_from_row(run_row(connection, account_id, run_id))
 
 
 def runs(connection: Connection, account_id: str, limit: int, cursor: str | None = None) -> RunPage:
@@ -47,7 +47,7 @@ def runs(connection: Connection, account_id: str, limit: int, cursor: str | None
     account_row(connection, account_id)
     rows = connection.execute(queries.runs_page(account_id, after, limit + 1)).all()
     has_more = len(rows) > limit
-    data = [_run_from_row(row) for row in rows[:limit]]
+    data = [run_from_row(row) for row in rows[:limit]]
     next_cursor = encode_run_cursor(data[-1]) if has_more else None
     return RunPage(data, has_more, next_cursor)
 
@@ -119,7 +119,7 @@ def _filter_credits(
     ]
 
 
-def _run_from_row(row: Any) -> Run:
+def run_from_row(row: Any) -> Run:
     return Run(
         row.run_id,
         row.account_id,

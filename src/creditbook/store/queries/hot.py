@@ -71,7 +71,7 @@ class AccountRecord(Record):
 
     @cached_property
     def metadata(self) -> Any:
-        return _decoded(self.stored_metadata)
+        return decoded(self.stored_metadata)
 
 
 @dataclass
@@ -205,7 +205,7 @@ def executemany(connection: Connection, sql: str, rows: Sequence[Any]) -> int:
 # -- values as the schema stores them --------------------------------------------------------
 
 
-def _aware(value: Any) -> Any:
+def aware(value: Any) -> Any:
     """A stored timestamp (naive UTC; text on SQLite) as an aware datetime."""
     if value is None:
         return None
@@ -259,21 +259,41 @@ def _layout(
 def _account(values: Sequence[Any]) -> Record:
     row = dict(zip((*ACCOUNT_COLUMNS, "plan_version"), values, strict=True))
     for name in _ACCOUNT_TIMES:
-        row[name] = _aware(row[name])
+        row[name] = aware(row[name])
     row["has_unpaid_bill"] = bool(row["has_unpaid_bill"])
-    row["alerts"] = _decoded(row["alerts"])
+    row["alerts"] = decoded(row["alerts"])
     row["stored_metadata"] = row.pop("metadata")
     return AccountRecord(row)
 
 
-def _decoded(value: Any) -> Any:
+def decoded(value: Any) -> Any:
     """A JSON column as read: text on SQLite and from the lock's `::text`."""
     return json.loads(value) if isinstance(value, str) else value
 
 
+def records(
+    rows: list[tuple[Any, ...]],
+    names: tuple[str, ...],
+    *,
+    times: tuple[str, ...] = (),
+    json_columns: tuple[str, ...] = (),
+) -> list[Record]:
+    """Rows read on the driver as Records named `names`, their `times` aware datetimes and
+    their `json_columns` decoded, as SQLAlchemy's column types would give them."""
+    found = []
+    for values in rows:
+        row = dict(zip(names, values, strict=True))
+        for name in times:
+            row[name] = aware(row[name])
+        for name in json_columns:
+            row[name] = decoded(row[name])
+        found.append(Record(row))
+    return found
+
+
 def grant_record(values: Sequence[Any]) -> Record:
     row = dict(zip(GRANT_COLUMNS, values, strict=True))
-    row["expires_at"] = _aware(row["expires_at"])
+    row["expires_at"] = aware(row["expires_at"])
     return Record(row)
 
 
@@ -461,7 +481,7 @@ def _stored(answers: Any) -> dict[str, Record]:
 
 
 def _answer(request_hash: str, response: Any) -> Record:
-    return Record({"request_hash": request_hash, "response": _decoded(response)})
+    return Record({"request_hash": request_hash, "response": decoded(response)})
 
 
 SQLITE_STORED = (

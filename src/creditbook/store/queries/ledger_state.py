@@ -17,7 +17,6 @@ from typing import Any, TypeAlias
 from sqlalchemy import (
     Connection,
     Row,
-    and_,
     bindparam,
     case,
     func,
@@ -26,7 +25,6 @@ from sqlalchemy import (
 )
 
 from creditbook.store import schema
-from creditbook.store.partial import not_empty
 from creditbook.store.queries import upsert_add_many
 
 # Grant sources as stored (the values of the domain's GrantSource).
@@ -307,34 +305,8 @@ def first_grant_expiry(connection: Connection, account_id: str) -> datetime | No
 
 # -- holds ---------------------------------------------------------------------------------
 
-_HOLD_ALLOCATIONS = (
-    select(
-        _E.grant_id,
-        func.sum(_E.amount).label("held"),
-        _G.source,
-        _G.priority,
-        _G.expires_at,
-        _G.created_seq,
-    )
-    .join(schema.grants, and_(_G.account_id == _E.account_id, _G.grant_id == _E.grant_id))
-    .where(
-        _E.account_id == bindparam("p_account"),
-        _E.book == "hold",
-        _E.hold_id == bindparam("p_hold"),
-        not_empty(_E.hold_id),  # the condition of the partial ix_entries_hold
-    )
-    .group_by(_E.grant_id, _G.source, _G.priority, _G.expires_at, _G.created_seq)
-)
-_HOLD_POOL = select(_H.pool).where(
-    _H.account_id == bindparam("p_account"), _H.hold_id == bindparam("p_hold")
-)
-_CLOSE_HOLD = (
-    update(schema.holds)
-    .where(_H.account_id == bindparam("p_account"), _H.hold_id == bindparam("p_hold"))
-    .values(status=bindparam("p_status"), closed_at=bindparam("p_closed_at"))
-)
 _DUE_HOLDS = (
-    select(_H.hold_id, _H.expires_at)
+    select(_H.hold_id, _H.pool, _H.expires_at)
     .where(
         _H.account_id == bindparam("p_account"),
         _H.status == "active",
@@ -345,28 +317,6 @@ _DUE_HOLDS = (
 _FIRST_HOLD_EXPIRY = select(func.min(_H.expires_at)).where(
     _H.account_id == bindparam("p_account"), _H.status == "active"
 )
-
-
-def hold_allocations(connection: Connection, account_id: str, hold_id: str) -> Any:
-    """Rows (grant_id, held, source, priority, expires_at, created_seq): what a hold took
-    from each grant, net of what it has given back or spent."""
-    return connection.execute(_HOLD_ALLOCATIONS, {"p_account": account_id, "p_hold": hold_id})
-
-
-def hold_pool(connection: Connection, account_id: str, hold_id: str) -> str:
-    pool: str = connection.execute(
-        _HOLD_POOL, {"p_account": account_id, "p_hold": hold_id}
-    ).scalar_one()
-    return pool
-
-
-def close_hold(
-    connection: Connection, account_id: str, hold_id: str, status: str, at: datetime
-) -> None:
-    connection.execute(
-        _CLOSE_HOLD,
-        {"p_account": account_id, "p_hold": hold_id, "p_status": status, "p_closed_at": at},
-    )
 
 
 def due_holds(connection: Connection, account_id: str, until: datetime) -> Sequence[AnyRow]:

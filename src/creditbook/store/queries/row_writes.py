@@ -27,7 +27,7 @@ def _mark(connection: Connection) -> str:
 _STATEMENTS: dict[tuple[str, str], str] = {}
 
 
-def _statement(connection: Connection, name: str, build: Callable[[str], str]) -> str:
+def statement(connection: Connection, name: str, build: Callable[[str], str]) -> str:
     """A fixed statement in the dialect's parameter style, built once."""
     key = (connection.dialect.name, name)
     sql = _STATEMENTS.get(key)
@@ -46,11 +46,20 @@ def insert_sql(
     return f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * rows)}"
 
 
-def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert transfers or entries (`table`): one statement for one row; on PostgreSQL one
-    statement for as many rows as psycopg converts from its cache (a transfer's entries),
-    as executemany would cost more; else executemany."""
-    columns = TRANSFER_TYPES if table == "transfers" else ENTRY_TYPES
+_TYPES = {"transfers": TRANSFER_TYPES, "entries": ENTRY_TYPES}
+
+
+def insert_rows(
+    connection: Connection,
+    table: str,
+    rows: list[dict[str, Any]],
+    columns: tuple[tuple[str, str], ...] | None = None,
+) -> None:
+    """Insert rows of `columns` (by default the columns of transfers or entries) into
+    `table`: one statement for one row; on PostgreSQL one statement for as many rows as
+    psycopg converts from its cache (a transfer's entries), as executemany would cost more;
+    else executemany."""
+    columns = columns or _TYPES[table]
     sqlite = not hot.is_postgres(connection)
     values = list(hot.stored_rows(rows, columns, sqlite=sqlite))
     count = len(values)
@@ -58,7 +67,7 @@ def insert_rows(connection: Connection, table: str, rows: list[dict[str, Any]]) 
         return
     together = count == 1 or (not sqlite and count * len(columns) <= hot.CONVERSION_CACHE_PARAMS)
     per_statement = count if together else 1
-    sql = _statement(
+    sql = statement(
         connection,
         f"{table}:{per_statement}",
         lambda mark: insert_sql(table, columns, mark, rows=per_statement),
@@ -74,7 +83,7 @@ def add_remaining(
 ) -> int:
     """Add `amount` to a grant's or a hold's (`table`) remaining credits; rows changed."""
     id_column = "grant_id" if table == "grants" else "hold_id"
-    sql = _statement(
+    sql = statement(
         connection,
         f"apply:{table}",
         lambda mark: (
@@ -91,7 +100,7 @@ def _upsert_rollup(mark: str) -> str:
 
 def add_rollup(connection: Connection, row: dict[str, Any]) -> None:
     """Add a rollup row's sums to its day's row (inserting it if new)."""
-    sql = _statement(connection, "rollup", _upsert_rollup)
+    sql = statement(connection, "rollup", _upsert_rollup)
     [values] = hot.stored_rows([row], ROLLUP_TYPES, sqlite=not hot.is_postgres(connection))
     hot.execute(connection, sql, values, rows=False)
 
@@ -103,7 +112,7 @@ def open_grants(
     be drawn from (credits left, or the overdraft grant)."""
     name = "open_grants:spendable" if spendable else "open_grants"
     condition = " AND (g.remaining > 0 OR g.source = 'overdraft')" if spendable else ""
-    sql = _statement(
+    sql = statement(
         connection,
         name,
         lambda mark: (

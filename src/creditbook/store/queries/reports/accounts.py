@@ -27,9 +27,3 @@ def hold(account_id: str, hold_id: str) -> Select[Any]:
     """The hold's row."""
     holds = schema.holds.c
     return select(schema.holds).where(holds.account_id == account_id, holds.hold_id == hold_id)
-
-
-def hold_status(account_id: str, hold_id: str) -> Select[Any]:
-    """The hold's status alone."""
-    holds = schema.holds.c
-    return select(holds.status).where(holds.account_id == account_id, holds.hold_id == hold_id)
