@@ -25,6 +25,8 @@ from creditbook import (
     RateCard,
     TransactionType,
 )
+from creditbook.domain.alerts import AlertRule
+from creditbook.engine.account.lines import Line
 from creditbook.store.database import make_engine
 from creditbook.store.queries import deferred, hot, ledger_state
 from creditbook.store.queries import idempotency as idempotency_queries
@@ -637,3 +639,69 @@ def test_a_release_expires_what_came_from_a_grant_that_closed(
     ]
     assert _available(ledger, "hot-closed") == Credits.of(100)
     assert ledger.verify().ok
+
+
+def test_holds_captures_and_releases_read_the_grants_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold, a capture and a release draw on and give back to the grants their lock read,
+    kept current by each transfer: no statement reads the grants again, and the alerts
+    weigh what each write left (low at 25, recovered at 95, low again at 15)."""
+    _open(ledger, "hot-alerts")
+    ledger.set_alerts("hot-alerts", [AlertRule(POOL, credits=Credits.of(30))])
+    ran = _statements(monkeypatch)
+    hold = ledger.hold(account_id="hot-alerts", amount=Credits.of(75))
+    ledger.capture(
+        account_id="hot-alerts", hold_id=hold.hold_id, amount=Credits.of(5), release_rest=True
+    )
+    again = ledger.hold(account_id="hot-alerts", amount=Credits.of(80))
+    assert [sql for sql in ran if sql.startswith("SELECT g.grant_id")] == []
+    events = sorted(ledger.events(account_id="hot-alerts").data, key=lambda e: e.sequence)
+    assert [(e.type, e.body()["data"]["available"]) for e in events] == [
+        ("balance.low", 25),
+        ("balance.recovered", 95),
+        ("balance.low", 15),
+    ]
+    ledger.release(account_id="hot-alerts", hold_id=again.hold_id)
+    assert [sql for sql in ran if sql.startswith("SELECT g.grant_id")] == []
+    assert _available(ledger, "hot-alerts") == Credits.of(95)
+    assert ledger.verify().ok
+
+
+def _remaining(grants: Sequence[Any]) -> list[Credits]:
+    """What the grants (but the overdraft grant) have left."""
+    return [g.remaining for g in grants if g.source.value != "overdraft"]
+
+
+def test_a_transfer_to_a_grant_the_lock_did_not_read_drops_what_it_read(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """The grants a lock read stay current only through transfers to those grants: one that
+    credits a grant not yet in effect (which the lock did not read) drops them, and the next
+    read goes to the database."""
+    _open(ledger, "hot-later")
+    later = ledger.grant(
+        account_id="hot-later",
+        amount=Credits.of(5),
+        effective_at=clock.now() + timedelta(days=1),
+    )
+    with ledger.engine.begin() as connection:
+        tx = ledger._context.lock(connection, "hot-later", clock.now(), grants=True)
+        [allowance] = [g for g in tx.open_grants(POOL) if g.source.value == "allowance"]
+        tx.post(
+            TransactionType.ADJUSTMENT,
+            POOL,
+            [Line("grant", -1_000, grant_id=allowance.grant_id), Line("issued", 1_000)],
+            description="kept current",
+        )
+        assert tx.prefetched is not None
+        assert _remaining(tx.open_grants(POOL)) == [Credits.of(99)]
+        tx.post(
+            TransactionType.ADJUSTMENT,
+            POOL,
+            [Line("grant", -1_000, grant_id=later.grant_id), Line("issued", 1_000)],
+            description="dropped",
+        )
+        assert tx.prefetched is None
+        assert _remaining(tx.open_grants(POOL)) == [Credits.of(99)]
+        connection.rollback()

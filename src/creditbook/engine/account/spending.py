@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def open_grants(tx: AccountTx, pool: str) -> list[GrantView]:
     """The pool's grants that can be drawn from now (credits left, or the overdraft grant):
-    as the lock read them while no write changed them since, else read again."""
+    as the lock read them, kept current by each transfer (`AccountTx.post`), while no other
+    write changed them since; else read again."""
     if tx.deferred:
         return _cached_open_grants(tx, pool)
     if tx.prefetched is not None:

@@ -64,9 +64,9 @@ class AccountTx:
         stored_keys: the answers stored under the idempotency keys the lock was asked
             for, by key (None: look keys up in the database).
         pending_keys: deferred answers to store, by idempotency key (the row to write).
-        prefetched: the open grants by pool as the lock read them (None: not read, or no
-            longer current). Deferred mode reads them from here instead of the database;
-            any write to grants outside deferred mode drops them.
+        prefetched: the open grants by pool as the lock read them, kept current by `post`
+            (None: not read, or no longer current). Deferred mode reads them from here
+            instead of the database; any other write to grants drops them.
         alerts, alerts_dirty: the account's alert rules and state (see
             `creditbook.engine.events.outbox`), and whether they changed.
         last_event_seq, pending_events: the last event number taken, and the events
@@ -207,7 +207,7 @@ class AccountTx:
         if self.deferred and all(line.book != "hold" for line in lines):
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
-        self.prefetched = None
+        self._keep_prefetched(lines)
         self.known_available = {}
         ledger_state.insert_transfers(self.connection, transfer)
         ledger_state.insert_entries(self.connection, entries)
@@ -223,6 +223,20 @@ class AccountTx:
                 )
                 invariant(changed == 1, f"entry names a missing row {line.hold_id}")
         return posted
+
+    def _keep_prefetched(self, lines: list[Line]) -> None:
+        """Keep the grants the lock read current with a transfer's grant lines, as `post`
+        applies them to the grants' rows; drop them when a line names a grant the lock did
+        not read (one not in effect yet), so they are read again."""
+        if self.prefetched is None:
+            return
+        read = {row.grant_id: row for rows in self.prefetched.values() for row in rows}
+        drawn = [line for line in lines if line.book == "grant"]
+        if any(line.grant_id not in read for line in drawn):
+            self.prefetched = None
+            return
+        for line in drawn:
+            read[line.grant_id].remaining += line.amount
 
     # -- events (creditbook.engine.events.outbox) -----------------------------------------
 

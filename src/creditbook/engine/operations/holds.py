@@ -106,7 +106,14 @@ def capture(context: Context, request: CaptureRequest) -> Charge:
         return _capture_locked(tx, request)
 
     return idempotency.write(
-        context, request.account_id, "capture", fields, request.idempotency_key, Charge, body
+        context,
+        request.account_id,
+        "capture",
+        fields,
+        request.idempotency_key,
+        Charge,
+        body,
+        grants=True,
     )
 
 
@@ -177,6 +184,7 @@ def release(context: Context, request: ReleaseRequest) -> Hold:
         request.idempotency_key,
         Hold,
         body,
+        grants=True,
     )
 
 

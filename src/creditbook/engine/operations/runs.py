@@ -168,6 +168,7 @@ def report_results(context: Context, request: RunResultsRequest) -> Run:
             request.idempotency_key,
             Run,
             body,
+            grants=True,
         )
     except InsufficientCreditsError as error:
         _pause(context, request.account_id, request.run_id, error)
@@ -294,6 +295,7 @@ def finish_run(context: Context, request: FinishRunRequest) -> Run:
         request.idempotency_key,
         Run,
         body,
+        grants=True,
     )
 
 
