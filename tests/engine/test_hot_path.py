@@ -19,6 +19,7 @@ from creditbook import (
     ChargeRequest,
     Credits,
     FilterRate,
+    FunctionRate,
     Ledger,
     ManualClock,
     Plan,
@@ -705,3 +706,25 @@ def test_a_transfer_to_a_grant_the_lock_did_not_read_drops_what_it_read(
         assert tx.prefetched is None
         assert _remaining(tx.open_grants(POOL)) == [Credits.of(99)]
         connection.rollback()
+
+
+def test_a_batch_of_results_reads_what_its_hold_holds_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results check the whole batch against the run's hold, then bill it line by line:
+    what the hold holds is read once and kept current by each line's transfer. The hold
+    pays the first 8 credits, the grants the last 2."""
+    _open(ledger, "hot-results")
+    ledger.put_rate_card(
+        RateCard("maps", Credits.of(1), functions={"phone": FunctionRate("phone", Credits.of(2))})
+    )
+    run = ledger.start_run(account_id="hot-results", rate_card_id="maps", hold=Credits.of(8))
+    ran = _statements(monkeypatch)
+    billed = ledger.report_results(
+        account_id="hot-results", run_id=run.run_id, rows_kept=4, functions={"phone": (3, 3)}
+    )
+    assert len([sql for sql in ran if sql.startswith("SELECT e.grant_id")]) == 1
+    assert billed.charged == Credits.of(10)
+    assert ledger.get_hold("hot-results", run.hold_id).remaining == Credits.of(0)
+    assert _available(ledger, "hot-results") == Credits.of(90)
+    assert ledger.verify().ok

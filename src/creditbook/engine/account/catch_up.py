@@ -119,6 +119,7 @@ def expire_grants(tx: AccountTx, until: datetime) -> None:
             if row.source != "allowance":  # the period's renewal says what of it expired
                 _expired(tx, row, posted.transfer_id)
         ledger_state.close_grant(tx.connection, tx.account_id, row.grant_id, row.expires_at)
+        tx.held = {}  # what holds read says whether their grants have closed
 
 
 def _expired(tx: AccountTx, row: Any, transfer_id: str) -> None:

@@ -21,7 +21,10 @@ def hold_allocations(tx: AccountTx, hold_id: str) -> list[GrantView]:
 
 def _held(tx: AccountTx, hold_id: str) -> tuple[list[GrantView], set[str]]:
     """`hold_allocations`, and which of those grants have closed (expired) since."""
-    rows = [row for row in holds.allocations(tx.connection, tx.account_id, hold_id) if row.held]
+    read = tx.held.get(hold_id)
+    if read is None:
+        read = tx.held[hold_id] = holds.allocations(tx.connection, tx.account_id, hold_id)
+    rows = [row for row in read if row.held]
     views = [
         GrantView(
             row.grant_id,

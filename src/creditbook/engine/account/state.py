@@ -76,6 +76,8 @@ class AccountTx:
         refused: the amount of a charge refused for lack of credits, by pool.
         known_available: each pool's available credits as a flush left them (dropped by
             any later write to grants).
+        held: what each hold read in this transaction holds per grant (its allocation
+            rows, `creditbook.store.queries.holds.allocations`), kept current by `post`.
         expiring_notice: how long before a grant expires its `credits.expiring` goes out.
     """
 
@@ -113,6 +115,7 @@ class AccountTx:
         self.last_transfer: dict[str, str] = {}
         self.refused: dict[str, int] = {}
         self.known_available: dict[str, int] = {}
+        self.held: dict[str, list[Any]] = {}
         self.expiring_notice = DEFAULT_EXPIRING_NOTICE
 
     # -- sequence and account row -------------------------------------------------------
@@ -208,6 +211,7 @@ class AccountTx:
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
         self._keep_prefetched(lines)
+        self._keep_held(lines)
         self.known_available = {}
         ledger_state.insert_transfers(self.connection, transfer)
         ledger_state.insert_entries(self.connection, entries)
@@ -237,6 +241,19 @@ class AccountTx:
             return
         for line in drawn:
             read[line.grant_id].remaining += line.amount
+
+    def _keep_held(self, lines: list[Line]) -> None:
+        """Keep what the holds read hold per grant current with a transfer's hold lines;
+        forget a hold when a line names a grant it was not read with."""
+        for line in lines:
+            rows = self.held.get(line.hold_id) if line.book == "hold" else None
+            if rows is None:
+                continue
+            row = next((row for row in rows if row.grant_id == line.grant_id), None)
+            if row is None:
+                del self.held[line.hold_id]
+            else:
+                row.held += line.amount
 
     # -- events (creditbook.engine.events.outbox) -----------------------------------------
 
