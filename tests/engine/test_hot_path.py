@@ -474,12 +474,13 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     _charge_takes_the_next_number(ledger, "hot-reset", last, Credits.of(7))
 
 
-def test_postgresql_writes_a_transfers_lines_in_one_statement(
+def test_postgresql_writes_a_transfer_in_one_statement(
     pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """psycopg runs an executemany in pipeline mode, which costs more than a statement: on
-    PostgreSQL the lines of a hold or a capture go in one INSERT of as many rows, and a
-    single row (an account written back) in one execution."""
+    """On PostgreSQL a transfer posted outside a charge's deferred writes (here a hold's and
+    its capture's) goes in one statement: its row, its lines, and what they add to grants
+    and holds. No executemany (psycopg runs one in pipeline mode, which costs more than a
+    statement), and a single row (an account written back) in one execution."""
     _open(pg_ledger, "hot-lines", allowance=100)
     many: list[str] = []
     real = psycopg.Cursor.executemany
@@ -492,8 +493,12 @@ def test_postgresql_writes_a_transfers_lines_in_one_statement(
     hold = pg_ledger.hold(account_id="hot-lines", amount=Credits.of(3))
     pg_ledger.capture(account_id="hot-lines", hold_id=hold.hold_id, amount=Credits.of(1))
     assert many == []
-    lines = [sql for sql in ran if sql.startswith("INSERT INTO entries")]
-    assert len(lines) == 2 and all(") VALUES (%s" in sql and "), (%s" in sql for sql in lines)
+    written = [sql for sql in ran if "INSERT INTO transfers" in sql]
+    assert len(written) == 2
+    assert all("INSERT INTO entries" in sql and "UPDATE holds" in sql for sql in written)
+    assert "UPDATE grants" in written[0]  # the hold draws on the allowance
+    alone = ("INSERT INTO entries", "UPDATE grants SET remaining", "UPDATE holds SET remaining")
+    assert [sql for sql in ran if sql.startswith(alone)] == []
     assert set(ran) & set(hot._UPDATE_ACCOUNT.values())  # the hold's expiry, written back
     assert _available(pg_ledger, "hot-lines") == Credits.of(97)  # 1 captured, 2 still held
     assert pg_ledger.verify().ok
@@ -501,8 +506,9 @@ def test_postgresql_writes_a_transfers_lines_in_one_statement(
 
 def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
     """A hold drawn on nine grants has eighteen lines (each grant's, and the hold's for each
-    grant): more parameters than psycopg converts from its cache in one statement, so they
-    go by executemany, and all of them are written."""
+    grant): more parameters than psycopg converts from its cache in one statement (SQLite
+    writes them by executemany; PostgreSQL binds what the lines share once), and all of
+    them are written."""
     _open(ledger, "hot-wide", allowance=0)
     for _ in range(9):
         ledger.grant(account_id="hot-wide", amount=Credits.of(1))
@@ -516,6 +522,10 @@ def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
     )
     assert lines == [18]
     assert _available(ledger, "hot-wide") == Credits.of(0)
+    # Nine lines add to the one hold: each is counted, not only one of them.
+    assert ledger.get_hold("hot-wide", hold.hold_id).remaining == Credits.of(9)
+    ledger.release(account_id="hot-wide", hold_id=hold.hold_id)
+    assert _available(ledger, "hot-wide") == Credits.of(9)
     assert ledger.verify().ok
 
 
@@ -528,7 +538,7 @@ def test_a_hold_draws_on_the_grants_its_lock_read(
     ledger.hold(account_id="hot-hold", amount=Credits.of(1))
     ran = _statements(monkeypatch)
     ledger.hold(account_id="hot-hold", amount=Credits.of(2))
-    written = next(index for index, sql in enumerate(ran) if sql.startswith("INSERT INTO trans"))
+    written = next(index for index, sql in enumerate(ran) if "INSERT INTO transfers" in sql)
     assert [sql for sql in ran[:written] if sql.startswith("SELECT g.grant_id")] == []
     assert _available(ledger, "hot-hold") == Credits.of(97)
 

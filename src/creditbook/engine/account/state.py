@@ -37,7 +37,7 @@ from creditbook.engine.account.lines import (
     new_id,
 )
 from creditbook.engine.events import outbox
-from creditbook.store.queries import hot, ledger_state
+from creditbook.store.queries import deferred, hot
 
 # Grants with credits left get a `credits.expiring` event this long before they expire.
 DEFAULT_EXPIRING_NOTICE = timedelta(days=7)
@@ -213,19 +213,14 @@ class AccountTx:
         self._keep_prefetched(lines)
         self._keep_held(lines)
         self.known_available = {}
-        ledger_state.insert_transfers(self.connection, transfer)
-        ledger_state.insert_entries(self.connection, entries)
+        grants: dict[str, int] = {}
+        holds: dict[str, int] = {}
         for line in lines:
             if line.book == "grant":
-                changed = ledger_state.apply_to_grant(
-                    self.connection, self.account_id, line.grant_id, line.amount
-                )
-                invariant(changed == 1, f"entry names a missing row {line.grant_id}")
+                grants[line.grant_id] = grants.get(line.grant_id, 0) + line.amount
             elif line.book == "hold":
-                changed = ledger_state.apply_to_hold(
-                    self.connection, self.account_id, line.hold_id, line.amount
-                )
-                invariant(changed == 1, f"entry names a missing row {line.hold_id}")
+                holds[line.hold_id] = holds.get(line.hold_id, 0) + line.amount
+        deferred.write_transfer(self.connection, transfer, entries, grants, holds)
         return posted
 
     def _keep_prefetched(self, lines: list[Line]) -> None:

@@ -11,7 +11,8 @@ from psycopg.types.numeric import Int8
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from creditbook.store.queries import hot
+from creditbook.domain.errors import invariant
+from creditbook.store.queries import hot, row_writes
 from creditbook.store.queries.hot import is_postgres, stored_rows, stored_value
 from creditbook.store.queries.ledger_state import (
     ENTRY_TYPES,
@@ -49,24 +50,28 @@ class Guard(NamedTuple):
 class Writes(NamedTuple):
     """What deferred transactions collected: rows of transfers, entries and rollups (by
     column name), grant changes as (account_id, grant_id, amount), and idempotency answers
-    (KEY_TYPES, the response as JSON text)."""
+    (KEY_TYPES, the response as JSON text). `holds`: changes to holds' remaining credits as
+    (account_id, hold_id, amount), only in the flush of one transfer (`write_transfer`)."""
 
     transfers: list[dict[str, Any]]
     entries: list[dict[str, Any]]
     rollups: list[dict[str, Any]]
     deltas: list[tuple[str, str, int]]
     keys: list[dict[str, Any]]
+    holds: list[tuple[str, str, int]] = []  # noqa: RUF012 (never changed in place)
 
 
 def flush(connection: Connection, writes: Writes) -> int:
     """Write deferred transfers, entries, grant changes, rollups and idempotency answers:
     one statement on PostgreSQL, one executemany per table on SQLite. The number of grants
-    updated (-1: the driver did not count them)."""
+    (and holds) updated (-1: the driver did not count them)."""
     if is_postgres(connection):
         small = len(writes.transfers) <= SMALL_FLUSH_TRANSFERS
+        invariant(small or not writes.holds, "holds change only in the flush of one transfer")
         sql, values = (_small_flush if small else _set_flush)(writes)
         return int(hot.execute(connection, sql, values)[0][0])
-    transfers, entries, rollups, deltas, keys = writes
+    transfers, entries, rollups, deltas, keys, holds = writes
+    invariant(not holds, "SQLite writes a transfer's hold changes row by row")
     hot.executemany(connection, _SQLITE_INSERT_TRANSFERS, _tuples(transfers, TRANSFER_TYPES))
     hot.executemany(connection, _SQLITE_INSERT_ENTRIES, _tuples(entries, ENTRY_TYPES))
     if keys:
@@ -79,6 +84,37 @@ def flush(connection: Connection, writes: Writes) -> int:
     if rollups:
         hot.executemany(connection, _SQLITE_ROLLUPS, _tuples(rollups, ROLLUP_TYPES))
     return updated
+
+
+def write_transfer(
+    connection: Connection,
+    transfer: dict[str, Any],
+    entries: list[dict[str, Any]],
+    grants: dict[str, int],
+    holds: dict[str, int],
+) -> None:
+    """Write one transfer as it is posted (outside deferred mode): its row, its entries,
+    and what they add to grants and holds (`grants`, `holds`: amounts by id). On PostgreSQL
+    as the flush of one transfer, in one statement; on SQLite row by row."""
+    account_id = transfer["account_id"]
+    if is_postgres(connection):
+        writes = Writes(
+            [transfer],
+            entries,
+            [],
+            [(account_id, grant_id, amount) for grant_id, amount in grants.items()],
+            [],
+            [(account_id, hold_id, amount) for hold_id, amount in holds.items()],
+        )
+        updated = flush(connection, writes)
+        invariant(updated == len(grants) + len(holds), "an entry names a missing grant or hold")
+        return
+    row_writes.insert_rows(connection, "transfers", [transfer])
+    row_writes.insert_rows(connection, "entries", entries)
+    for table, changes in (("grants", grants), ("holds", holds)):
+        for object_id, amount in changes.items():
+            changed = row_writes.add_remaining(connection, table, account_id, object_id, amount)
+            invariant(changed == 1, f"an entry names a missing row {object_id}")
 
 
 def flush_guarded(connection: Connection, writes: Writes, guard: Guard) -> int | None:
@@ -100,7 +136,7 @@ def _set_flush(writes: Writes) -> tuple[str, Any]:
     form quotes every element by regular expression). A column with the same value on
     every row is bound once instead; whole numbers bound once go as int8, so that a prepared
     statement serves them whatever their size."""
-    transfers, entries, rollups, deltas, keys = writes
+    transfers, entries, rollups, deltas, keys, _ = writes
     params: dict[str, Any] = {}
     shared: set[str] = set()
     tables = [
@@ -137,10 +173,12 @@ def _set_flush(writes: Writes) -> tuple[str, Any]:
 # account and number, such a flush binds those once, and fits again. Below 50 a copy on
 # each row costs less than naming the parameters.
 SMALL_FLUSH_TRANSFERS = 2
-_Shape = tuple[int, int, int, int, int, bool, bool]
+_Shape = tuple[int, int, int, int, int, int, bool, bool]
 _SMALL_FLUSH: dict[_Shape, tuple[str, tuple[str, ...]]] = {}
 _DELTA_COLUMNS = (("account_id", "varchar"), ("grant_id", "varchar"), ("amount", "bigint"))
 _DELTA_NAMES = tuple(name for name, _ in _DELTA_COLUMNS)
+_HOLD_COLUMNS = (("account_id", "varchar"), ("hold_id", "varchar"), ("amount", "bigint"))
+_HOLD_NAMES = tuple(name for name, _ in _HOLD_COLUMNS)
 # What the rows of one transfer's flush repeat from it: its account and number, and on its
 # rollup its pool and attribution.
 _ATTRIBUTION = ("pool", "function", "module", "service", "user_id", "resource_id")
@@ -152,6 +190,7 @@ _SMALL_TABLES = (
     ("e", ENTRY_TYPES, frozenset(("account_id", "seq"))),
     ("k", KEY_TYPES, frozenset(("account_id",))),
     ("d", _DELTA_COLUMNS, frozenset(("account_id",))),
+    ("h", _HOLD_COLUMNS, frozenset(("account_id",))),
     ("r", ROLLUP_TYPES, frozenset(("account_id", *_ATTRIBUTION))),
 )
 _WIDTHS = tuple(len(columns) for _, columns, _ in _SMALL_TABLES)
@@ -180,11 +219,12 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
                 else:
                     names.append(f"{prefix}{index}_{name}")
                     mark = f"%({names[-1]})s"
-                cast = f"::{kind}" if guarded or prefix == "d" or kind == "json" else ""
+                cast = f"::{kind}" if guarded or prefix in "dh" or kind == "json" else ""
                 marks.append(mark + cast)
             tuples.append("(" + ", ".join(marks) + ")")
         values[prefix] = ", ".join(tuples)
-    keys, deltas, rollups = counts[2:]
+    keys, deltas, holds, rollups = counts[2:]
+    invariant(not (guarded and holds), "a guarded flush changes no hold")
     given = _guarded_rows if guarded else _plain_rows
     grants = "SELECT 1 WHERE false"
     if deltas:
@@ -195,6 +235,15 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
             " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
             " RETURNING 1"
         )
+    held, unguarded = "", "SELECT count(*) FROM g"
+    if holds:
+        held = (
+            ", h AS (UPDATE holds SET remaining = holds.remaining + c.amount"
+            f" FROM (VALUES {values['h']}) AS c(account_id, hold_id, amount)"
+            " WHERE holds.account_id = c.account_id AND holds.hold_id = c.hold_id"
+            " RETURNING 1)"
+        )
+        unguarded = "SELECT (SELECT count(*) FROM g) + (SELECT count(*) FROM h)"
     rollup = ""
     if rollups:
         r_names = ", ".join(name for name, _ in ROLLUP_TYPES)
@@ -205,11 +254,11 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
         stored = f" k AS (INSERT INTO idempotency ({k_names}) {given(values['k'])}),"
     t_names = ", ".join(name for name, _ in TRANSFER_TYPES)
     e_names = ", ".join(name for name, _ in ENTRY_TYPES)
-    account, answer = _guard_sql(shares) if guarded else ("", "SELECT count(*) FROM g")
+    account, answer = _guard_sql(shares) if guarded else ("", unguarded)
     sql = (
         f"WITH {account}t AS (INSERT INTO transfers ({t_names}) {given(values['t'])}),"
         f" e AS (INSERT INTO entries ({e_names}) {given(values['e'])}),"
-        f"{stored} g AS ({grants}){rollup} {answer}"
+        f"{stored} g AS ({grants}){held}{rollup} {answer}"
     )
     return sql, tuple(names)
 
@@ -235,10 +284,11 @@ def _guarded_rows(values: str) -> str:
 
 
 def _small_flush(writes: Writes, guard: Guard | None = None) -> tuple[str, Any]:
-    transfers, entries, rollups, deltas, keys = writes
+    transfers, entries, rollups, deltas, keys, holds = writes
     delta_rows = [dict(zip(_DELTA_NAMES, delta, strict=True)) for delta in deltas]
-    tables = (transfers, entries, keys, delta_rows, rollups)
-    counts = (len(transfers), len(entries), len(keys), len(deltas), len(rollups))
+    hold_rows = [dict(zip(_HOLD_NAMES, change, strict=True)) for change in holds]
+    tables = (transfers, entries, keys, delta_rows, hold_rows, rollups)
+    counts = (len(transfers), len(entries), len(keys), len(deltas), len(holds), len(rollups))
     first = transfers[0]
     shares = (
         sum(map(operator.mul, counts, _WIDTHS)) + (guard is not None) * len(Guard._fields)

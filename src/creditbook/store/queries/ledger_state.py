@@ -38,37 +38,6 @@ _G = schema.grants.c
 _H = schema.holds.c
 _E = schema.entries.c
 
-# -- transfers and entries -----------------------------------------------------------------
-
-
-def insert_transfers(connection: Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
-    """Insert one transfer row (a dict) or many (a list), on the driver (see
-    `row_writes.insert_rows`)."""
-    from creditbook.store.queries import row_writes  # it takes this module's column lists
-
-    row_writes.insert_rows(connection, "transfers", [rows] if isinstance(rows, dict) else rows)
-
-
-def insert_entries(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    from creditbook.store.queries import row_writes
-
-    row_writes.insert_rows(connection, "entries", rows)
-
-
-def apply_to_grant(connection: Connection, account_id: str, grant_id: str, amount: int) -> int:
-    """Add `amount` to a grant's remaining credits; the number of rows changed."""
-    from creditbook.store.queries import row_writes
-
-    return row_writes.add_remaining(connection, "grants", account_id, grant_id, amount)
-
-
-def apply_to_hold(connection: Connection, account_id: str, hold_id: str, amount: int) -> int:
-    """Add `amount` to a hold's remaining credits; the number of rows changed."""
-    from creditbook.store.queries import row_writes
-
-    return row_writes.add_remaining(connection, "holds", account_id, hold_id, amount)
-
-
 # -- the account row ---------------------------------------------------------------------
 
 _UPDATE_ACCOUNT = (

@@ -1,6 +1,7 @@
-"""The writes of a transfer outside deferred mode (grants, holds, runs, refunds: one row
-at a time, each table written as it goes) and the open grants they read again, as SQL on
-the raw driver (see `hot`). Each statement is built once per dialect."""
+"""Writes of one row at a time (a hold, a rollup, a grant's or a hold's remaining credits;
+on SQLite a transfer posted outside deferred mode, row by row: PostgreSQL writes one in a
+single statement, `deferred.write_transfer`) and the open grants read again, as SQL on the
+raw driver (see `hot`). Each statement is built once per dialect."""
 
 from __future__ import annotations
 
