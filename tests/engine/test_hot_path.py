@@ -8,45 +8,27 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy import Connection, event, text
+from _driver import POOL, driver_statements, first_column, open_accounts, pool_available
+from sqlalchemy import Connection, text
 
 from creditbook import (
     ChargeRequest,
     Credits,
-    FilterRate,
-    FunctionRate,
     Ledger,
     ManualClock,
-    Plan,
     RateCard,
-    TransactionType,
 )
-from creditbook.domain.alerts import AlertRule
-from creditbook.engine.account.lines import Line
 from creditbook.store.database import make_engine
 from creditbook.store.queries import deferred, hot, ledger_state
 from creditbook.store.queries import idempotency as idempotency_queries
 
-POOL = "credits"
-
-
-def _open(ledger: Ledger, *account_ids: str, allowance: int = 100) -> None:
-    ledger.put_plan(Plan("hot", allowances={POOL: Credits.of(allowance)}))
-    for account_id in account_ids:
-        ledger.open_account("hot", account_id=account_id)
-
-
-def _available(ledger: Ledger, account_id: str) -> Credits:
-    return ledger.balance(account_id).pools[POOL].available
-
 
 def test_lock_reads_the_grants_of_every_account(ledger: Ledger) -> None:
-    _open(ledger, "hot-a", "hot-b")
+    open_accounts(ledger, "hot-a", "hot-b")
     with ledger.engine.begin() as connection:
         locked = hot.lock(
             connection, ["hot-b", "hot-a", "missing"], ledger.clock.now(), grants=True
@@ -90,14 +72,14 @@ def _locked_after_a_wait(
 def test_grants_read_before_a_lock_wait_are_read_again(pg_ledger: Ledger) -> None:
     """The statement's snapshot predates its wait for the lock: grants another transaction
     changed meanwhile must not be used (PostgreSQL; SQLite's writers never overlap)."""
-    _open(pg_ledger, "hot-wait")
+    open_accounts(pg_ledger, "hot-wait")
     assert _locked_after_a_wait(pg_ledger, "hot-wait").grants is None  # read them again
 
 
 def test_the_lock_reads_stored_answers_unless_it_waited(pg_ledger: Ledger) -> None:
     """Answers stored under idempotency keys come with the lock, but (as grants) only when
     no other transaction wrote the account between the statement's snapshot and its lock."""
-    _open(pg_ledger, "hot-keys")
+    open_accounts(pg_ledger, "hot-keys")
     now = pg_ledger.clock.now()
     with pg_ledger.engine.begin() as connection:
         hot.lock(connection, ["hot-keys"], now, grants=True)
@@ -123,7 +105,7 @@ def test_a_keyed_charge_costs_no_statement_more_on_postgresql(
     """The stored answer comes with the lock and the new one goes with the flush: on
     PostgreSQL a keyed charge runs the statements of a plain one (SQLite, whose statements
     cost no round trip, looks the keys up and stores the answer in statements of their own)."""
-    _open(ledger, "hot-keyed")
+    open_accounts(ledger, "hot-keyed")
     ledger.charge(account_id="hot-keyed", amount=Credits.of(1), idempotency_key="warm-up")
     ran: list[str] = []
     for name in ("_run", "executemany"):
@@ -142,11 +124,11 @@ def test_a_keyed_charge_costs_no_statement_more_on_postgresql(
     postgres = ledger.engine.dialect.name == "postgresql"
     assert keyed - plain == (0 if postgres else 2)
     assert len(ran) == (1 if postgres else 4)  # the lock (SQLite: BEGIN, lock, keys, grants)
-    assert _available(ledger, "hot-keyed") == Credits.of(97)
+    assert pool_available(ledger, "hot-keyed") == Credits.of(97)
 
 
 def test_a_key_used_twice_in_one_batch_is_answered_by_its_first_use(ledger: Ledger) -> None:
-    _open(ledger, "hot-twice")
+    open_accounts(ledger, "hot-twice")
     items = [
         ChargeRequest(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a"),
         ChargeRequest(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a"),
@@ -157,7 +139,7 @@ def test_a_key_used_twice_in_one_batch_is_answered_by_its_first_use(ledger: Ledg
     assert first.charge is not None and again.charge is not None and other.charge is not None
     assert (again.charge.charge_id, again.charge.replayed) == (first.charge.charge_id, True)
     assert changed.error_code == "idempotency_key_conflict"
-    assert _available(ledger, "hot-twice") == Credits.of(97)
+    assert pool_available(ledger, "hot-twice") == Credits.of(97)
     # Stored with the batch: a later charge under the key is answered from it.
     later = ledger.charge(account_id="hot-twice", amount=Credits.of(2), idempotency_key="k-a")
     assert (later.charge_id, later.replayed) == (first.charge.charge_id, True)
@@ -165,7 +147,7 @@ def test_a_key_used_twice_in_one_batch_is_answered_by_its_first_use(ledger: Ledg
 
 
 def test_charges_after_a_lock_wait_never_overspend(pg_ledger: Ledger) -> None:
-    _open(pg_ledger, "hot-race", allowance=20)
+    open_accounts(pg_ledger, "hot-race", allowance=20)
     refused = []
 
     def charger() -> None:
@@ -182,7 +164,7 @@ def test_charges_after_a_lock_wait_never_overspend(pg_ledger: Ledger) -> None:
         thread.join(60)
     assert set(refused) == {"InsufficientCreditsError"}
     assert len(refused) == 20
-    assert _available(pg_ledger, "hot-race") == Credits.of(0)
+    assert pool_available(pg_ledger, "hot-race") == Credits.of(0)
 
 
 def test_a_dropped_connection_is_retried_once(
@@ -190,7 +172,7 @@ def test_a_dropped_connection_is_retried_once(
 ) -> None:
     """No ping before each use: a pooled connection the server dropped fails the first
     statement, and the whole transaction runs again on a new connection."""
-    _open(pg_ledger, "hot-drop")
+    open_accounts(pg_ledger, "hot-drop")
     pg_ledger.charge(account_id="hot-drop", amount=Credits.of(1))  # leaves a pooled connection
     admin_engine = make_engine(postgres_database_url)  # not the ledger's pool
     with admin_engine.connect() as admin:
@@ -205,12 +187,12 @@ def test_a_dropped_connection_is_retried_once(
     assert killed  # the ledger's pooled connection
     charged = pg_ledger.charge(account_id="hot-drop", amount=Credits.of(1))
     assert charged.amount == Credits.of(1)
-    assert _available(pg_ledger, "hot-drop") == Credits.of(98)
+    assert pool_available(pg_ledger, "hot-drop") == Credits.of(98)
 
 
 def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
     accounts = [f"hot-batch-{index:03}" for index in range(30)]
-    _open(ledger, *accounts, allowance=5)
+    open_accounts(ledger, *accounts, allowance=5)
     items = [ChargeRequest(account_id=a, amount=Credits.of(2)) for a in reversed(accounts)]
     items.append(ChargeRequest(account_id="hot-missing", amount=Credits.of(1)))
     items.append(ChargeRequest(account_id=accounts[0], amount=Credits.of(4)))
@@ -218,7 +200,7 @@ def test_a_batch_over_many_accounts_charges_each_once(ledger: Ledger) -> None:
     assert [r.error_code for r in results[:30]] == [None] * 30
     assert results[30].error_code == "not_found"
     assert results[31].error_code == "insufficient_credits"
-    assert {_available(ledger, a) for a in accounts} == {Credits.of(3)}
+    assert {pool_available(ledger, a) for a in accounts} == {Credits.of(3)}
     assert not ledger.verify().differences
 
 
@@ -230,7 +212,7 @@ def test_a_batch_sends_a_value_shared_by_every_row_once_and_writes_it_on_each(
     still get it, beside the columns whose values differ (the account, the service, the
     user)."""
     accounts = ["hot-fold-a", "hot-fold-b", "hot-fold-c"]
-    _open(ledger, *accounts)
+    open_accounts(ledger, *accounts)
     items = [
         ChargeRequest(
             account_id=accounts[index % 3],
@@ -258,11 +240,11 @@ def test_a_batch_sends_a_value_shared_by_every_row_once_and_writes_it_on_each(
         ("scraper", "same for all", -2000, "")
     }
     assert len({row.created_at for row in rows}) == 1
-    assert {_available(ledger, account) for account in accounts} == {Credits.of(96)}
+    assert {pool_available(ledger, account) for account in accounts} == {Credits.of(96)}
     # Every row alike: the transfers, their entries and the rollups all go as single values.
     alike = [ChargeRequest(account_id="hot-fold-a", amount=Credits.of(1)) for _ in range(3)]
     assert [result.error_code for result in ledger.charge_batch(alike)] == [None] * 3
-    assert _available(ledger, "hot-fold-a") == Credits.of(93)
+    assert pool_available(ledger, "hot-fold-a") == Credits.of(93)
     assert len(ledger.transactions("hot-fold-a", types=["DEDUCTION"]).data) == 5
     assert not ledger.verify().differences  # rollups included
 
@@ -272,7 +254,7 @@ def test_a_batch_writes_text_and_attribution_exactly(ledger: Ledger) -> None:
     on PostgreSQL): quotes, backslashes, control characters and characters beyond ASCII
     come back as they were sent."""
     accounts = ["hot-text-a", "hot-text-b", "hot-text-c"]
-    _open(ledger, *accounts)
+    open_accounts(ledger, *accounts)
     descriptions = ['quote " and \\ backslash', "tab\tnew\nline", "émoji 🚀 and ümlaut"]
     items = [
         ChargeRequest(
@@ -317,7 +299,7 @@ def test_the_charge_statements_are_planned_once(
     ledger = Ledger(make_engine(postgres_database_url, pool_size=1), clock)
     accounts = [f"plan-{index}" for index in range(1000)]
     try:
-        _open(ledger, *accounts, allowance=1_000)
+        open_accounts(ledger, *accounts, allowance=1_000)
         ledger.put_rate_card(RateCard("maps", Credits.of(1)))
         with ledger.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
@@ -389,17 +371,13 @@ def test_a_lock_asked_for_no_key_reads_none() -> None:
 
 def _numbers(ledger: Ledger, account_id: str) -> tuple[list[int], int]:
     """The account's transfer numbers in order, and its last number."""
-    numbers = _column(
+    numbers = first_column(
         ledger, "SELECT seq FROM transfers WHERE account_id = :a ORDER BY seq", a=account_id
     )
-    [last] = _column(ledger, "SELECT last_seq FROM accounts WHERE account_id = :a", a=account_id)
+    [last] = first_column(
+        ledger, "SELECT last_seq FROM accounts WHERE account_id = :a", a=account_id
+    )
     return numbers, last
-
-
-def _column(ledger: Ledger, sql: str, **params: Any) -> list[Any]:
-    """The first column of what `sql` answers."""
-    with ledger.engine.connect() as connection:
-        return list(connection.execute(text(sql), params).scalars())
 
 
 def _charge_takes_the_next_number(
@@ -410,19 +388,8 @@ def _charge_takes_the_next_number(
     ledger.charge(account_id=account_id, amount=Credits.of(1))
     numbers, now_last = _numbers(ledger, account_id)
     assert numbers[-1] == now_last == last + 1
-    assert _available(ledger, account_id) == available
+    assert pool_available(ledger, account_id) == available
     assert ledger.verify().ok
-
-
-def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The statements the hot path runs from now on (in the list returned)."""
-    ran: list[str] = []
-    for name in ("_run", "executemany"):
-        real = getattr(hot, name)
-        monkeypatch.setattr(
-            hot, name, lambda c, sql, *rest, real=real: ran.append(sql) or real(c, sql, *rest)
-        )
-    return ran
 
 
 def test_charges_of_one_account_reserve_their_numbers_with_the_lock(
@@ -431,11 +398,11 @@ def test_charges_of_one_account_reserve_their_numbers_with_the_lock(
     """Charges of one account in one transaction (a busy account's group, or a batch) take
     a transfer number each with the lock, so the account row is not written back at the
     end. A refused charge's number is skipped, never used by another transfer."""
-    _open(ledger, "hot-numbers", allowance=10)
+    open_accounts(ledger, "hot-numbers", allowance=10)
     ledger.charge(account_id="hot-numbers", amount=Credits.of(1))
     before, last_before = _numbers(ledger, "hot-numbers")
     assert before[-1] == last_before
-    ran = _statements(monkeypatch)
+    ran = driver_statements(monkeypatch)
     results = ledger.charge_batch(
         [
             ChargeRequest(account_id="hot-numbers", amount=Credits.of(1)),
@@ -457,11 +424,11 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     """A group that catches a period up posts more transfers than its charges reserved
     numbers for: the account's last number is written back, and the next transfer takes the
     number after it."""
-    _open(ledger, "hot-reset", allowance=10)
+    open_accounts(ledger, "hot-reset", allowance=10)
     ledger.charge(account_id="hot-reset", amount=Credits.of(4))
     before, _ = _numbers(ledger, "hot-reset")
     clock.advance(days=40)  # past the period's end: the lock's catch-up resets the allowance
-    ran = _statements(monkeypatch)
+    ran = driver_statements(monkeypatch)
     results = ledger.charge_batch(
         [ChargeRequest(account_id="hot-reset", amount=Credits.of(1)) for _ in range(2)]
     )
@@ -472,269 +439,3 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     assert len(numbers) == len(set(numbers)) and numbers == sorted(numbers)
     assert numbers[-1] == last
     _charge_takes_the_next_number(ledger, "hot-reset", last, Credits.of(7))
-
-
-def test_postgresql_writes_a_transfer_in_one_statement(
-    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL a transfer posted outside a charge's deferred writes (here a hold's and
-    its capture's) goes in one statement: its row, its lines, and what they add to grants
-    and holds. No executemany (psycopg runs one in pipeline mode, which costs more than a
-    statement), and a single row (an account written back) in one execution."""
-    _open(pg_ledger, "hot-lines", allowance=100)
-    many: list[str] = []
-    real = psycopg.Cursor.executemany
-    monkeypatch.setattr(
-        psycopg.Cursor,
-        "executemany",
-        lambda cursor, sql, *rest, **named: many.append(sql) or real(cursor, sql, *rest, **named),
-    )
-    ran = _statements(monkeypatch)
-    hold = pg_ledger.hold(account_id="hot-lines", amount=Credits.of(3))
-    pg_ledger.capture(account_id="hot-lines", hold_id=hold.hold_id, amount=Credits.of(1))
-    assert many == []
-    written = [sql for sql in ran if "INSERT INTO transfers" in sql]
-    assert len(written) == 2
-    assert all("INSERT INTO entries" in sql and "UPDATE holds" in sql for sql in written)
-    assert "UPDATE grants" in written[0]  # the hold draws on the allowance
-    alone = ("INSERT INTO entries", "UPDATE grants SET remaining", "UPDATE holds SET remaining")
-    assert [sql for sql in ran if sql.startswith(alone)] == []
-    assert set(ran) & set(hot._UPDATE_ACCOUNT.values())  # the hold's expiry, written back
-    assert _available(pg_ledger, "hot-lines") == Credits.of(97)  # 1 captured, 2 still held
-    assert pg_ledger.verify().ok
-
-
-def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
-    """A hold drawn on nine grants has eighteen lines (each grant's, and the hold's for each
-    grant): more parameters than psycopg converts from its cache in one statement (SQLite
-    writes them by executemany; PostgreSQL binds what the lines share once), and all of
-    them are written."""
-    _open(ledger, "hot-wide", allowance=0)
-    for _ in range(9):
-        ledger.grant(account_id="hot-wide", amount=Credits.of(1))
-    hold = ledger.hold(account_id="hot-wide", amount=Credits.of(9))
-    assert hold.amount == Credits.of(9)
-    lines = _column(
-        ledger,
-        "SELECT count(*) FROM entries WHERE account_id = :a AND seq ="
-        " (SELECT max(seq) FROM transfers WHERE account_id = :a)",
-        a="hot-wide",
-    )
-    assert lines == [18]
-    assert _available(ledger, "hot-wide") == Credits.of(0)
-    # Nine lines add to the one hold: each is counted, not only one of them.
-    assert ledger.get_hold("hot-wide", hold.hold_id).remaining == Credits.of(9)
-    ledger.release(account_id="hot-wide", hold_id=hold.hold_id)
-    assert _available(ledger, "hot-wide") == Credits.of(9)
-    assert ledger.verify().ok
-
-
-def test_a_hold_draws_on_the_grants_its_lock_read(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A hold's lock reads the account's open grants, as a charge's does: no statement reads
-    them again before the hold is written."""
-    _open(ledger, "hot-hold")
-    ledger.hold(account_id="hot-hold", amount=Credits.of(1))
-    ran = _statements(monkeypatch)
-    ledger.hold(account_id="hot-hold", amount=Credits.of(2))
-    written = next(index for index, sql in enumerate(ran) if "INSERT INTO transfers" in sql)
-    assert [sql for sql in ran[:written] if sql.startswith("SELECT g.grant_id")] == []
-    assert _available(ledger, "hot-hold") == Credits.of(97)
-
-
-def test_a_keyed_write_finds_its_stored_answer_with_the_lock(
-    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL the lock of a keyed write (here a hold) reads the answer stored under
-    its key: a replay runs no statement of its own to look it up."""
-    _open(pg_ledger, "hot-hold-key")
-    first = pg_ledger.hold(account_id="hot-hold-key", amount=Credits.of(2), idempotency_key="h1")
-    ran = _statements(monkeypatch)
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        ran.append(statement)
-
-    event.listen(pg_ledger.engine, "before_cursor_execute", record)
-    try:
-        again = pg_ledger.hold(
-            account_id="hot-hold-key", amount=Credits.of(2), idempotency_key="h1"
-        )
-    finally:
-        event.remove(pg_ledger.engine, "before_cursor_execute", record)
-    assert again.replayed and again.hold_id == first.hold_id
-    [lock] = [sql for sql in ran if sql.startswith("WITH l AS")]
-    assert "FROM idempotency" in lock
-    assert [sql for sql in ran if "idempotency" in sql and sql != lock] == []
-    assert _available(pg_ledger, "hot-hold-key") == Credits.of(98)
-
-
-def _sqlalchemy_statements(ledger: Ledger) -> list[str]:
-    """The statements run through SQLAlchemy on the ledger's engine from now on (in the
-    list returned, until the test ends)."""
-    ran: list[str] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        ran.append(statement)
-
-    event.listen(ledger.engine, "before_cursor_execute", record)
-    return ran
-
-
-def test_captures_releases_and_run_results_run_on_the_driver(ledger: Ledger) -> None:
-    """A hold, its capture and its release, and a run's results and its finish, run every
-    statement on the driver: none goes through SQLAlchemy but the outbox's, which writes
-    the event of the run's finish."""
-    _open(ledger, "hot-driver")
-    dedupe = FilterRate("dup", "Duplicates", Credits.of(0))
-    ledger.put_rate_card(RateCard("maps", Credits.of(1), filters={"dup": dedupe}))
-    run = ledger.start_run(account_id="hot-driver", rate_card_id="maps", hold=Credits.of(10))
-    ran = _sqlalchemy_statements(ledger)
-    captured = ledger.hold(account_id="hot-driver", amount=Credits.of(5))
-    ledger.capture(
-        account_id="hot-driver", hold_id=captured.hold_id, amount=Credits.of(2), release_rest=True
-    )
-    released = ledger.hold(account_id="hot-driver", amount=Credits.of(3))
-    ledger.release(account_id="hot-driver", hold_id=released.hold_id)
-    ledger.report_results(
-        account_id="hot-driver", run_id=run.run_id, rows_kept=3, rows_discarded={"dup": 1}
-    )
-    assert ran == []
-    finished = ledger.finish_run(account_id="hot-driver", run_id=run.run_id)
-    assert [sql.split(" (")[0].split(" SET")[0] for sql in ran] == [
-        "INSERT INTO events",
-        "UPDATE accounts",
-    ]
-    assert (finished.status, finished.rows_kept, finished.rows_discarded) == (
-        "finished",
-        3,
-        {"dup": 1},
-    )
-    assert (finished.charged, _available(ledger, "hot-driver")) == (Credits.of(3), Credits.of(95))
-    assert ledger.get_hold("hot-driver", captured.hold_id).status == "captured"
-    assert ledger.get_hold("hot-driver", run.hold_id).remaining == Credits.of(0)
-    assert ledger.get_run("hot-driver", run.run_id) == finished
-    assert ledger.verify().ok
-
-
-def test_a_release_answers_the_hold_as_stored(ledger: Ledger) -> None:
-    """A release answers the hold from the row it read before releasing it: what it answers
-    is what the ledger then shows."""
-    _open(ledger, "hot-release")
-    hold = ledger.hold(account_id="hot-release", amount=Credits.of(4), timeout_s=600)
-    ledger.capture(account_id="hot-release", hold_id=hold.hold_id, amount=Credits.of(1))
-    released = ledger.release(account_id="hot-release", hold_id=hold.hold_id)
-    assert released == ledger.get_hold("hot-release", hold.hold_id)
-    assert (released.status, released.amount, released.remaining) == (
-        "released",
-        Credits.of(4),
-        Credits.of(0),
-    )
-    assert _available(ledger, "hot-release") == Credits.of(99)
-
-
-def test_a_release_expires_what_came_from_a_grant_that_closed(
-    ledger: Ledger, clock: ManualClock
-) -> None:
-    """What a hold took from a grant that has since expired expires on release, in its own
-    EXPIRY transaction; the rest goes back to its grants in a RELEASE."""
-    _open(ledger, "hot-closed")
-    expires_at = clock.now() + timedelta(minutes=1)
-    ledger.grant(account_id="hot-closed", amount=Credits.of(3), expires_at=expires_at)
-    hold = ledger.hold(account_id="hot-closed", amount=Credits.of(5), timeout_s=3600)
-    clock.advance(minutes=2)
-    ledger.release(account_id="hot-closed", hold_id=hold.hold_id)
-    history = ledger.transactions("hot-closed", types=[TransactionType.EXPIRY]).data
-    assert [(t.description, t.amount) for t in history] == [
-        (f"Held credits expired (hold {hold.hold_id} released)", Credits.of(-3))
-    ]
-    assert _available(ledger, "hot-closed") == Credits.of(100)
-    assert ledger.verify().ok
-
-
-def test_holds_captures_and_releases_read_the_grants_once(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A hold, a capture and a release draw on and give back to the grants their lock read,
-    kept current by each transfer: no statement reads the grants again, and the alerts
-    weigh what each write left (low at 25, recovered at 95, low again at 15)."""
-    _open(ledger, "hot-alerts")
-    ledger.set_alerts("hot-alerts", [AlertRule(POOL, credits=Credits.of(30))])
-    ran = _statements(monkeypatch)
-    hold = ledger.hold(account_id="hot-alerts", amount=Credits.of(75))
-    ledger.capture(
-        account_id="hot-alerts", hold_id=hold.hold_id, amount=Credits.of(5), release_rest=True
-    )
-    again = ledger.hold(account_id="hot-alerts", amount=Credits.of(80))
-    assert [sql for sql in ran if sql.startswith("SELECT g.grant_id")] == []
-    events = sorted(ledger.events(account_id="hot-alerts").data, key=lambda e: e.sequence)
-    assert [(e.type, e.body()["data"]["available"]) for e in events] == [
-        ("balance.low", 25),
-        ("balance.recovered", 95),
-        ("balance.low", 15),
-    ]
-    ledger.release(account_id="hot-alerts", hold_id=again.hold_id)
-    assert [sql for sql in ran if sql.startswith("SELECT g.grant_id")] == []
-    assert _available(ledger, "hot-alerts") == Credits.of(95)
-    assert ledger.verify().ok
-
-
-def _remaining(grants: Sequence[Any]) -> list[Credits]:
-    """What the grants (but the overdraft grant) have left."""
-    return [g.remaining for g in grants if g.source.value != "overdraft"]
-
-
-def test_a_transfer_to_a_grant_the_lock_did_not_read_drops_what_it_read(
-    ledger: Ledger, clock: ManualClock
-) -> None:
-    """The grants a lock read stay current only through transfers to those grants: one that
-    credits a grant not yet in effect (which the lock did not read) drops them, and the next
-    read goes to the database."""
-    _open(ledger, "hot-later")
-    later = ledger.grant(
-        account_id="hot-later",
-        amount=Credits.of(5),
-        effective_at=clock.now() + timedelta(days=1),
-    )
-    with ledger.engine.begin() as connection:
-        tx = ledger._context.lock(connection, "hot-later", clock.now(), grants=True)
-        [allowance] = [g for g in tx.open_grants(POOL) if g.source.value == "allowance"]
-        tx.post(
-            TransactionType.ADJUSTMENT,
-            POOL,
-            [Line("grant", -1_000, grant_id=allowance.grant_id), Line("issued", 1_000)],
-            description="kept current",
-        )
-        assert tx.prefetched is not None
-        assert _remaining(tx.open_grants(POOL)) == [Credits.of(99)]
-        tx.post(
-            TransactionType.ADJUSTMENT,
-            POOL,
-            [Line("grant", -1_000, grant_id=later.grant_id), Line("issued", 1_000)],
-            description="dropped",
-        )
-        assert tx.prefetched is None
-        assert _remaining(tx.open_grants(POOL)) == [Credits.of(99)]
-        connection.rollback()
-
-
-def test_a_batch_of_results_reads_what_its_hold_holds_once(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Results check the whole batch against the run's hold, then bill it line by line:
-    what the hold holds is read once and kept current by each line's transfer. The hold
-    pays the first 8 credits, the grants the last 2."""
-    _open(ledger, "hot-results")
-    ledger.put_rate_card(
-        RateCard("maps", Credits.of(1), functions={"phone": FunctionRate("phone", Credits.of(2))})
-    )
-    run = ledger.start_run(account_id="hot-results", rate_card_id="maps", hold=Credits.of(8))
-    ran = _statements(monkeypatch)
-    billed = ledger.report_results(
-        account_id="hot-results", run_id=run.run_id, rows_kept=4, functions={"phone": (3, 3)}
-    )
-    assert len([sql for sql in ran if sql.startswith("SELECT e.grant_id")]) == 1
-    assert billed.charged == Credits.of(10)
-    assert ledger.get_hold("hot-results", run.hold_id).remaining == Credits.of(0)
-    assert _available(ledger, "hot-results") == Credits.of(90)
-    assert ledger.verify().ok

@@ -228,21 +228,10 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
     given = _guarded_rows if guarded else _plain_rows
     grants = "SELECT 1 WHERE false"
     if deltas:
-        grants = (
-            "UPDATE grants SET remaining = grants.remaining + d.amount"
-            f" FROM {'a, ' if guarded else ''}(VALUES {values['d']})"
-            " AS d(account_id, grant_id, amount)"
-            " WHERE grants.account_id = d.account_id AND grants.grant_id = d.grant_id"
-            " RETURNING 1"
-        )
+        grants = _add_remaining_sql("grants", "d", f"{'a, ' if guarded else ''}", values["d"])
     held, unguarded = "", "SELECT count(*) FROM g"
     if holds:
-        held = (
-            ", h AS (UPDATE holds SET remaining = holds.remaining + c.amount"
-            f" FROM (VALUES {values['h']}) AS c(account_id, hold_id, amount)"
-            " WHERE holds.account_id = c.account_id AND holds.hold_id = c.hold_id"
-            " RETURNING 1)"
-        )
+        held = f", h AS ({_add_remaining_sql('holds', 'c', '', values['h'])})"
         unguarded = "SELECT (SELECT count(*) FROM g) + (SELECT count(*) FROM h)"
     rollup = ""
     if rollups:
@@ -261,6 +250,19 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
         f"{stored} g AS ({grants}){held}{rollup} {answer}"
     )
     return sql, tuple(names)
+
+
+def _add_remaining_sql(table: str, alias: str, joined: str, values: str) -> str:
+    """Add to the remaining credits of grants or holds (`table`) the amounts of `values`
+    (account, id, amount; one row per grant or hold: an UPDATE joined to several rows for
+    one target changes it once), as `alias`, after the tables `joined`."""
+    key = "grant_id" if table == "grants" else "hold_id"
+    return (
+        f"UPDATE {table} SET remaining = {table}.remaining + {alias}.amount"
+        f" FROM {joined}(VALUES {values}) AS {alias}(account_id, {key}, amount)"
+        f" WHERE {table}.account_id = {alias}.account_id AND {table}.{key} = {alias}.{key}"
+        " RETURNING 1"
+    )
 
 
 def _guard_sql(shares: bool) -> tuple[str, str]:
