@@ -1,10 +1,12 @@
 """The deferred writes of charges and batches, as SQL on the raw driver (see `hot`): the
 transfers, entries, grant changes, rollups and idempotency answers a transaction collected,
-in one statement on PostgreSQL and one executemany per table on SQLite."""
+in one statement on PostgreSQL and one executemany per table on SQLite. A transfer another
+write posts as it goes (`write_transfer`) takes the same statement on PostgreSQL."""
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from psycopg.types.numeric import Int8
@@ -58,7 +60,7 @@ class Writes(NamedTuple):
     rollups: list[dict[str, Any]]
     deltas: list[tuple[str, str, int]]
     keys: list[dict[str, Any]]
-    holds: list[tuple[str, str, int]] = []  # noqa: RUF012 (never changed in place)
+    holds: Sequence[tuple[str, str, int]] = ()
 
 
 def flush(connection: Connection, writes: Writes) -> int:
