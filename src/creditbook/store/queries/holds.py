@@ -52,8 +52,7 @@ def hold(connection: Connection, account_id: str, hold_id: str) -> Record | None
         ),
     )
     rows = hot.execute(connection, sql, (account_id, hold_id))
-    found = hot.records(rows, _HOLD_COLUMNS, times=_HOLD_TIMES)
-    return found[0] if found else None
+    return hot.record(rows[0], _HOLD_COLUMNS, times=_HOLD_TIMES) if rows else None
 
 
 def _allocations_sql(mark: str) -> str:

@@ -51,6 +51,7 @@ GRANT_COLUMNS = (
     "remaining",
 )
 _ACCOUNT_TIMES = {"anchor_at", "next_event_at", "created_at"}
+_GRANT_TIMES = ("expires_at",)
 _JSON_COLUMNS = ("metadata", "alerts")
 _PLAN_VERSION = "(SELECT plans.version FROM plans WHERE plans.plan_id = accounts.plan_id)"
 
@@ -271,6 +272,23 @@ def decoded(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def record(
+    values: Sequence[Any],
+    names: tuple[str, ...],
+    *,
+    times: tuple[str, ...] = (),
+    json_columns: tuple[str, ...] = (),
+) -> Record:
+    """A row read on the driver as a Record named `names`, its `times` aware datetimes and
+    its `json_columns` decoded, as SQLAlchemy's column types would give them."""
+    row = dict(zip(names, values, strict=True))
+    for name in times:
+        row[name] = aware(row[name])
+    for name in json_columns:
+        row[name] = decoded(row[name])
+    return Record(row)
+
+
 def records(
     rows: list[tuple[Any, ...]],
     names: tuple[str, ...],
@@ -278,23 +296,12 @@ def records(
     times: tuple[str, ...] = (),
     json_columns: tuple[str, ...] = (),
 ) -> list[Record]:
-    """Rows read on the driver as Records named `names`, their `times` aware datetimes and
-    their `json_columns` decoded, as SQLAlchemy's column types would give them."""
-    found = []
-    for values in rows:
-        row = dict(zip(names, values, strict=True))
-        for name in times:
-            row[name] = aware(row[name])
-        for name in json_columns:
-            row[name] = decoded(row[name])
-        found.append(Record(row))
-    return found
+    """Each of `rows` as `record` reads it."""
+    return [record(values, names, times=times, json_columns=json_columns) for values in rows]
 
 
 def grant_record(values: Sequence[Any]) -> Record:
-    row = dict(zip(GRANT_COLUMNS, values, strict=True))
-    row["expires_at"] = aware(row["expires_at"])
-    return Record(row)
+    return record(values, GRANT_COLUMNS, times=_GRANT_TIMES)
 
 
 # -- the lock --------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ _LINE_KEYS = ("account_id", "run_id", "kind", "name")
 _LINE_SUMS = ("attempts", "quantity", "amount")
 
 
-def _runs(rows: list[tuple[Any, ...]], names: tuple[str, ...] = RUN_COLUMNS) -> list[Record]:
-    return hot.records(rows, names, times=_RUN_TIMES, json_columns=_RUN_JSON)
+def _run(values: tuple[Any, ...], names: tuple[str, ...] = RUN_COLUMNS) -> Record:
+    return hot.record(values, names, times=_RUN_TIMES, json_columns=_RUN_JSON)
 
 
 def run_to_bill(connection: Connection, account_id: str, run_id: str) -> Record | None:
@@ -47,8 +47,7 @@ def run_to_bill(connection: Connection, account_id: str, run_id: str) -> Record 
         ),
     )
     rows = hot.execute(connection, sql, (account_id, run_id))
-    found = _runs(rows, (*RUN_COLUMNS, "hold_status", "hold_pool"))
-    return found[0] if found else None
+    return _run(rows[0], (*RUN_COLUMNS, "hold_status", "hold_pool")) if rows else None
 
 
 def add_results(
@@ -73,8 +72,8 @@ def add_results(
         ),
     )
     params = (rows_kept, json.dumps(rows_discarded), charged, account_id, run_id)
-    [run] = _runs(hot.execute(connection, sql, params))
-    return run
+    [values] = hot.execute(connection, sql, params)
+    return _run(values)
 
 
 def add_line(
@@ -116,8 +115,8 @@ def finish(connection: Connection, account_id: str, run_id: str, at: datetime) -
         ),
     )
     finished_at = hot.stored_value(at, not hot.is_postgres(connection))
-    [run] = _runs(hot.execute(connection, sql, (finished_at, account_id, run_id)))
-    return run
+    [values] = hot.execute(connection, sql, (finished_at, account_id, run_id))
+    return _run(values)
 
 
 def account_of_run(connection: Connection, run_id: str) -> str | None:
