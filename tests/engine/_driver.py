@@ -32,11 +32,20 @@ def first_column(ledger: Ledger, sql: str, **params: Any) -> list[Any]:
 
 
 def driver_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The statements the hot path runs from now on (in the list returned)."""
+    """The statements the hot path runs from now on (in the list returned): each execution
+    or executemany once."""
     ran: list[str] = []
-    for name in ("_run", "executemany"):
-        real = getattr(hot, name)
-        monkeypatch.setattr(
-            hot, name, lambda c, sql, *rest, real=real: ran.append(sql) or real(c, sql, *rest)
-        )
+    run, many = hot._run, hot.executemany
+
+    def recording(connection: Any, sql: str, *rest: Any) -> Any:
+        ran.append(sql)
+        return run(connection, sql, *rest)
+
+    def recording_many(connection: Any, sql: str, rows: Any) -> Any:
+        if len(rows) != 1 or not hot.is_postgres(connection):  # else one execution, recorded
+            ran.append(sql)
+        return many(connection, sql, rows)
+
+    monkeypatch.setattr(hot, "_run", recording)
+    monkeypatch.setattr(hot, "executemany", recording_many)
     return ran

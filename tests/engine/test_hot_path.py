@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from _driver import POOL, driver_statements, first_column, open_accounts, pool_available
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from creditbook import (
     ChargeRequest,
@@ -439,3 +441,43 @@ def test_an_account_that_posts_more_than_it_reserved_writes_its_number_back(
     assert len(numbers) == len(set(numbers)) and numbers == sorted(numbers)
     assert numbers[-1] == last
     _charge_takes_the_next_number(ledger, "hot-reset", last, Credits.of(7))
+
+
+def test_a_connection_keeps_one_cursor_for_the_hot_path(
+    pg_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new psycopg cursor learns again how to convert each value: a pooled connection
+    keeps one for every statement of the hot path, and a charge makes none of its own."""
+    open_accounts(pg_ledger, "hot-cursor")
+    pg_ledger.charge(account_id="hot-cursor", amount=Credits.of(1))  # its connection's cursor
+    made: list[object] = []
+    real = psycopg.Connection.cursor
+
+    def counting(self: psycopg.Connection[Any], *args: Any, **kwargs: Any) -> Any:
+        made.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "cursor", counting)
+    for amount in (1, 2):
+        pg_ledger.charge(account_id="hot-cursor", amount=Credits.of(amount))
+    pg_ledger.charge_batch([ChargeRequest(account_id="hot-cursor", amount=Credits.of(1))])
+    assert made == []
+    assert pool_available(pg_ledger, "hot-cursor") == Credits.of(95)
+
+
+def test_a_cursor_that_saw_an_error_is_not_kept(pg_ledger: Ledger) -> None:
+    with pg_ledger.engine.connect() as connection:
+        connection.begin()
+        info = connection.connection.info
+        assert hot.execute(connection, "SELECT 1", ()) == [(1,)]
+        kept = info[hot._CURSOR]
+        assert hot.execute(connection, "SELECT 2", ()) == [(2,)]
+        assert info[hot._CURSOR] is kept
+        with pytest.raises(DBAPIError, match="division by zero") as raised:
+            hot.execute(connection, "SELECT 1 / 0", ())
+        assert raised.value.statement == "SELECT 1 / 0"
+        assert hot._CURSOR not in info and kept.closed
+        connection.rollback()
+        connection.begin()
+        assert hot.execute(connection, "SELECT 3", ()) == [(3,)]
+        assert info[hot._CURSOR] is not kept
