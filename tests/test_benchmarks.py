@@ -5,12 +5,14 @@ current engine fails here instead of at the next measurement."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import postgres_server_url
+from tests.conftest import REQUIRE_ENV, postgres_server_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--seconds", "0.2", "--rounds", "1", "--warmup", "0.05", "--accounts", "20"]
@@ -90,7 +92,34 @@ def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
         assert "PostgreSQL skipped" in out
 
 
-@pytest.mark.parametrize("script", ["engine.py", "http.py", "outbox.py", "stats.py", "webhooks.py"])
+@pytest.mark.slow
+def test_the_instructions_benchmark_counts_and_compares() -> None:
+    """Counted twice, the same code costs the same instructions to within a few tenths of a
+    percent (the ids it draws differ); the table gives each count and their ratio."""
+    if shutil.which("valgrind") is None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but valgrind is not installed (.ci/run installs it)")
+        pytest.skip("the instruction counts need valgrind (apt-get install -y valgrind)")
+    out = run_benchmark(
+        "--kinds",
+        "single",
+        "--charges",
+        "5",
+        "--compare",
+        "src",
+        postgres=False,
+        script="instructions.py",
+    )
+    row = next(line for line in out.splitlines() if "SQLite" in line and "single" in line)
+    this, compared, ratio = re.findall(r"[\d,.]+", row)[-3:]
+    assert int(this.replace(",", "")) > 100_000 and int(compared.replace(",", "")) > 100_000
+    assert 0.98 < float(ratio) < 1.02
+    assert "this / compared" in out
+
+
+@pytest.mark.parametrize(
+    "script", ["engine.py", "http.py", "instructions.py", "outbox.py", "stats.py", "webhooks.py"]
+)
 def test_every_benchmark_explains_its_options(script: str) -> None:
     out = run_benchmark("--help", postgres=False, script=script)
     assert out.startswith("usage: ") and "options:" in out

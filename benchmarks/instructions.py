@@ -1,0 +1,199 @@
+"""The engine's client-side cost of a charge in instructions, counted by valgrind's callgrind.
+
+    python benchmarks/instructions.py [--postgres-url URL] [--kinds single,keyed,batch]
+                                      [--charges N] [--compare SRC]
+
+`engine.py` measures rates and CPU time, which on a shared machine vary by a quarter from
+one second to the next: a change worth a few percent is lost in them. An instruction count
+is the same from run to run (within a few tenths of a percent), whatever else the machine
+does, so two versions of the code compare in one reading. Only this client process is
+counted: PostgreSQL's own work is not (SQLite's is, as it runs in the process). Fewer
+instructions are not always less time (a cache miss costs more than an instruction), so a
+change this shows should be confirmed by the rates when it is large enough for them to see.
+
+Each figure comes from two child processes run under `valgrind --tool=callgrind`, each on a
+database of its own: one makes `--charges` charges of the kind, the other five times as many;
+the difference divided by the difference in charges is the cost of one charge, with the
+interpreter's start, the imports and the setup cancelled out. `PYTHONHASHSEED` is fixed so
+that both children hash alike. The kinds: `single` (`Ledger.charge`), `keyed` (with an
+idempotency key) and `batch` (`Ledger.charge_batch` of 100 charges over 100 accounts; the
+cost per charge). With `--compare SRC` every kind is counted again with the package found
+under SRC (say, a `git worktree` of an older commit's `src`), and the table gives both and
+their ratio.
+
+PostgreSQL comes from --postgres-url, else CREDITBOOK_BENCH_POSTGRES_URL, else
+CREDITBOOK_TEST_POSTGRES_URL; without one, only SQLite is counted. Under valgrind Python
+runs about fifty times slower: the defaults (three kinds on two databases, twelve child
+processes) took nine minutes; `--kinds` counts fewer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+KINDS = ("single", "keyed", "batch")
+BATCH = 100  # charges per batch, over as many accounts
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def child(kind: str, url: str, charges: int) -> None:
+    """Open a ledger on `url` with accounts to charge in turn (BATCH for batches, a few
+    otherwise) and make `charges` charges of `kind`."""
+    from creditbook import ChargeRequest, Credits, Ledger, Plan
+
+    ledger = Ledger.open(url)
+    ledger.put_plan(Plan("instructions", allowances={"credits": Credits.of(10**9)}))
+    accounts = [
+        ledger.open_account("instructions", account_id=f"acct-{index}").account_id
+        for index in range(BATCH if kind == "batch" else 10)
+    ]
+    turn, keys, one = itertools.cycle(accounts), itertools.count(), Credits.of(1)
+    for _ in range(charges if kind != "batch" else charges // BATCH):
+        if kind == "batch":
+            requests = [ChargeRequest(account_id=next(turn), amount=one) for _ in range(BATCH)]
+            failed = [item for item in ledger.charge_batch(requests) if item.error_code]
+            if failed:
+                raise SystemExit(f"a batch item was refused: {failed[0].error_code}")
+        else:
+            key = f"key-{next(keys)}" if kind == "keyed" else None
+            ledger.charge(account_id=next(turn), amount=one, idempotency_key=key)
+    ledger.close()
+
+
+@contextmanager
+def scratch_database(postgres_url: str | None) -> Iterator[str]:
+    """A database of its own for one child: a SQLite file, or a PostgreSQL scratch database
+    dropped afterwards."""
+    if postgres_url is None:
+        with tempfile.TemporaryDirectory(prefix="cb-instructions-") as directory:
+            yield f"sqlite:///{directory}/ledger.db"
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from engine import postgres_database
+
+    with postgres_database(postgres_url) as url:
+        yield url
+
+
+def count(kind: str, charges: int, postgres_url: str | None, src: Path | None) -> int:
+    """The instructions one child process runs for `charges` charges of `kind`."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    with scratch_database(postgres_url) as url, tempfile.TemporaryDirectory() as out:
+        finished = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}/callgrind.out",
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                url,
+                str(charges),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    found = _COLLECTED.search(finished.stderr)
+    if finished.returncode != 0 or found is None:
+        raise SystemExit(f"the {kind} child failed:\n{finished.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_charge(kind: str, charges: int, postgres_url: str | None, src: Path | None) -> float:
+    """Instructions per charge: the difference between `charges` and five times as many."""
+    fewer = count(kind, charges, postgres_url, src)
+    more = count(kind, 5 * charges, postgres_url, src)
+    return (more - fewer) / (4 * charges)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"charges to count, comma-separated (default {','.join(KINDS)})",
+    )
+    parser.add_argument(
+        "--charges",
+        type=int,
+        default=BATCH,
+        help=f"charges in the smaller run (default {BATCH}; the other makes five times as many)",
+    )
+    parser.add_argument("--compare", type=Path, help="also count the package found under SRC")
+    parser.add_argument(
+        "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
+    )
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "URL", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
+    unknown = [kind for kind in args.kinds if kind not in KINDS]
+    if unknown or not args.kinds:
+        parser.error(f"--kinds takes {', '.join(KINDS)}; got {', '.join(unknown) or 'none'}")
+    if args.charges < 1 or ("batch" in args.kinds and args.charges % BATCH):
+        parser.error(f"--charges must be positive, and a multiple of {BATCH} to count batches")
+    if args.compare is not None and not (args.compare / "creditbook").is_dir():
+        parser.error(f"--compare: {args.compare} holds no creditbook package")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        kind, url, charges = args.child
+        child(kind, url, int(charges))
+        return 0
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install -y valgrind)")
+    from rich.console import Console
+    from rich.table import Table
+
+    postgres_url = args.postgres_url or next(
+        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
+    )
+    databases = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
+    sources = [("this checkout", None)] + (
+        [(str(args.compare), args.compare)] if args.compare else []
+    )
+    table = Table(title="Client instructions per charge (valgrind --tool=callgrind)")
+    for column in ("database", "charge", *(name for name, _ in sources)):
+        table.add_column(column, justify="left" if column in ("database", "charge") else "right")
+    if args.compare:
+        table.add_column("this / compared", justify="right")
+    progress = Console(stderr=True)
+    for database, url in databases:
+        for kind in args.kinds:
+            figures = []
+            for name, src in sources:
+                progress.print(f"{database}, {kind}, {name}…")
+                figures.append(per_charge(kind, args.charges, url, src))
+            cells = [f"{figure:,.0f}" for figure in figures]
+            if args.compare:
+                cells.append(f"{figures[0] / figures[1]:.3f}")
+            table.add_row(database, kind, *cells)
+    Console().print(table)
+    if not postgres_url:
+        progress.print(
+            "PostgreSQL skipped: no --postgres-url, and no " + " nor ".join(POSTGRES_ENVS)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
