@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--seconds", "0.2", "--rounds", "1", "--warmup", "0.05", "--accounts", "20"]
 
 
-def run_benchmark(*args: str, postgres: bool, script: str = "engine.py") -> str:
+def run_benchmark(
+    *args: str, postgres: bool, script: str = "engine.py", timeout: float = 300
+) -> str:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -35,7 +37,7 @@ def run_benchmark(*args: str, postgres: bool, script: str = "engine.py") -> str:
         env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return finished.stdout
@@ -95,7 +97,8 @@ def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
 @pytest.mark.slow
 def test_the_instructions_benchmark_counts_and_compares() -> None:
     """Counted twice, the same code costs the same instructions to within a few tenths of a
-    percent (the ids it draws differ); the table gives each count and their ratio."""
+    percent (the ids it draws differ); the table gives each count and their ratio. Fifty
+    charges against 250: with 5 against 25, what varies in the setup outweighed them."""
     if shutil.which("valgrind") is None:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{REQUIRE_ENV}=1 but valgrind is not installed (.ci/run installs it)")
@@ -104,11 +107,12 @@ def test_the_instructions_benchmark_counts_and_compares() -> None:
         "--kinds",
         "single",
         "--charges",
-        "5",
+        "50",
         "--compare",
         "src",
         postgres=False,
         script="instructions.py",
+        timeout=900,  # six children, four of them under valgrind
     )
     row = next(line for line in out.splitlines() if "SQLite" in line and "single" in line)
     this, compared, ratio = re.findall(r"[\d,.]+", row)[-3:]
