@@ -44,7 +44,6 @@ from pathlib import Path
 
 KINDS = ("single", "keyed", "batch")
 BATCH = 100  # charges per batch, over as many accounts
-ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
@@ -198,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     Console().print(table)
     if not postgres_url:
         progress.print(
-            "PostgreSQL skipped: no --postgres-url, and no " + " nor ".join(POSTGRES_ENVS)
+            f"PostgreSQL skipped: no --postgres-url, and neither {' nor '.join(POSTGRES_ENVS)}"
+            " is set. SQLite only."
         )
     return 0
 
