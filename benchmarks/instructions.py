@@ -80,8 +80,7 @@ def scratch_database(postgres_url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="cb-instructions-") as directory:
             yield f"sqlite:///{directory}/ledger.db"
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from engine import postgres_database
+    from engine import postgres_database  # beside this script, first on its path
 
     with postgres_database(postgres_url) as url:
         yield url

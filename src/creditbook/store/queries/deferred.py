@@ -230,7 +230,7 @@ def _small_flush_sql(shape: _Shape) -> tuple[str, tuple[str, ...]]:
     given = _guarded_rows if guarded else _plain_rows
     grants = "SELECT 1 WHERE false"
     if deltas:
-        grants = _add_remaining_sql("grants", "d", f"{'a, ' if guarded else ''}", values["d"])
+        grants = _add_remaining_sql("grants", "d", "a, " if guarded else "", values["d"])
     held, unguarded = "", "SELECT count(*) FROM g"
     if holds:
         held = f", h AS ({_add_remaining_sql('holds', 'c', '', values['h'])})"
