@@ -24,7 +24,7 @@ from creditbook import (
     Plan,
 )
 from creditbook.engine import group_commit
-from creditbook.engine.group_commit import MAX_YIELDS, GroupCommitSettings, GroupWriter, _Write
+from creditbook.engine.group_commit import GroupCommitSettings, GroupWriter, _Write
 from creditbook.store.database import make_engine
 from creditbook.store.queries import hot
 
@@ -230,7 +230,8 @@ def test_settings_are_checked(size: int, wait: float) -> None:
     ("last_size", "arrivals", "max_size", "taken", "yields"),
     [
         (2, 3, 64, 4, 4),  # yields while callers keep queueing, then once to see none came
-        (2, 20, 64, 1 + MAX_YIELDS, MAX_YIELDS),  # at most MAX_YIELDS yields
+        (2, 20, 64, 21, 21),  # each yield that brought a caller is followed by another
+        (2, 100, 64, 64, 63),  # until a full group is queued
         (2, 20, 3, 3, 2),  # no yield once a full group is queued
         (1, 3, 64, 1, 0),  # after a write alone, no yield: an idle ledger adds no latency
     ],

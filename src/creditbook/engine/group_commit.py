@@ -62,8 +62,6 @@ Merge = Callable[[Context, Connection, list[Any]], list[tuple[Any, Exception | N
 DEFAULT_MAX_SIZE = 64
 DEFAULT_MAX_WAIT_S = 0.0
 GROUP_RETRIES = 3
-# How often a busy leader yields to let answered callers queue again (see `_let_callers_in`).
-MAX_YIELDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,14 +332,15 @@ class GroupWriter:
         """Busy: the callers the last group just answered are about to write again. Letting
         them run first joins them to this group instead of leaving them for the next: fewer,
         fuller groups, and no timed wait. The leader yields the interpreter (a bare
-        `sleep(0)`) as long as the queue still grows, up to `MAX_YIELDS` times."""
-        queued = -1
-        for _ in range(MAX_YIELDS):
+        `sleep(0)`) as long as each yield brings more writes, until a full group is queued:
+        every yield but the last adds to the group, so there are at most `size` of them."""
+        queued = len(self._queue)
+        while queued < size:
+            time.sleep(0)
             now_queued = len(self._queue)
-            if now_queued == queued or now_queued >= size:
+            if now_queued == queued:
                 return
             queued = now_queued
-            time.sleep(0)
 
     def _run(self, group: list[_Write]) -> None:
         self._last_size = len(group)
