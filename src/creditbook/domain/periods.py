@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -144,8 +145,10 @@ class PeriodCalendar:
         return self.period(self.index_at(instant))
 
 
+@functools.lru_cache(maxsize=256)
 def local_date(instant: datetime, timezone: str) -> date:
-    """The calendar date of `instant` in `timezone` (stats and rollups are per local day)."""
+    """The calendar date of `instant` in `timezone` (stats and rollups are per local day).
+    Remembered: every charge of a batch or a group asks for the same instant."""
     return require_aware(instant).astimezone(zone(timezone)).date()
 
 

@@ -182,12 +182,19 @@ class AccountTx:
     ) -> Posted:
         """Write one transfer and its entries, and apply them to grants and holds."""
         invariant(bool(lines), "a transfer has entries")
-        invariant(sum(line.amount for line in lines) == 0, "entries must sum to zero")
-        invariant(all(line.amount for line in lines), "an entry moves credits")
+        total = net = 0
+        every_line_moves, touches_holds = True, False
+        for line in lines:
+            total += line.amount
+            every_line_moves = every_line_moves and line.amount != 0
+            if line.book in CUSTOMER_BOOKS:
+                net += line.amount
+                touches_holds = touches_holds or line.book == "hold"
+        invariant(total == 0, "entries must sum to zero")
+        invariant(every_line_moves, "an entry moves credits")
         seq = self.take_seq()
         transfer_id = new_id("txn_")
         at = created_at or self.now
-        net = sum(line.amount for line in lines if line.book in CUSTOMER_BOOKS)
         transfer = {
             "account_id": self.account_id,
             "seq": seq,
@@ -207,7 +214,7 @@ class AccountTx:
         posted = Posted(seq, transfer_id, net, at)
         self.pool_changes[pool] = self.pool_changes.get(pool, False) or net > 0
         self.last_transfer[pool] = transfer_id
-        if self.deferred and all(line.book != "hold" for line in lines):
+        if self.deferred and not touches_holds:
             flush.defer_post(self, pool, lines, transfer, entries)
             return posted
         self._keep_prefetched(lines)

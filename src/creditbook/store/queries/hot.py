@@ -292,7 +292,10 @@ def _account(values: Sequence[Any]) -> Record:
 
 
 def decoded(value: Any) -> Any:
-    """A JSON column as read: text on SQLite and from the lock's `::text`."""
+    """A JSON column as read: text on SQLite and from the lock's `::text`. Most accounts'
+    alerts are the empty object, read without the JSON parser."""
+    if value == "{}":
+        return {}
     return json.loads(value) if isinstance(value, str) else value
 
 
