@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,8 @@ from creditbook import (
     TransactionType,
     ValidationError,
 )
+from creditbook.engine import idempotency
+from creditbook.engine.operations.charges import charge_fields
 from creditbook.store import schema
 
 CARD = RateCard(
@@ -338,6 +341,52 @@ def test_idempotency_keys_replay_conflict_and_are_scoped_per_account(
     )
     with pytest.raises(IdempotencyConflictError):
         ledger.open_account("plan", idempotency_key="open-1", name="y")
+
+
+@pytest.mark.parametrize(
+    ("request_", "request_hash"),
+    [
+        (
+            ChargeRequest(
+                account_id="acct-1",
+                amount=Credits(2500),
+                quantity=3,
+                pool="rows",
+                partial=True,
+                module="m",
+                service="s",
+                user_id="u",
+                resource_id="r",
+                resource_name="R",
+                run_id="run-1",
+                description="d",
+                idempotency_key="k",
+            ),
+            "dbe9aa7feb708220c9a9f887b8ae59fcbf22a9feff2f08aa8be46e85b8f7b6d1",
+        ),
+        (
+            ChargeRequest(
+                account_id="acct-1",
+                rate_card_id="card",
+                function="enrich",
+                quantity=7,
+                idempotency_key="k2",
+            ),
+            "840ac416e308ef421deb346623b96851839e17a42e6f773b7707186241ee631c",
+        ),
+    ],
+    ids=["raw amount, every field", "priced"],
+)
+def test_a_charge_request_hashes_as_stored_answers_were_hashed(
+    request_: ChargeRequest, request_hash: str
+) -> None:
+    """The hash a stored answer was kept under must not change from one release to the
+    next, or every replay after an upgrade would be refused as a conflict. (The expected
+    values were computed by the code that stored answers before this test; the key itself
+    is not hashed.)"""
+    assert idempotency.hash_request("charge", charge_fields(request_)) == request_hash
+    other_key = replace(request_, idempotency_key="another")
+    assert idempotency.hash_request("charge", charge_fields(other_key)) == request_hash
 
 
 def test_transactions_pagination_and_filters(
