@@ -298,6 +298,18 @@ def test_unknown_interval_is_refused(name: object) -> None:
 # --- errors --------------------------------------------------------------------------------
 
 
+def test_local_date_is_the_date_in_the_zone_asked_for_each_time() -> None:
+    """`local_date` is remembered per instant and zone: the same instant asked in other
+    zones, in any order, or as the same instant in another offset, gets each zone's date."""
+    instant = utc(2026, 3, 1, 23, 30)
+    asked = [("UTC", 1), ("Asia/Tokyo", 2), ("America/Los_Angeles", 1), ("UTC", 1)]
+    for name, day in asked:
+        assert local_date(instant, name) == date(2026, 3, day)
+    in_tokyo = instant.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert local_date(in_tokyo, "UTC") == date(2026, 3, 1)
+    assert local_date(in_tokyo, "Asia/Tokyo") == date(2026, 3, 2)
+
+
 def test_period_error_is_a_value_error() -> None:
     assert issubclass(PeriodError, ValueError)
 
