@@ -181,17 +181,7 @@ class AccountTx:
         quantity: int = 0,
     ) -> Posted:
         """Write one transfer and its entries, and apply them to grants and holds."""
-        invariant(bool(lines), "a transfer has entries")
-        total = net = 0
-        every_line_moves, touches_holds = True, False
-        for line in lines:
-            total += line.amount
-            every_line_moves = every_line_moves and line.amount != 0
-            if line.book in CUSTOMER_BOOKS:
-                net += line.amount
-                touches_holds = touches_holds or line.book == "hold"
-        invariant(total == 0, "entries must sum to zero")
-        invariant(every_line_moves, "an entry moves credits")
+        net, touches_holds = _checked_net(lines)
         seq = self.take_seq()
         transfer_id = new_id("txn_")
         at = created_at or self.now
@@ -402,6 +392,23 @@ def _attribution_columns(attribution: Attribution) -> dict[str, str]:
         "run_id": attribution.run_id,
         "hold_id": attribution.hold_id,
     }
+
+
+def _checked_net(lines: list[Line]) -> tuple[int, bool]:
+    """A transfer's net amount on the customer's books, and whether a line is on a hold,
+    once its lines are checked (some, each moving credits, summing to zero): one pass."""
+    invariant(bool(lines), "a transfer has entries")
+    total = net = 0
+    every_line_moves, touches_holds = True, False
+    for line in lines:
+        total += line.amount
+        every_line_moves = every_line_moves and line.amount != 0
+        if line.book in CUSTOMER_BOOKS:
+            net += line.amount
+            touches_holds = touches_holds or line.book == "hold"
+    invariant(total == 0, "entries must sum to zero")
+    invariant(every_line_moves, "an entry moves credits")
+    return net, touches_holds
 
 
 def _entry_rows(account_id: str, seq: int, lines: list[Line]) -> list[dict[str, Any]]:
