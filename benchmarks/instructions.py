@@ -12,20 +12,24 @@ instructions are not always less time (a cache miss costs more than an instructi
 change this shows should be confirmed by the rates when it is large enough for them to see.
 
 Each figure comes from two child processes run under `valgrind --tool=callgrind`, each on a
-database of its own: one makes `--charges` charges of the kind, the other five times as many;
-the difference divided by the difference in charges is the cost of one charge, with the
-interpreter's start, the imports and the setup cancelled out. `PYTHONHASHSEED` is fixed so
-that both children hash alike, and a first child runs without valgrind so that neither
-counted one compiles bytecode. The kinds: `single` (`Ledger.charge`), `keyed` (with an
-idempotency key) and `batch` (`Ledger.charge_batch` of 100 charges over 100 accounts; the
-cost per charge). With `--compare SRC` every kind is counted again with the package found
-under SRC (say, a `git worktree` of an older commit's `src`), and the table gives both and
-their ratio.
+database of its own: one makes `--charges` charges of the kind, the other five times as
+many. Callgrind counts only the charges: its counting is switched on when a child has opened
+its ledger and accounts, and off after its last charge (the interpreter's start and the
+imports alone cost about 3.2 billion instructions, and counted they took most of the run's
+time). The difference divided by the difference in charges is the cost of one charge, with
+what only the first charges do (preparing statements, filling caches) cancelled out.
+`PYTHONHASHSEED` is fixed so that both children hash alike, and a first child runs without
+valgrind so that neither counted one compiles bytecode. The kinds: `single`
+(`Ledger.charge`), `keyed` (with an idempotency key) and `batch` (`Ledger.charge_batch` of
+100 charges over 100 accounts; the cost per charge). With `--compare SRC` every kind is
+counted again with the package found under SRC (say, a `git worktree` of an older commit's
+`src`), and the table gives both and their ratio.
 
 PostgreSQL comes from --postgres-url, else CREDITBOOK_BENCH_POSTGRES_URL, else
 CREDITBOOK_TEST_POSTGRES_URL; without one, only SQLite is counted. Under valgrind Python
-runs about fifty times slower: the defaults (three kinds on two databases, twelve child
-processes) took nine minutes; `--kinds` counts fewer.
+still starts six times slower than without it (11 s against 1.8 s; counted, the start took
+48 s): the defaults (three kinds on two databases, twelve child processes) take about three
+and a half minutes; `--kinds` counts fewer.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ def child(kind: str, url: str, charges: int) -> None:
         for index in range(BATCH if kind == "batch" else 10)
     ]
     turn, keys, one = itertools.cycle(accounts), itertools.count(), Credits.of(1)
+    _wait_for_counting("ready")
     for _ in range(charges if kind != "batch" else charges // BATCH):
         if kind == "batch":
             requests = [ChargeRequest(account_id=next(turn), amount=one) for _ in range(BATCH)]
@@ -69,7 +74,16 @@ def child(kind: str, url: str, charges: int) -> None:
         else:
             key = f"key-{next(keys)}" if kind == "keyed" else None
             ledger.charge(account_id=next(turn), amount=one, idempotency_key=key)
+    _wait_for_counting("done")
     ledger.close()
+
+
+def _wait_for_counting(stage: str) -> None:
+    """Tell the parent the child reached `stage` and wait until it has switched callgrind's
+    counting on or off."""
+    print(stage, flush=True)
+    if sys.stdin.readline() != "go\n":
+        raise SystemExit(f"the parent did not answer at {stage}")
 
 
 @contextmanager
@@ -90,33 +104,67 @@ def count(
     kind: str, charges: int, postgres_url: str | None, src: Path | None, *, valgrind: bool = True
 ) -> int:
     """The instructions one child process runs for `charges` charges of `kind` (0 when not
-    run under valgrind)."""
+    run under valgrind). Callgrind counts only the charges: it starts with its
+    instrumentation off (`--instr-atstart=no`, which runs the interpreter's start, the
+    imports and the setup about five times faster than counting them), and the child waits
+    at each end of its charges while `callgrind_control` switches it on, then off."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
     with scratch_database(postgres_url) as url, tempfile.TemporaryDirectory() as out:
-        counting = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.out"]
-        finished = subprocess.run(
-            [
-                *(counting if valgrind else []),
-                sys.executable,
-                __file__,
-                "--child",
-                kind,
-                url,
-                str(charges),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if finished.returncode == 0 and not valgrind:
+        counting = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}/callgrind.out",
+        ]
+        with open(f"{out}/stderr", "w+") as stderr:
+            process = subprocess.Popen(
+                [
+                    *(counting if valgrind else []),
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    kind,
+                    url,
+                    str(charges),
+                ],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+            with process:
+                _count_between(process, valgrind)
+            stderr.seek(0)
+            errors = stderr.read()
+    if process.returncode == 0 and not valgrind:
         return 0
-    found = _COLLECTED.search(finished.stderr)
-    if finished.returncode != 0 or found is None:
-        raise SystemExit(f"the {kind} child failed:\n{finished.stderr[-2000:]}")
+    found = _COLLECTED.search(errors)
+    if process.returncode != 0 or found is None:
+        raise SystemExit(f"the {kind} child failed:\n{errors[-2000:]}")
     return int(found.group(1))
+
+
+def _count_between(process: subprocess.Popen[str], valgrind: bool) -> None:
+    """Switch counting on when the child is ready and off when its charges are done, then
+    wait for it to end. A child that ends early is left to its exit status."""
+    assert process.stdin is not None and process.stdout is not None
+    for stage, switch in (("ready", "on"), ("done", "off")):
+        if process.stdout.readline() != f"{stage}\n":
+            break
+        if valgrind:
+            subprocess.run(
+                ["callgrind_control", f"--instr={switch}", str(process.pid)],
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    process.stdin.close()
+    process.wait()
 
 
 def per_charge(kind: str, charges: int, postgres_url: str | None, src: Path | None) -> float:

@@ -97,8 +97,8 @@ def test_the_webhooks_benchmark_runs(postgres: bool) -> None:
 @pytest.mark.slow
 def test_the_instructions_benchmark_counts_and_compares() -> None:
     """Counted twice, the same code costs the same instructions to within a few tenths of a
-    percent (the ids it draws differ); the table gives each count and their ratio. Fifty
-    charges against 250: with 5 against 25, what varies in the setup outweighed them."""
+    percent (the ids it draws differ); the table gives each count and their ratio. Only the
+    charges are counted, so twenty against a hundred suffice."""
     if shutil.which("valgrind") is None:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{REQUIRE_ENV}=1 but valgrind is not installed (.ci/run installs it)")
@@ -107,12 +107,12 @@ def test_the_instructions_benchmark_counts_and_compares() -> None:
         "--kinds",
         "single",
         "--charges",
-        "50",
+        "20",
         "--compare",
         "src",
         postgres=False,
         script="instructions.py",
-        timeout=900,  # six children, four of them under valgrind
+        timeout=600,  # six children, four of them under valgrind
     )
     row = next(line for line in out.splitlines() if "SQLite" in line and "single" in line)
     this, compared, ratio = re.findall(r"[\d,.]+", row)[-3:]
