@@ -41,8 +41,6 @@ import argparse
 import gc
 import itertools
 import json
-import os
-import secrets
 import sqlite3
 import statistics
 import sys
@@ -63,15 +61,14 @@ from alembic.operations import Operations
 from peer_hordak import HordakPeer
 from rich.console import Console
 from rich.table import Table
+from servers import POSTGRES_SKIPPED, POSTGRES_URL_HELP, postgres_database, postgres_server
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from creditbook import ChargeRequest, Credits, Ledger, Plan
 from creditbook.store import schema
 from creditbook.store.database import make_engine, migrate
 from creditbook.store.queries import hot
 
-POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 PLAN_ID = "bench"
 POOL = "credits"
 HUGE_ALLOWANCE = Credits.of(10**11)  # far more than any run can spend
@@ -643,21 +640,6 @@ def sqlite_database(path: Path | None) -> Iterator[Path]:
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A scratch database on the server, dropped afterwards; yields its libpq URL."""
-    server = make_url(server_url).set(drivername="postgresql")
-    admin_url = server.render_as_string(hide_password=False)
-    name = f"creditbook_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def bench_sqlite(
     path: Path | None, accounts: int, budget: Budget, progress: Console
 ) -> DatabaseResult:
@@ -1067,9 +1049,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--accounts", type=int, default=1000, help="accounts charged in turn (default 1000)"
     )
     parser.add_argument("--sqlite-path", type=Path, help="SQLite file to create (default: temp)")
-    parser.add_argument(
-        "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
-    )
+    parser.add_argument("--postgres-url", help=POSTGRES_URL_HELP)
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -1105,9 +1085,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds, args.charges, args.rounds, args.warmup, args.batch_size, args.verify
     )
     progress = Console(stderr=True)
-    postgres_url = args.postgres_url or next(
-        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
-    )
+    postgres_url = postgres_server(args.postgres_url)
     if args.constraints:
         return run_checks(args, budget, postgres_url)
     notes: list[str] = []
@@ -1115,10 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
     if postgres_url:
         results.append(bench_postgres(postgres_url, args.accounts, budget, progress, notes))
     else:
-        notes.append(
-            "PostgreSQL skipped: no --postgres-url and neither "
-            f"{' nor '.join(POSTGRES_ENVS)} is set. SQLite only."
-        )
+        notes.append(POSTGRES_SKIPPED)
         progress.print(f"[yellow]{notes[-1]}[/]")
     if args.json:
         print(json.dumps(as_json(results, budget, notes), indent=2))

@@ -51,7 +51,6 @@ import argparse
 import asyncio
 import gc
 import json
-import secrets
 import socket
 import statistics
 import subprocess
@@ -77,6 +76,10 @@ try:
     import aiohttp
 except ImportError:  # pragma: no cover - told at start-up, see main()
     aiohttp = None
+
+# The scripts beside this one, last on the path: the standard library's `http` is loaded.
+sys.path.append(_HERE)
+from servers import postgres_database
 
 POSTGRES_ENV = "CREDITBOOK_BENCH_POSTGRES_URL"
 PLAN_ID = "bench"
@@ -276,21 +279,6 @@ def wait_healthy(running: Server) -> None:
 def sqlite_database() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="cb-http-bench-") as directory:
         yield f"sqlite:///{Path(directory) / 'bench.db'}"
-
-
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A scratch database on the server, dropped afterwards; yields its URL."""
-    base = make_url(server_url).set(drivername="postgresql")
-    admin_url = base.render_as_string(hide_password=False)
-    name = f"creditbook_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def describe(url: str) -> str:

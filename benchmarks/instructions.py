@@ -46,9 +46,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from servers import POSTGRES_SKIPPED, POSTGRES_URL_HELP, postgres_database, postgres_server
+
 KINDS = ("single", "keyed", "batch")
 BATCH = 100  # charges per batch, over as many accounts
-POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
@@ -94,8 +95,6 @@ def scratch_database(postgres_url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="cb-instructions-") as directory:
             yield f"sqlite:///{directory}/ledger.db"
         return
-    from engine import postgres_database  # beside this script, first on its path
-
     with postgres_database(postgres_url) as url:
         yield url
 
@@ -191,9 +190,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"charges in the smaller run (default {BATCH}; the other makes five times as many)",
     )
     parser.add_argument("--compare", type=Path, help="also count the package found under SRC")
-    parser.add_argument(
-        "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
-    )
+    parser.add_argument("--postgres-url", help=POSTGRES_URL_HELP)
     parser.add_argument("--child", nargs=3, metavar=("KIND", "URL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]
@@ -218,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    postgres_url = args.postgres_url or next(
-        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
-    )
+    postgres_url = postgres_server(args.postgres_url)
     databases = [("SQLite", None)] + ([("PostgreSQL", postgres_url)] if postgres_url else [])
     sources = [("this checkout", None)] + (
         [(str(args.compare), args.compare)] if args.compare else []
@@ -243,10 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(database, kind, *cells)
     Console().print(table)
     if not postgres_url:
-        progress.print(
-            f"PostgreSQL skipped: no --postgres-url, and neither {' nor '.join(POSTGRES_ENVS)}"
-            " is set. SQLite only."
-        )
+        progress.print(POSTGRES_SKIPPED)
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,19 +29,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from servers import POSTGRES_SKIPPED, POSTGRES_URL_HELP, postgres_database, postgres_server
 
 from creditbook import Credits
 from creditbook.domain.alerts import AlertRule
 from creditbook.engine.events import outbox
-from engine import (
-    POSTGRES_ENVS,
-    Budget,
-    EngineBench,
-    Figure,
-    measure,
-    postgres_database,
-    sqlite_database,
-)
+from engine import Budget, EngineBench, Figure, measure, sqlite_database
 
 OUTBOX_COST_GOAL = 0.10
 SINGLE, BATCH = "1 charge per commit", "batched"
@@ -170,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds (default 0.5)")
     parser.add_argument("--batch-size", type=int, default=100, help="charges per batch (100)")
     parser.add_argument("--accounts", type=int, default=200, help="accounts in turn (200)")
-    parser.add_argument("--postgres-url", help="PostgreSQL server URL")
+    parser.add_argument("--postgres-url", help=POSTGRES_URL_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.seconds is None and args.charges is None:
@@ -185,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     budget = Budget(args.seconds, args.charges, args.rounds, args.warmup, args.batch_size)
     progress = Console(stderr=True)
-    postgres_url = args.postgres_url or next(
-        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
-    )
+    postgres_url = postgres_server(args.postgres_url)
     results = []
     with sqlite_database(None) as path:
         results.append(bench("SQLite", f"sqlite:///{path}", args.accounts, budget, progress))
@@ -195,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         with postgres_database(postgres_url) as url:
             results.append(bench("PostgreSQL", url, args.accounts, budget, progress))
     else:
-        progress.print("[yellow]PostgreSQL skipped: no server URL. SQLite only.[/]")
+        progress.print(f"[yellow]{POSTGRES_SKIPPED}[/]")
     if args.json:
         print(json.dumps(as_json(results), indent=2))
     else:

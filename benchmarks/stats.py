@@ -58,10 +58,8 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import random
 import resource
-import secrets
 import signal
 import sqlite3
 import statistics
@@ -81,8 +79,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 from rich.console import Console
 from rich.table import Table
+from servers import (
+    POSTGRES_ENVS,
+    POSTGRES_SKIPPED,
+    POSTGRES_URL_HELP,
+    postgres_database,
+    postgres_server,
+)
 from sqlalchemy import Date, Engine, TextClause, bindparam, select, text, update
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from creditbook import Credits, Ledger, Plan
@@ -93,7 +98,6 @@ from creditbook.engine.results import Stats
 from creditbook.store import schema
 from creditbook.store.database import READ_ONLY
 
-POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
 GOAL = 100.0  # naive GROUP BY latency / Ledger.stats latency
 
 # -- the account and its year ------------------------------------------------------------------
@@ -991,21 +995,6 @@ def sqlite_database() -> Iterator[Path]:
         yield Path(directory) / "stats.db"
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    """A scratch database on the server, dropped afterwards; yields its libpq URL."""
-    server = make_url(server_url).set(drivername="postgresql")
-    admin_url = server.render_as_string(hide_password=False)
-    name = f"creditbook_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # -- reporting -----------------------------------------------------------------------------------
 
 
@@ -1165,9 +1154,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--backend", choices=("sqlite", "postgresql", "both"), default="both", help="(both)"
     )
-    parser.add_argument(
-        "--postgres-url", help=f"PostgreSQL server URL (default: ${' or $'.join(POSTGRES_ENVS)})"
-    )
+    parser.add_argument("--postgres-url", help=POSTGRES_URL_HELP)
     parser.add_argument("--runs", type=int, default=7, help="timed Ledger.stats runs (7)")
     parser.add_argument("--naive-runs", type=int, default=5, help="timed naive runs (5)")
     parser.add_argument(
@@ -1197,9 +1184,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped by a signal: still drop the scratch database and the temporary file.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     progress = Console(stderr=True)
-    postgres_url = args.postgres_url or next(
-        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
-    )
+    postgres_url = postgres_server(args.postgres_url)
     notes: list[str] = []
     results: list[DatabaseResult] = []
     if args.backend in ("sqlite", "both"):
@@ -1230,10 +1215,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.backend == "postgresql":
             raise SystemExit(f"no --postgres-url and neither {' nor '.join(POSTGRES_ENVS)} is set")
         else:
-            notes.append(
-                "PostgreSQL skipped: no --postgres-url and neither "
-                f"{' nor '.join(POSTGRES_ENVS)} is set. SQLite only."
-            )
+            notes.append(POSTGRES_SKIPPED)
             progress.print(f"[yellow]{notes[-1]}[/]")
     if args.json:
         print(json.dumps(as_json(results, args), indent=2))

@@ -47,14 +47,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 
 from creditbook import Ledger
-from creditbook.store.database import normalise_url
 from creditbook.store.queries.events import insert_events
 
-POSTGRES_ENVS = ("CREDITBOOK_BENCH_POSTGRES_URL", "CREDITBOOK_TEST_POSTGRES_URL")
+# The scripts beside this one, last on the path: the standard library's `http` is loaded.
+sys.path.append(_HERE)
+from servers import POSTGRES_SKIPPED, POSTGRES_URL_HELP, postgres_database, postgres_server
+
 RUN_TIMEOUT_S = 600.0
 INSERT_BATCH = 1000
 
@@ -120,23 +120,6 @@ def receiver() -> Iterator[str]:
 def arrivals(base: str) -> dict[str, float]:
     found: dict[str, float] = httpx.get(base + "/acks", timeout=60).json()
     return found
-
-
-# -- databases --------------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_postgres(server: str) -> Iterator[str]:
-    name = f"creditbook_bench_{secrets.token_hex(4)}"
-    plain = make_url(normalise_url(server)).set(drivername="postgresql")
-    admin = plain.render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(normalise_url(server)).set(database=name).render_as_string(False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- the measurements -------------------------------------------------------------------------
@@ -250,7 +233,7 @@ def main() -> None:
     parser.add_argument("--latency-events", type=int, default=500)
     parser.add_argument("--latency-rate", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--postgres-url")
+    parser.add_argument("--postgres-url", help=POSTGRES_URL_HELP)
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
@@ -258,13 +241,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         measure(f"sqlite:///{Path(folder) / 'webhooks.db'}", "SQLite", args)
-    server = args.postgres_url or next(
-        (os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None
-    )
+    server = postgres_server(args.postgres_url)
     if server is None:
-        print("PostgreSQL skipped (no --postgres-url, CREDITBOOK_BENCH_POSTGRES_URL)")
+        print(POSTGRES_SKIPPED)
         return
-    with scratch_postgres(server) as url:
+    with postgres_database(server) as url:
         measure(url, "PostgreSQL", args)
 
 
