@@ -105,7 +105,7 @@ def count(
     """The instructions one child process runs for `charges` charges of `kind` (0 when not
     run under valgrind). Callgrind counts only the charges: it starts with its
     instrumentation off (`--instr-atstart=no`, which runs the interpreter's start, the
-    imports and the setup about five times faster than counting them), and the child waits
+    imports and the setup about four times faster than counting them), and the child waits
     at each end of its charges while `callgrind_control` switches it on, then off."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if src is not None:
