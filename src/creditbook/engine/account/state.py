@@ -403,9 +403,9 @@ def _checked_net(lines: list[Line]) -> tuple[int, bool]:
     for line in lines:
         total += line.amount
         every_line_moves = every_line_moves and line.amount != 0
+        touches_holds = touches_holds or line.book == "hold"
         if line.book in CUSTOMER_BOOKS:
             net += line.amount
-            touches_holds = touches_holds or line.book == "hold"
     invariant(total == 0, "entries must sum to zero")
     invariant(every_line_moves, "an entry moves credits")
     return net, touches_holds
