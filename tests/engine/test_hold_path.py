@@ -54,7 +54,7 @@ def test_postgresql_writes_a_transfer_in_one_statement(
     assert [sql for sql in ran if sql.startswith(alone)] == []
     assert set(ran) & set(hot._UPDATE_ACCOUNT.values())  # the hold's expiry, written back
     assert pool_available(pg_ledger, "hot-lines") == Credits.of(97)  # 1 captured, 2 still held
-    assert pg_ledger.verify().ok
+    assert pg_ledger.verify("hot-lines").ok
 
 
 def test_a_transfer_of_many_lines_is_written_whole(ledger: Ledger) -> None:
